@@ -1,0 +1,329 @@
+"""The import graph of a backend: its local modules and what each file's imports resolve to.
+
+Built once per run and shared by every function's closure: the source roots are
+walked once, each file is read and scanned once (through the ``ParseCache``),
+and each import is resolved once, to the local files it executes (every package
+``__init__.py`` on the way), to the locked distributions that provide it, or to
+an error message. Requirements of distributions are evaluated once per set of
+extras, with markers for the target.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import NamedTuple
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from .config import Config
+from .dists import DistIndex
+from .errors import AnalysisError, LockError
+from .imports import OPTIONAL, SELF_BASE, FileImports, ImportRecord
+from .parse_cache import ParseCache
+from .target import Target
+
+_STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names) | {"__main__"}
+
+
+class Reason(NamedTuple):
+    """Why something is in a closure: (kind, origin, detail).
+
+    ``("import", path, line)``, ``("package", path of a module in the package, 0)``,
+    ``("requires", dist, requirement)``, ``("handler", handler, 0)`` or ``("include", glob, 0)``.
+    """
+
+    kind: str
+    origin: str
+    detail: str | int
+
+    def __str__(self) -> str:
+        if self.kind == "import":
+            return f"import at {self.origin}:{self.detail}"
+        if self.kind == "requires":
+            return f"{self.origin} requires {self.detail}"
+        if self.kind == "package":
+            return f"package of {self.origin}"
+        return f"{self.kind} {self.origin}"
+
+
+class Edge(NamedTuple):
+    """One import of a file, resolved: local (module, file) pairs, providing distributions, or an error."""
+
+    reason: Reason
+    optional: bool
+    module: str
+    local: tuple[tuple[str, str], ...]
+    dists: tuple[str, ...]
+    error: str
+
+
+class ImportGraph:
+    """The local modules of a backend and the resolved imports of its files; shared by all functions."""
+
+    def __init__(self, config: Config, index: DistIndex, target: Target, cache: ParseCache) -> None:
+        self.config, self.index, self.target, self.cache = config, index, target, cache
+        self.root = Path(config.root)
+        self.modules: dict[str, str] = {}  # dotted name -> file (module or package __init__.py)
+        self.namespaces: set[str] = set()  # packages without __init__.py
+        self.module_of: dict[str, tuple[str, bool]] = {}  # file -> (dotted name, is package)
+        # file -> (the __init__.py of its package, Reason("package", file, 0)): importing a module
+        # executes every package __init__.py above it, so each file pulls in its package's
+        self.package_of: dict[str, tuple[str, Reason]] = {}
+        for source_root in config.source_roots:
+            rel = source_root.strip("/")
+            self._walk(str(self.root / rel), rel.replace("/", "."), rel, None, set())
+        self.tops = {name.split(".", 1)[0] for name in (*self.modules, *self.namespaces)}
+        self.sizes: dict[str, int] = {}
+        self.plain_of: dict[str, tuple[tuple[str, Reason, str], ...]] = {}  # see ``resolve``
+        self.special_of: dict[str, tuple[Edge, ...]] = {}
+        self.warned: dict[str, tuple[tuple[int, str], ...]] = {}  # files with warnings: (line, message)
+        self._requires: dict[tuple[str, frozenset[str]], tuple] = {}
+        self._resolved: dict[tuple, tuple] = {}  # import key -> _resolve(key)
+        self._providers: dict[tuple, tuple[str, ...]] = {}  # (module, names) -> distributions
+        self.env = target.marker_environment()
+        lock = PurePosixPath(config.lock_file)
+        self.lock_file, self.lock_in = str(lock), str(lock.with_suffix(".in"))
+
+    def _walk(self, folder: str, dotted: str, rel: str, above: str | None, seen: set) -> None:
+        try:
+            stat = os.stat(folder)
+            if (stat.st_dev, stat.st_ino) in seen:
+                return  # a symlink loop
+            seen.add((stat.st_dev, stat.st_ino))
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            raise AnalysisError(f"{rel}: cannot list the folder ({exc.strerror}). Check its permissions.") from exc
+        names = {e.name for e in entries}
+        here = above  # the package __init__.py that importing a module of this folder executes last
+        if "__init__.py" in names:
+            here = f"{rel}/__init__.py"
+            self.modules[dotted] = here
+            self.module_of[here] = (dotted, True)
+            if above:
+                self.package_of[here] = (above, Reason("package", here, 0))
+        else:
+            self.namespaces.add(dotted)
+        for entry in entries:
+            name = entry.name
+            if name.endswith(".py") and name != "__init__.py" and name[:-3].isidentifier() and entry.is_file():
+                child = f"{dotted}.{name[:-3]}"
+                if child not in self.modules:  # a regular package of the same name wins (below)
+                    self.modules[child] = f"{rel}/{name}"
+                    self.module_of[f"{rel}/{name}"] = (child, False)
+                    if here:
+                        self.package_of[f"{rel}/{name}"] = (here, Reason("package", f"{rel}/{name}", 0))
+            elif name.isidentifier() and name != "__pycache__" and entry.is_dir():
+                child = f"{dotted}.{name}"
+                if f"{name}.py" in names:
+                    if not os.path.isfile(os.path.join(entry.path, "__init__.py")):
+                        continue  # a module file wins over a namespace folder of the same name
+                    if child in self.modules:
+                        del self.module_of[self.modules.pop(child)]  # a regular package wins over a module
+                self._walk(entry.path, child, f"{rel}/{name}", here, seen)
+
+    def lookup(self, name: str) -> str | None | bool:
+        """The file of a local module, None for a namespace package, False if there is no such module."""
+        found = self.modules.get(name)
+        if found is not None:
+            return found
+        return None if name in self.namespaces else False
+
+    def read(self, rel: str) -> FileImports:
+        """Read and scan a local file (through the cache); its size is kept in ``sizes``."""
+        try:
+            scanned, self.sizes[rel] = self.cache.scan_file(os.path.join(self.root, rel), rel)
+        except OSError as exc:
+            raise AnalysisError(
+                f"{rel}: cannot read the file ({exc.strerror}). Check that it exists and is readable."
+            ) from exc
+        return scanned
+
+    def resolve(self, rel: str) -> None:
+        """Resolve the imports of a local file once per run, into ``plain_of`` and ``special_of``.
+
+        ``plain_of[rel]``: (file, reason, module) for its package's ``__init__.py`` and each
+        required local import, the hot path of every closure; ``special_of[rel]``: the edges
+        that need more care (optional, third-party, or an error). Optional imports that
+        resolve to nothing are dropped: they can have no effect.
+        """
+        if rel in self.plain_of:
+            return
+        scanned = self.read(rel)
+        module, is_package = self.module_of[rel]
+        package = module if is_package else module.rpartition(".")[0]
+        plain: dict[tuple[str, Reason, str], None] = {}
+        special: list[Edge] = []
+        if rel in self.package_of:
+            parent, reason = self.package_of[rel]
+            plain[(parent, reason, self.module_of[parent][0])] = None
+        tops, memo = self.tops, self._resolved
+        for record in scanned.imports:
+            line, level, target, names, flags = record
+            if not level and not flags & SELF_BASE:
+                top = target.partition(".")[0]
+                if top not in tops:  # most imports: the standard library or a distribution
+                    if top not in _STDLIB:
+                        edge = self._third_party(rel, record)
+                        if not (edge.error and edge.optional):
+                            special.append(edge)
+                    continue
+                key: tuple = (target, names)
+            else:
+                key = (module if flags & SELF_BASE else package, level, target, names)
+            resolved = memo.get(key)
+            if resolved is None:
+                resolved = memo[key] = self._resolve(key)
+            absolute, local, problems = resolved
+            reason = Reason("import", rel, line)
+            if flags & OPTIONAL:
+                if local:
+                    special.append(Edge(reason, True, absolute, local, (), ""))
+                continue
+            if problems:
+                special += [Edge(reason, False, absolute, (), (), self._message(rel, record, absolute, problem))
+                            for problem in problems]  # fmt: skip
+                if problems[0][0] != "absent":
+                    continue
+            for name, file in local:
+                plain[(file, reason, name)] = None
+        self.plain_of[rel] = tuple(plain)
+        self.special_of[rel] = tuple(special)
+        if scanned.warnings:
+            self.warned[rel] = scanned.warnings
+
+    def warnings(self, rel: str) -> tuple[tuple[int, str], ...]:
+        """(line, message) of what the scan of ``rel`` could not follow."""
+        return self.warned.get(rel, ())
+
+    def _resolve(self, key: tuple) -> tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+        """(absolute module, files it names, problems) for an absolute (target, names) or a relative
+        (package, level, target, names) import; a problem is ("beyond" | "missing" | "absent", name)."""
+        if len(key) == 2:
+            target, names = key
+        else:
+            package, level, target, names = key
+            parts = package.split(".")
+            if level - 1 >= len(parts):
+                return target, (), (("beyond", parts[0]),)
+            base = ".".join(parts[: len(parts) - max(level - 1, 0)])
+            target = f"{base}.{target}" if target else base
+        local, missing, absent = self._resolve_local(target, names)
+        if missing:
+            return target, (), (("missing", missing),)
+        return target, local, tuple(("absent", name) for name in absent)
+
+    def _message(self, rel: str, record: ImportRecord, target: str, problem: tuple[str, str]) -> str:
+        kind, name = problem
+        where = f"{rel}:{record.line}: `{_statement(record)}`"
+        if kind == "beyond":
+            return f"{where} goes beyond the top-level package {name!r}. Use fewer dots or an absolute import."
+        if kind == "missing":
+            return (f"{where}: there is no module {name!r} in the source roots "
+                    f"({', '.join(self.config.source_roots)}). Fix the import or add the file.")  # fmt: skip
+        return f"{where}: {target!r} is a namespace package and has no module {name!r}. Fix the import or add the file."
+
+    def _resolve_local(self, target: str, names: tuple[str, ...] | None) -> tuple[tuple, str, tuple[str, ...]]:
+        """(files it names, first missing module, names missing from a namespace package) for an import.
+
+        The files are the deepest existing file of ``target`` and the submodules it imports by name;
+        the packages above them are added through ``package_of``.
+        """
+        chain, missing = self.chain(target)
+        if missing:
+            return (), missing, ()
+        extra: list[tuple[str, str]] = []
+        absent: list[str] = []
+        for name in names or ():
+            if name == "*":
+                init = self.modules.get(target)
+                exported = self.read(init).all_names if init and init.endswith("__init__.py") else None
+                extra += [(f"{target}.{sub}", self.modules[f"{target}.{sub}"])
+                          for sub in exported or () if self.lookup(f"{target}.{sub}")]  # fmt: skip
+                continue
+            found = self.lookup(f"{target}.{name}")
+            if found:
+                extra.append((f"{target}.{name}", found))
+            elif found is False and target in self.namespaces:
+                absent.append(name)
+        return tuple(chain[-1:]) + tuple(extra), "", tuple(absent)  # packages above come through package_of
+
+    def chain(self, target: str) -> tuple[list[tuple[str, str]], str]:
+        """Files executed by importing ``target`` (each package on the way), and the first missing name."""
+        parts = target.split(".")
+        chain = []
+        for i in range(1, len(parts) + 1):
+            name = ".".join(parts[:i])
+            found = self.lookup(name)
+            if found is False:
+                return chain, name
+            if found:
+                chain.append((name, found))
+        return chain, ""
+
+    def _third_party(self, rel: str, record: ImportRecord) -> Edge:
+        target = record.module
+        dists = self._providers.get((target, record.names))
+        if dists is None:
+            candidates = [f"{target}.{n}" for n in record.names or () if n != "*"] or [target]
+            dists = tuple(sorted({d for c in candidates for d in self.index.providers(c)}))
+            self._providers[(target, record.names)] = dists
+        error = ""
+        if not dists:
+            error = (
+                f"{rel}:{record.line}: `{_statement(record)}`: no distribution locked in {self.lock_file} provides "
+                f"the module {target!r}. Add the distribution that provides it to {self.lock_in}, re-lock "
+                "(pip-compile) and download the wheels again; if the import is optional, wrap it in "
+                "try/except ImportError."
+            )
+        return Edge(Reason("import", rel, record.line), record.optional, target, (), dists, error)
+
+    def requires(self, name: str, extras: frozenset[str]) -> tuple:
+        """The requirements of dist ``name`` with ``extras`` that apply to the target, memoised.
+
+        ``(child, child extras, requirement text, (lock line, warning) or None)``.
+        """
+        key = (name, extras)
+        found = self._requires.get(key)
+        if found is None:
+            found = self._requires[key] = tuple(self._evaluate(name, extras))
+        return found
+
+    def _evaluate(self, name: str, extras: frozenset[str]) -> Iterator[tuple]:
+        dist = self.index.dist(name)
+        for req in dist.requires:
+            if req.marker is not None and not any(
+                req.marker.evaluate({**self.env, "extra": extra}) for extra in ("", *sorted(extras))
+            ):
+                continue
+            child = canonicalize_name(req.name)
+            if child not in self.index:
+                raise LockError(
+                    f"{name} {dist.version} requires {_requirement_text(req)} on Python {self.target.short_version} "
+                    f"{self.target.sys_platform}, but {self.lock_file} does not pin {child}. Add it to "
+                    f"{self.lock_in} or re-lock (pip-compile), then download the wheels again."
+                )
+            pin = self.index.pins.get(child)
+            version = self.index.dist(child).version
+            warning = None
+            if req.specifier and not req.specifier.contains(version, prereleases=True):
+                warning = (pin.line if pin else 0, f"{child}=={version} does not satisfy {name}'s requirement "
+                           f"{_requirement_text(req)}; re-lock")  # fmt: skip
+            child_extras = frozenset(canonicalize_name(e) for e in req.extras) | frozenset(pin.extras if pin else ())
+            yield child, child_extras, _requirement_text(req), warning
+
+
+def _statement(record: ImportRecord) -> str:
+    dots = "." * record.level
+    if record.names is None:
+        return f"import {dots}{record.module}"
+    return f"from {dots}{record.module} import {', '.join(record.names)}"
+
+
+def _requirement_text(req: Requirement) -> str:
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    return f"{req.name}{extras}{req.specifier}"

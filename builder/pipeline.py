@@ -1,0 +1,103 @@
+"""The pipeline: config -> wheelhouse -> closures -> plan -> Dockerfile -> engine.
+
+Each step but the engine is pure; this module strings them together for the
+CLI and keeps the order of work in one place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import closure as closure_mod
+from . import dists, dockerfile, engine, wheelhouse
+from .config import Config
+from .errors import ConfigError
+from .fileutil import write_atomic
+from .lock import parse_lock
+from .parse_cache import ParseCache
+from .plan import BuildPlan, Dist, Needs, make_plan
+from .target import Target
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The locked distributions and every function's closure."""
+
+    index: dists.DistIndex
+    closures: dict[str, closure_mod.Closure]
+
+
+@dataclass(frozen=True)
+class Built:
+    """One built image and what it cost."""
+
+    function: str
+    image: str
+    size: int
+    above_base: int
+    seconds: float
+
+
+def analyse(config: Config, *, on_line: Callable[[str], None] | None = None) -> Analysis:
+    """Download the wheelhouse if needed, read the wheels' metadata and compute all closures."""
+    target = Target.from_config(config)
+    house = wheelhouse.ensure(config, on_line=on_line)
+    index = dists.DistIndex.from_wheelhouse(house, parse_lock(config.lock_path, target=target), target=target)
+    cache = ParseCache.load(config.root)
+    closures = closure_mod.compute_closures(config, index, target=target, cache=cache)
+    cache.save(config.root)
+    return Analysis(index, closures)
+
+
+def plan(config: Config, analysis: Analysis) -> BuildPlan:
+    """The build plan from the closures: each image gets only what its function needs."""
+    needs = {
+        name: Needs(
+            dists=frozenset(d.name for d in c.distributions),
+            local_files=tuple(f.path for f in c.local_files),
+        )
+        for name, c in analysis.closures.items()
+    }
+    locked = {}
+    for name in analysis.index.names():
+        d = analysis.index.dist(name)
+        locked[name] = Dist(d.name, d.version, d.size, tuple(zip(d.files, d.file_sizes)), d.wheel)
+    return make_plan(config, needs, locked)
+
+
+def render(config: Config, analysis: Analysis) -> str:
+    """The Dockerfile text for the backend."""
+    return dockerfile.render(plan(config, analysis))
+
+
+def build(
+    config: Config,
+    build_plan: BuildPlan,
+    function: str,
+    *,
+    tag: str = "latest",
+    on_line: Callable[[str], None] | None = None,
+) -> Built:
+    """Build one function's production image and measure it."""
+    if not engine.image_exists(config.base_image):
+        raise ConfigError(
+            f"The base image {config.base_image} is not available locally. Pull it, or make one "
+            "here with `python -m builder base --bootstrap` (no registry needed)."
+        )
+    for relative, text in dockerfile.strip_lists(build_plan).items():
+        write_atomic(config.root / relative, text)
+    image = config.image(function, tag)
+    started = time.monotonic()
+    engine.build(config.root, dockerfile.render(build_plan), target=function, tag=image, on_line=on_line)
+    seconds = time.monotonic() - started
+    info = engine.image_info(image)
+    base = engine.image_info(config.base_image)
+    return Built(function, image, info.size, info.size - base.size, seconds)
+
+
+def event_path(config: Config, function: str) -> Path:
+    """The sample event of a function."""
+    return config.root / config.function(function).event

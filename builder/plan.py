@@ -1,0 +1,177 @@
+"""The build plan: which dependency groups and which local files go into each image.
+
+Pure: takes what each function needs (from its closure) and the locked
+distributions, returns frozen data that :mod:`builder.dockerfile` renders.
+
+Distributions are grouped by the exact set of functions that need them; each
+group is installed into its own folder ``/opt/deps/<group>``, so the same group
+gives the same layer (same digest) in every image that uses it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .config import Config, StripConfig
+from .strip import DEFAULT_RULES, StripResult, plan_strip
+from .wheelhouse import WHEELHOUSE
+
+DEPS_ROOT = "/opt/deps"
+TASK_ROOT = "/var/task"
+MAX_DEP_LAYERS = 8  # per image; past it, a function's smallest groups are merged
+_PRIVATE = "!private"  # marks the merged group of one function in a users set
+
+
+@dataclass(frozen=True)
+class Dist:
+    """A locked distribution: canonical name, pinned version, installed size in bytes."""
+
+    name: str
+    version: str
+    size: int = 0
+    files: tuple[tuple[str, int], ...] = ()  # installed paths and sizes (for strip rules)
+    wheel: str = ""  # file name in the wheelhouse
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What one function needs at run time."""
+
+    dists: frozenset[str]
+    local_files: tuple[str, ...]  # posix paths relative to the backend root
+
+
+@dataclass(frozen=True)
+class DepGroup:
+    """Distributions installed together into one folder, shared by the same functions."""
+
+    name: str
+    dists: tuple[Dist, ...]
+    functions: tuple[str, ...]
+    strip: StripResult = StripResult((), ())
+
+    @property
+    def path(self) -> str:
+        return f"{DEPS_ROOT}/{self.name}"
+
+    @property
+    def size(self) -> int:
+        return sum(d.size for d in self.dists)
+
+    @property
+    def shipped_size(self) -> int:
+        """Installed bytes that reach the image: the size less what the strip rules remove."""
+        return self.size - self.strip.removed_bytes
+
+
+@dataclass(frozen=True)
+class FunctionPlan:
+    """One production image: its groups (lowest layer first), shared code, own code."""
+
+    name: str
+    handler: str
+    groups: tuple[str, ...]
+    shared_files: tuple[str, ...]
+    own_files: tuple[str, ...]
+
+    @property
+    def pythonpath(self) -> str:
+        return ":".join([TASK_ROOT] + [f"{DEPS_ROOT}/{g}" for g in self.groups])
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything the shared multi-stage Dockerfile needs, in a deterministic order."""
+
+    project: str
+    base_image: str
+    python_version: str
+    wheelhouse: str
+    groups: tuple[DepGroup, ...]
+    functions: tuple[FunctionPlan, ...]
+
+    def group(self, name: str) -> DepGroup:
+        return next(g for g in self.groups if g.name == name)
+
+
+def _group_name(dists: list[Dist]) -> str:
+    """Named after its largest distribution (ties by name); unique since a dist is in one group."""
+    biggest = sorted(dists, key=lambda d: (-d.size, d.name))[0].name
+    return biggest if len(dists) == 1 else f"{biggest}-group"
+
+
+def _make_groups(needs: Mapping[str, Needs], dists: Mapping[str, Dist]) -> dict[frozenset[str], list[Dist]]:
+    users: dict[str, set[str]] = defaultdict(set)
+    for function, need in needs.items():
+        for dist in need.dists:
+            users[dist].add(function)
+    by_users: dict[frozenset[str], list[Dist]] = defaultdict(list)
+    for dist, functions in users.items():
+        by_users[frozenset(functions)].append(dists[dist])
+    return by_users
+
+
+def _bound_layers(by_users: dict[frozenset[str], list[Dist]]) -> dict[frozenset[str], list[Dist]]:
+    """Merge a function's smallest groups into one private group when it has too many.
+
+    Merging gives up sharing for those (small) distributions; it keeps the
+    number of layers per image bounded.
+    """
+    functions = sorted({f for users in by_users for f in users})
+    for function in functions:
+        mine = [u for u in by_users if function in u]
+        if len(mine) <= MAX_DEP_LAYERS:
+            continue
+        mine.sort(key=lambda u: (-sum(d.size for d in by_users[u]), sorted(u)))
+        merged: list[Dist] = []
+        for users in mine[MAX_DEP_LAYERS - 1 :]:
+            dists = by_users.pop(users)
+            merged += dists
+            rest = users - {function}
+            if rest:  # the other users keep their own copy
+                by_users.setdefault(rest, []).extend(dists)
+        by_users.setdefault(frozenset({function, function + _PRIVATE}), []).extend(merged)
+    return by_users
+
+
+def _strip(members: list[Dist], rules: StripConfig) -> StripResult:
+    return plan_strip(
+        {d.name: d.files for d in members},
+        rules=(DEFAULT_RULES if rules.defaults else ()) + rules.patterns,
+        per_dist=dict(rules.per_dist),
+    )
+
+
+def make_plan(config: Config, needs: Mapping[str, Needs], dists: Mapping[str, Dist]) -> BuildPlan:
+    """Plan the images of every function in ``needs`` (a function name -> what it needs)."""
+    by_users = _bound_layers(_make_groups(needs, dists))
+    groups = []
+    for users, members in by_users.items():
+        members = sorted(set(members), key=lambda d: d.name)
+        private = [f.removesuffix(_PRIVATE) for f in users if f.endswith(_PRIVATE)]
+        functions = tuple(sorted(f for f in users if not f.endswith(_PRIVATE)))
+        name = f"{private[0]}-private" if private else _group_name(members)
+        groups.append(DepGroup(name, tuple(members), functions, _strip(members, config.strip)))
+    # Shared by many first (changes least, lowest layer), then by name.
+    groups.sort(key=lambda g: (-len(g.functions), g.name))
+    plans = []
+    for fn in config.functions:
+        if fn.name not in needs:
+            continue
+        need = needs[fn.name]
+        own_dir = posixpath.dirname(fn.module_path) + "/"
+        own = tuple(sorted(f for f in need.local_files if f.startswith(own_dir)))
+        shared = tuple(sorted(f for f in need.local_files if not f.startswith(own_dir)))
+        mine = tuple(g.name for g in groups if fn.name in g.functions and set(d.name for d in g.dists) & need.dists)
+        plans.append(FunctionPlan(fn.name, fn.handler, mine, shared, own))
+    return BuildPlan(
+        project=config.name,
+        base_image=config.base_image,
+        python_version=config.python_version,
+        wheelhouse=WHEELHOUSE,
+        groups=tuple(groups),
+        functions=tuple(plans),
+    )

@@ -1,0 +1,107 @@
+"""Strip rules: gitignore-style patterns for files that never run on Lambda.
+
+Pure: matches the installed files of each distribution (its wheel's RECORD,
+as :mod:`builder.dists` maps it to install paths) against the rules, and returns what to delete and how
+many bytes each rule removes. The Dockerfile deletes those paths in the
+dependency stage, before the layer a production image copies is made, so the
+bytes are never shipped (a later ``rm`` would only hide them).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pathspec import GitIgnoreSpec
+
+# Each default rule is safe for every example function (the acceptance tests
+# run every sample event on stripped images). Why each one:
+DEFAULT_RULES = (
+    "__pycache__/",  # bytecode shipped in wheels; recompiled for the final paths
+    "tests/",  # third-party test suites (pandas alone: ~60 MB)
+    "*.c",  # C/C++/Cython sources and headers: only used to compile extensions
+    "*.h",
+    "*.hpp",
+    "*.cpp",
+    "*.pyx",
+    "*.pxd",
+    "*.pxi",
+    "*.pyi",  # type stubs: read by type checkers, never imported
+    "/bin/",  # console scripts: Lambda runs the handler, not commands
+)
+# importlib.metadata reads METADATA and entry_points.txt; the size report reads RECORD.
+PROTECTED_SUFFIX = ".dist-info"
+
+
+@dataclass(frozen=True)
+class StripResult:
+    """For one folder of installed distributions: paths to delete and bytes removed by rule."""
+
+    paths: tuple[str, ...]  # relative to the folder, sorted; whole folders where possible
+    removed: tuple[tuple[str, int], ...]  # (rule, bytes), in rule order
+
+    @property
+    def removed_bytes(self) -> int:
+        return sum(b for _, b in self.removed)
+
+
+def _protected(path: str) -> bool:
+    return path.split("/", 1)[0].endswith(PROTECTED_SUFFIX)
+
+
+def _compress(removed: set[str], all_files: Iterable[str]) -> list[str]:
+    """Replace sets of files by their folder when every file below that folder goes."""
+    total: dict[str, int] = defaultdict(int)
+    gone: dict[str, int] = defaultdict(int)
+    for path in all_files:
+        is_gone = path in removed
+        folder = posixpath.dirname(path)
+        while folder:
+            total[folder] += 1
+            gone[folder] += is_gone
+            folder = posixpath.dirname(folder)
+    whole = {d for d in total if total[d] == gone[d]}
+    out = set()
+    for path in removed:
+        top, folder = path, posixpath.dirname(path)
+        while folder:  # the highest fully-removed ancestor
+            if folder in whole:
+                top = folder
+            folder = posixpath.dirname(folder)
+        out.add(top)
+    return sorted(out)
+
+
+def plan_strip(
+    files: Mapping[str, Sequence[tuple[str, int]]],
+    *,
+    rules: Sequence[str] = DEFAULT_RULES,
+    per_dist: Mapping[str, Sequence[str]] | None = None,
+) -> StripResult:
+    """Match the installed files of some distributions (name -> (path, size)) against rules.
+
+    ``per_dist`` rules apply after the global ones, to that distribution only; a
+    rule starting with ``!`` keeps what earlier rules would remove.
+    """
+    per_dist = per_dist or {}
+    removed: set[str] = set()
+    by_rule: dict[str, int] = defaultdict(int)
+    everything: list[str] = []
+    for dist in sorted(files):
+        dist_rules = list(rules) + list(per_dist.get(dist, ()))
+        spec = GitIgnoreSpec.from_lines(dist_rules)
+        for path, size in files[dist]:
+            everything.append(path)
+            if _protected(path):
+                continue
+            result = spec.check_file(path)
+            if result.include:
+                removed.add(path)
+                by_rule[dist_rules[result.index]] += size
+    order = {rule: i for i, rule in enumerate(list(rules) + [r for d in sorted(per_dist) for r in per_dist[d]])}
+    return StripResult(
+        paths=tuple(_compress(removed, everything)),
+        removed=tuple(sorted(by_rule.items(), key=lambda item: (order.get(item[0], 0), item[0]))),
+    )

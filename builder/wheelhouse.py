@@ -1,0 +1,102 @@
+"""Resolve and download wheels on the host, so builds need no network inside containers.
+
+The wheelhouse lives in the build context (``.builder/wheelhouse``) and is
+reused while the lock file and the target are unchanged; pip's own download
+cache makes a refresh cheap. A download goes to a temporary folder that is
+renamed into place only when complete, so a failure never leaves half a
+wheelhouse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import proc
+from .config import Config
+from .errors import CommandFailed, LockError
+
+WHEELHOUSE = ".builder/wheelhouse"
+_STAMP = ".builder-key"
+
+
+def target_args(python_version: str, platforms: Sequence[str]) -> list[str]:
+    """pip flags that select wheels for the image's interpreter and platform, not the host's."""
+    nodot = python_version.replace(".", "")
+    args = ["--only-binary=:all:", "--implementation", "cp", "--python-version", python_version]
+    args += ["--abi", f"cp{nodot}", "--abi", "abi3", "--abi", "none"]
+    for platform in platforms:
+        args += ["--platform", platform]
+    return args
+
+
+def _key(lock: Path, python_version: str, platforms: Sequence[str]) -> str:
+    digest = hashlib.sha256(lock.read_bytes())
+    digest.update(f"\0{python_version}\0{','.join(platforms)}".encode())
+    return digest.hexdigest()
+
+
+def _download_error(exc: CommandFailed, source: str, python_version: str, platforms: Sequence[str]) -> LockError:
+    missing = re.findall(r"No matching distribution found for (\S+)", exc.output)
+    target = f"CPython {python_version} on {', '.join(platforms)}"
+    if missing:
+        return LockError(
+            f"{source} does not resolve to wheels for {target}: no wheel for {', '.join(missing)}. "
+            "Pin a version that publishes such a wheel (for compiled packages check the manylinux "
+            "tags on PyPI), or change `platforms` in builder.toml, then lock again."
+        )
+    tail = "\n".join(exc.output.splitlines()[-8:])
+    return LockError(
+        f"Downloading the wheels of {source} for {target} failed (pip exit code {exc.returncode}):\n{tail}\n"
+        "Check the lock file and your network or index settings, then run the build again."
+    )
+
+
+def download(
+    requirements: Sequence[str],
+    dest: Path,
+    *,
+    python_version: str,
+    platforms: Sequence[str],
+    source: str,
+    on_line: Callable[[str], None] | None = None,
+) -> None:
+    """``pip download`` exact requirements (or ``-r FILE``) as wheels for the target into ``dest``."""
+    argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
+    argv += target_args(python_version, platforms) + ["-d", str(dest), *requirements]
+    try:
+        proc.run(argv, on_line=on_line)
+    except CommandFailed as exc:
+        raise _download_error(exc, source, python_version, platforms) from exc
+
+
+def ensure(config: Config, *, refresh: bool = False, on_line: Callable[[str], None] | None = None) -> Path:
+    """The backend's wheelhouse for its lock file, downloaded when missing or stale."""
+    dest = config.root / WHEELHOUSE
+    key = _key(config.lock_path, config.python_version, config.platforms)
+    stamp = dest / _STAMP
+    if not refresh and stamp.is_file() and stamp.read_text().strip() == key:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="wheelhouse.tmp-", dir=dest.parent))
+    try:
+        download(
+            ["-r", str(config.lock_path)],
+            tmp,
+            python_version=config.python_version,
+            platforms=config.platforms,
+            source=config.lock_file,
+            on_line=on_line,
+        )
+        (tmp / _STAMP).write_text(key + "\n")
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest

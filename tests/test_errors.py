@@ -1,0 +1,108 @@
+"""Bad input and missing tools give one clear paragraph and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import BASE_IMAGE, copy_example, run_cli
+
+
+def assert_clean_error(result, code: int, *needles: str) -> str:
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+    return result.stderr
+
+
+def test_missing_config(tmp_path):
+    assert_clean_error(run_cli("--project", str(tmp_path), "build", "--all"), 2, "No builder configuration", "--project DIR")
+
+
+def test_unknown_function_suggests_the_closest_name(tmp_path):
+    root = copy_example(tmp_path / "backend")
+    result = run_cli("--project", str(root), "build", "--function", "helth")
+    assert_clean_error(result, 2, "No function named 'helth'", "Did you mean 'health'?")
+
+
+def test_handler_file_that_does_not_exist(tmp_path):
+    root = copy_example(tmp_path / "backend")
+    toml = root / "builder.toml"
+    toml.write_text(toml.read_text().replace("functions/health/ping.handler", "functions/health/pong.handler"))
+    assert_clean_error(run_cli("--project", str(root), "build", "--all"), 2, "functions/health/pong.py does not exist")
+
+
+def test_handler_function_that_does_not_exist(tmp_path):
+    root = copy_example(tmp_path / "backend")
+    toml = root / "builder.toml"
+    toml.write_text(toml.read_text().replace("functions/health/ping.handler", "functions/health/ping.main"))
+    assert_clean_error(run_cli("--project", str(root), "build", "--all"), 2, "defines no top-level 'main'")
+
+
+def test_build_without_function_names_says_what_to_pass(tmp_path):
+    root = copy_example(tmp_path / "backend")
+    assert_clean_error(run_cli("--project", str(root), "build"), 2, "--function NAME", "--all")
+
+
+@pytest.mark.docker
+def test_no_engine(tmp_path):
+    root = copy_example(tmp_path / "backend")
+    result = run_cli("--project", str(root), "build", "--all", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert_clean_error(result, 3, "No Docker engine answers", "Start it")
+
+
+def _fake_docker(folder: Path, version: str) -> None:
+    """A docker CLI 28 without the buildx plugin: `buildx` fails, `version` answers."""
+    folder.mkdir()
+    script = folder / "docker"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = buildx ]; then echo "docker: \'buildx\' is not a docker command." >&2; exit 1; fi\n'
+        f'if [ "$1" = version ]; then echo {version}; exit 0; fi\n'
+        "exit 1\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.mark.docker
+def test_no_buildkit_capable_client(tmp_path, docker_engine):
+    root = copy_example(tmp_path / "backend")
+    _fake_docker(tmp_path / "bin", "28.2.2")
+    result = run_cli("--project", str(root), "build", "--all", env={"PATH": str(tmp_path / "bin")})
+    assert_clean_error(result, 3, "No docker client that can build with BuildKit", "buildx")
+
+
+@pytest.mark.docker
+def test_lock_that_does_not_resolve_leaves_no_wheelhouse_and_no_tag(tmp_path, base_image, docker_engine):
+    root = copy_example(tmp_path / "backend")
+    lock = root / "requirements" / "functions.txt"
+    # numpy 2.3 publishes no manylinux2014 wheel: the lock cannot be built for Lambda's python3.11.
+    lock.write_text(lock.read_text().replace("numpy==2.2.6", "numpy==2.3.5"))
+    result = run_cli("--project", str(root), "build", "--function", "ml-score", "--tag", "pytest-bad")
+    assert_clean_error(result, 5, "no wheel for numpy==2.3.5", "manylinux")
+    assert not (root / ".builder" / "wheelhouse").exists()
+    assert not list((root / ".builder").glob("wheelhouse.tmp-*"))
+    assert not docker_engine.image_exists("example-ml-score:pytest-bad")
+
+
+@pytest.mark.docker
+def test_failed_build_leaves_no_half_built_tag(tmp_path, base_image, docker_engine):
+    root = copy_example(tmp_path / "backend")
+    # A base image with no shell and no Python: the dependency stage cannot run.
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "rootfs" / "README").write_text("not a Python image\n")
+    with tarfile.open(tmp_path / "rootfs.tar", "w") as tar:
+        tar.add(tmp_path / "rootfs", arcname=".")
+    docker_engine.import_rootfs(tmp_path / "rootfs.tar", "builder-test-nopython:pytest")
+    toml = root / "builder.toml"
+    toml.write_text(toml.read_text().replace(f'base-image = "{BASE_IMAGE}"', 'base-image = "builder-test-nopython:pytest"'))
+    try:
+        result = run_cli("--project", str(root), "build", "--function", "ml-score", "--tag", "pytest-bad")
+        assert_clean_error(result, 4, "docker build of example-ml-score:pytest-bad failed")
+        assert not docker_engine.image_exists("example-ml-score:pytest-bad")
+    finally:
+        docker_engine.remove_image("builder-test-nopython:pytest")
