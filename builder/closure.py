@@ -24,7 +24,13 @@ from typing import NamedTuple
 from packaging.utils import canonicalize_name
 
 from .cachefile import gc_paused
-from .closure_render import closure_to_json, closures_to_json, render_tree, render_unused, unused_to_json
+from .closure_render import (
+    closure_to_json,
+    closures_to_json,
+    render_tree,
+    render_unused,
+    unused_to_json,
+)
 from .config import CONFIG_FILE, Config, FunctionConfig
 from .dists import DistIndex
 from .errors import AnalysisError

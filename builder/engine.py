@@ -18,7 +18,7 @@ import docker
 import docker.errors
 
 from . import proc
-from .errors import BuildError, CommandFailed, EngineError
+from .errors import BuildError, CommandFailed, EngineError, RegistryError
 
 log = logging.getLogger("builder")
 
@@ -291,3 +291,45 @@ def remove(container: Container) -> None:
         pass
     except docker.errors.DockerException as exc:
         raise EngineError(f"Removing container {container.name} failed: {exc}") from exc
+
+
+@_wrap("Tagging an image")
+def tag(source: str, target: str) -> None:
+    """Give the local image ``source`` the additional reference ``target`` (repo:tag)."""
+    repository, _, tag_ = target.rpartition(":")
+    if not repository or "/" in tag_:
+        repository, tag_ = target, "latest"
+    client().images.get(source).tag(repository, tag_)
+
+
+def push(ref: str, *, auth_config: Mapping[str, str] | None = None, on_line: Callable[[str], None] | None = None) -> str:
+    """Push ``ref`` (repo:tag) and return the manifest digest the registry reports (sha256:...).
+
+    Without ``auth_config`` the engine uses the docker credential store.
+    """
+    repository, _, tag_ = ref.rpartition(":")
+    digest = ""
+    try:
+        stream = client().api.push(
+            repository, tag=tag_, stream=True, decode=True, auth_config=dict(auth_config) if auth_config else None
+        )
+        for event in stream:
+            if "error" in event:
+                raise RegistryError(
+                    f"Pushing {ref} failed: {event['error']}. Check that the registry is reachable and "
+                    "that you are logged in (docker login, or builder's ECR login)."
+                )
+            if on_line and event.get("status"):
+                on_line(f"{event.get('id', '')} {event['status']}".strip())
+            digest = (event.get("aux") or {}).get("Digest", digest)
+    except docker.errors.DockerException as exc:
+        raise RegistryError(f"Pushing {ref} failed: {exc}. Check the registry address and your credentials.") from exc
+    if not digest:
+        raise RegistryError(f"The registry accepted {ref} but reported no digest; push it again.")
+    return digest
+
+
+@_wrap("Pulling an image")
+def pull(ref: str, *, auth_config: Mapping[str, str] | None = None) -> str:
+    """Pull ``ref`` (by tag or by digest) and return the local image ID."""
+    return client().images.pull(ref, auth_config=dict(auth_config) if auth_config else None).id

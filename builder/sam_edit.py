@@ -35,8 +35,14 @@ from typing import Any
 import yaml
 
 from .errors import TemplateError
-from .sam import FUNCTION_TYPE, ZIP_ONLY, Block, Entry, FunctionInfo, Template, compose
 from .sam import (
+    FUNCTION_TYPE,
+    ZIP_ONLY,
+    Block,
+    Entry,
+    FunctionInfo,
+    Template,
+    compose,
     effective_properties,
     global_function,
     parse_template,

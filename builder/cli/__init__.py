@@ -1,0 +1,63 @@
+"""Command line: the only place that prints, shows progress and exits.
+
+Each command module registers its subcommands; each handler parses, calls the
+library, renders. Errors from the library are :class:`BuilderError`
+subclasses; they become a one-paragraph message on stderr and their exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import BuilderError, CommandFailed
+from . import images, local
+
+EPILOG = """\
+examples:
+  python -m builder --project examples/backend base --bootstrap
+  python -m builder --project examples/backend build --all
+  python -m builder --project examples/backend closure --function analytics-report --why numpy
+  python -m builder --project examples/backend dockerfile --check --output Dockerfile
+  python -m builder --project examples/backend invoke --function health
+"""
+
+COMMAND_MODULES = (images, local)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m builder``."""
+    p = argparse.ArgumentParser(
+        prog="python -m builder",
+        description="Build small, fast, verified container images for Python AWS Lambda functions.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--project", default=".", metavar="DIR", help="the backend's root (default: current folder)")
+    p.add_argument("-v", "--verbose", action="store_true", help="echo commands and stream their output")
+    p.add_argument("--version", action="version", version=f"builder {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code (callable from tests)."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(format="%(message)s", level=logging.DEBUG if args.verbose else logging.WARNING)
+    try:
+        return args.handler(args)
+    except BuilderError as exc:
+        cause = exc if isinstance(exc, CommandFailed) else exc.__cause__
+        if isinstance(cause, CommandFailed) and not args.verbose:
+            sys.stderr.write(cause.output.rstrip() + "\n\n")
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

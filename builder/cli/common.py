@@ -1,0 +1,41 @@
+"""Helpers shared by the command handlers: loading the config, tables, progress."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tqdm import tqdm
+
+from .. import config
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain aligned text table."""
+    cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def load(args: argparse.Namespace, **overrides) -> config.Config:
+    return config.load(args.project, **overrides)
+
+
+def progress_bar(items=None, **kwargs) -> tqdm:
+    """A progress bar on stderr; in a log (not a terminal) it prints rarely, not every line."""
+    interactive = sys.stderr.isatty()
+    return tqdm(items, file=sys.stderr, mininterval=0.1 if interactive else 30, **kwargs)
+
+
+def progress_line(bar: tqdm):
+    """Show the latest line of a step's output beside the bar (--verbose logs every line)."""
+
+    def on_line(line: str) -> None:
+        if line.strip():
+            bar.set_postfix_str(line.strip()[:60], refresh=False)
+
+    return on_line
+

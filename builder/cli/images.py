@@ -1,0 +1,129 @@
+"""Commands that make images: base, dockerfile, build, closure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .. import base, closure, engine, pipeline
+from ..errors import ConfigError
+from ..fileutil import write_atomic
+from ..units import human
+from .common import load, progress_bar, progress_line, table
+
+
+def cmd_base(args: argparse.Namespace) -> int:
+    tag = args.tag or base.DEFAULT_TAG.format(python_version=args.python_version)
+    from_image = args.from_image
+    with progress_bar(total=2 if args.bootstrap else 1, desc="base", unit="step") as bar:
+        if args.bootstrap:
+            from_image = base.DEBIAN_TAG.format(suite=args.suite)
+            if args.rebuild or not engine.image_exists(from_image):
+                bar.set_description(f"debootstrap {args.suite}")
+                base.bootstrap_debian(from_image, suite=args.suite, mirror=args.mirror, on_line=progress_line(bar))
+            bar.update()
+        bar.set_description(f"build {tag}")
+        image_id = base.build_base(from_image, tag, python_version=args.python_version, on_line=progress_line(bar))
+        bar.update()
+    print(f"{tag}  {image_id[:19]}  (from {from_image})")
+    return 0
+
+
+def cmd_dockerfile(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    text = pipeline.render(cfg, pipeline.analyse(cfg))
+    output = Path(args.output) if args.output else cfg.root / "Dockerfile"
+    if args.check:
+        current = output.read_text() if output.is_file() else None
+        if current != text:
+            state = "missing" if current is None else "stale"
+            raise ConfigError(
+                f"{output} is {state}: it differs from what builder generates for {cfg.root}. "
+                f"Regenerate it with `python -m builder --project {args.project} dockerfile --output {output}`."
+            )
+        print(f"{output} is up to date.")
+        return 0
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text)
+        print(f"wrote {output}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    names = [f.name for f in cfg.functions] if args.all else args.function
+    if not names:
+        raise ConfigError("Name the functions to build with --function NAME (repeatable), or pass --all.")
+    for name in names:
+        cfg.function(name)  # unknown names fail before any work
+    engine.check()
+    analysis = pipeline.analyse(cfg)
+    build_plan = pipeline.plan(cfg, analysis)
+    results = []
+    with progress_bar(names, desc="build", unit="image") as bar:
+        for name in bar:
+            bar.set_description(f"build {name}")
+            results.append(pipeline.build(cfg, build_plan, name, tag=args.tag, on_line=progress_line(bar)))
+    if args.json:
+        print(json.dumps([r.__dict__ for r in results], indent=2, sort_keys=True))
+        return 0
+    rows = [(r.function, r.image, human(r.above_base), f"{r.seconds:.1f} s") for r in results]
+    print(table(("function", "image", "above base", "build time"), rows))
+    return 0
+
+
+def cmd_closure(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    if not args.unused and not args.function:
+        raise ConfigError("Name a function with --function NAME, or pass --unused.")
+    if args.function:
+        cfg.function(args.function)
+    analysis = pipeline.analyse(cfg)
+    if args.unused:
+        names = closure.unused_distributions(analysis.closures, analysis.index)
+        out = closure.unused_to_json(names, analysis.index) if args.json else closure.render_unused(names, analysis.index)
+    else:
+        result = analysis.closures[args.function]
+        if args.why and args.json:
+            raise ConfigError("--why and --json do not combine: the JSON holds every reason already.")
+        out = closure.closure_to_json(result) if args.json else closure.render_tree(result, why=args.why)
+    print(json.dumps(out, indent=2, sort_keys=True) if args.json else out.rstrip("\n"))
+    return 0
+
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's commands to the parser."""
+    b = sub.add_parser("base", help="build the Lambda-compatible Python base image (Dockerfile.base)")
+    src = b.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from", dest="from_image", metavar="IMAGE", help="a local Debian or Python image to start from")
+    src.add_argument("--bootstrap", action="store_true", help="make a Debian image with debootstrap (no registry needed)")
+    b.add_argument("--suite", default=base.DEFAULT_SUITE, help="Debian suite for --bootstrap (default: %(default)s)")
+    b.add_argument("--mirror", help="Debian mirror for --bootstrap (default: the one apt uses here)")
+    b.add_argument("--rebuild", action="store_true", help="bootstrap again even if the Debian image exists")
+    b.add_argument("--python-version", default="3.11", help="Python the base must have (default: %(default)s)")
+    b.add_argument("--tag", help="image tag (default: builder-lambda-python:<python-version>)")
+    b.set_defaults(handler=cmd_base)
+
+    d = sub.add_parser("dockerfile", help="write (or --check) the shared multi-stage Dockerfile")
+    d.add_argument("--output", "-o", metavar="FILE", help="where to write it ('-' for stdout; default: <project>/Dockerfile)")
+    d.add_argument("--check", action="store_true", help="fail when FILE differs from what would be generated")
+    d.set_defaults(handler=cmd_dockerfile)
+
+    bd = sub.add_parser("build", help="build per-function images and print their sizes")
+    bd.add_argument("--function", "-f", action="append", default=[], metavar="NAME", help="a function to build (repeatable)")
+    bd.add_argument("--all", action="store_true", help="build every function")
+    bd.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
+    bd.add_argument("--json", action="store_true", help="print the results as JSON")
+    bd.set_defaults(handler=cmd_build)
+
+    c = sub.add_parser("closure", help="what a function's image must hold, and why")
+    c.add_argument("--function", "-f", metavar="NAME", help="the function")
+    c.add_argument("--why", metavar="DIST", help="only the chains that pull DIST (or a file or module) in")
+    c.add_argument("--unused", action="store_true", help="list locked distributions no function needs")
+    c.add_argument("--json", action="store_true", help="machine-readable (docs/closure-json.md)")
+    c.set_defaults(handler=cmd_closure)

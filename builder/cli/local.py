@@ -1,0 +1,105 @@
+"""Commands that run images locally the way Lambda does: invoke, run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import config, engine, local, pipeline, runner
+from ..errors import ConfigError, InvokeError
+from .common import load
+
+
+def _event(args: argparse.Namespace, cfg: config.Config) -> bytes:
+    """The event to send: --event FILE, '-' for stdin, or the function's sample event."""
+    if args.event == "-":
+        return sys.stdin.buffer.read()
+    path = Path(args.event) if args.event else pipeline.event_path(cfg, args.function)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the event {path}: {exc.strerror}. Pass --event FILE (or - for stdin).") from exc
+    try:
+        json.loads(data)
+    except ValueError as exc:
+        raise ConfigError(f"The event {path} is not valid JSON ({exc}). Lambda events are JSON documents.") from exc
+    return data
+
+
+def _env(pairs: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--env {pair!r} is not KEY=VALUE.")
+        env[key] = value
+    return env
+
+
+def _spec(args: argparse.Namespace, cfg: config.Config):
+    return runner.spec_for(
+        cfg, args.function, tag=args.tag, port=args.port, memory_mb=args.memory, timeout_s=args.timeout,
+        env=_env(args.env), sandbox=not args.no_sandbox,
+    )
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    event = _event(args, cfg)
+    result = runner.invoke(_spec(args, cfg), event, keep_warm=args.keep_warm)
+    for line in result.logs:
+        print(line, file=sys.stderr)
+    sys.stdout.write(result.invocation.body.decode("utf-8", "replace") + "\n")
+    if not result.invocation.ok:
+        raise InvokeError(
+            f"{args.function} failed ({result.invocation.function_error or f'HTTP {result.invocation.status}'}): "
+            "the error is on stdout and the logs on stderr."
+        )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    spec = _spec(args, cfg)
+    container = runner.start(spec)
+    print(f"{spec.image} is listening on 127.0.0.1:{args.port}. Invoke it with:", file=sys.stderr)
+    print(
+        f"  curl -XPOST \"http://localhost:{args.port}{local.INVOKE_PATH}\" -d '{{\"test\": \"data\"}}'",
+        file=sys.stderr,
+    )
+    print("Logs follow; Ctrl-C stops and removes the container.", file=sys.stderr)
+    code = 0
+    try:
+        for line in engine.logs(container, follow=True):
+            print(line, flush=True)
+        code = engine.exit_code(container) or 0  # the container stopped by itself
+        print(f"the container exited with code {code}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("stopping", file=sys.stderr)
+    finally:
+        engine.remove(container)
+    return 1 if code else 0
+
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's commands to the parser."""
+    for name, handler, help_text in (
+        ("invoke", cmd_invoke, "run a function's image like Lambda and send it one event"),
+        ("run", cmd_run, "serve a function's image on a local port, the way AWS's base images do"),
+    ):
+        r = sub.add_parser(name, help=help_text)
+        r.add_argument("--function", "-f", required=True, metavar="NAME", help="the function")
+        r.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
+        r.add_argument("--port", type=int, default=9000, help="host port for the invoke endpoint (default: %(default)s)")
+        r.add_argument("--memory", type=int, default=128, metavar="MB", help="memory size, enforced (default: %(default)s)")
+        r.add_argument("--timeout", type=int, default=3, metavar="S", help="function timeout in seconds (default: %(default)s)")
+        r.add_argument("--env", action="append", default=[], metavar="K=V", help="an environment variable (repeatable)")
+        r.add_argument("--no-sandbox", action="store_true", help="writable root, root user, no memory limit")
+        if name == "invoke":
+            r.add_argument("--event", metavar="FILE", help="the event JSON ('-': stdin; default: the sample event)")
+            r.add_argument("--keep-warm", action="store_true", help="reuse (and keep) a running container")
+        r.set_defaults(handler=handler)
