@@ -34,8 +34,9 @@ STRIP_MOUNT = "/strip.txt"
 # Deletes the listed paths (files or folders) with the base's python3 (no shell tools assumed).
 _DELETE_LISTED = (
     "import os, shutil, sys; "
+    "paths = [os.path.join(sys.argv[1], p) for p in open(sys.argv[2]).read().splitlines()]; "
     "[shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p) "
-    "for p in open(sys.argv[1]).read().splitlines() if os.path.lexists(p)]"
+    "for p in paths if os.path.lexists(p)]"
 )
 
 
@@ -57,7 +58,7 @@ def _strip_lines(group: DepGroup) -> list[str]:
     removed = ", ".join(f"{rule} {human(n)}" for rule, n in group.strip.removed)
     return [
         f"    # strip rules remove {removed}",
-        f"    && cd {group.path} && python3 -c {shlex.quote(_DELETE_LISTED)} {STRIP_MOUNT} \\",
+        f"    && python3 -c {shlex.quote(_DELETE_LISTED)} {group.path} {STRIP_MOUNT} \\",
     ]
 
 
