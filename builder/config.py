@@ -58,6 +58,9 @@ class StripConfig:
     defaults: bool = True
     patterns: tuple[str, ...] = ()
     per_dist: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (canonical name, patterns), sorted
+    # Debug symbols stripped from these distributions' shared objects (off by default):
+    # (canonical name, patterns of .so files, '!' excludes), sorted.
+    debug_symbols: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ _TOP_KEYS = {
     "functions": dict,
     "strip": dict,
 }
-_STRIP_KEYS = {"defaults": bool, "patterns": list, "per-dist": dict}
+_STRIP_KEYS = {"defaults": bool, "patterns": list, "per-dist": dict, "debug-symbols": dict}
 _FUNCTION_KEYS = {"handler": str, "include": list, "exclude-modules": list, "event": str}
 
 
@@ -216,17 +219,19 @@ def _defines(path: Path, name: str) -> bool:
 def _strip(table: dict[str, Any], where: str) -> StripConfig:
     where = f"{where} [strip]"
     _check_keys(table, _STRIP_KEYS, where)
-    per_dist = table.get("per-dist", {})
-    for dist, patterns in per_dist.items():
-        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-            raise ConfigError(f"{where} per-dist.{dist} must be a list of patterns (strings).")
+    tables = {key: table.get(key, {}) for key in ("per-dist", "debug-symbols")}
+    for key, per_dist in tables.items():
+        for dist, patterns in per_dist.items():
+            if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+                raise ConfigError(f"{where} {key}.{dist} must be a list of patterns (strings).")
     patterns = table.get("patterns", [])
     if not all(isinstance(p, str) for p in patterns):
         raise ConfigError(f"{where} patterns must be a list of gitignore-style patterns (strings).")
     return StripConfig(
         defaults=table.get("defaults", True),
         patterns=tuple(patterns),
-        per_dist=tuple(sorted((_canonical(d), tuple(p)) for d, p in per_dist.items())),
+        per_dist=tuple(sorted((_canonical(d), tuple(p)) for d, p in tables["per-dist"].items())),
+        debug_symbols=tuple(sorted((_canonical(d), tuple(p)) for d, p in tables["debug-symbols"].items())),
     )
 
 

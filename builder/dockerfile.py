@@ -31,6 +31,7 @@ HEADER = """\
 STAGE_ROOT = "/stage"
 STRIP_DIR = ".builder/strip"  # in the build context, next to the wheelhouse
 STRIP_MOUNT = "/strip.txt"
+DEBUG_MOUNT = "/strip-debug.txt"
 # Deletes the listed paths (files or folders) with the base's python3 (no shell tools assumed).
 _DELETE_LISTED = (
     "import os, shutil, sys; "
@@ -40,14 +41,19 @@ _DELETE_LISTED = (
 )
 
 
-def strip_list(group: str) -> str:
-    """Where the build context holds a group's list of paths to strip."""
-    return f"{STRIP_DIR}/{group}.txt"
+def strip_list(group: str, kind: str = "") -> str:
+    """Where the build context holds a group's list of paths to strip (``kind``: "" or "debug")."""
+    return f"{STRIP_DIR}/{group}{'.' + kind if kind else ''}.txt"
 
 
 def strip_lists(plan: BuildPlan) -> dict[str, str]:
     """The strip list files the Dockerfile mounts: context path -> text (sorted paths)."""
-    return {strip_list(g.name): "".join(p + "\n" for p in g.strip.paths) for g in plan.groups if g.strip.paths}
+    lists = {}
+    for g in plan.groups:
+        for kind, paths in (("", g.strip.paths), ("debug", g.strip.debug_paths)):
+            if paths:
+                lists[strip_list(g.name, kind)] = "".join(p + "\n" for p in paths)
+    return lists
 _COMPILE = "python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash"
 
 
@@ -62,12 +68,36 @@ def _strip_lines(group: DepGroup) -> list[str]:
     ]
 
 
+def _debug_strip_lines(group: DepGroup) -> list[str]:
+    """Strip debug symbols from the chosen shared objects (opt-in per distribution)."""
+    if not group.strip.debug_paths:
+        return []
+    return [
+        f"    # debug symbols stripped from {len(group.strip.debug_paths)} shared objects (never *.libs/)",
+        f'    && while read -r so; do strip --strip-debug "{group.path}/$so"; done < {DEBUG_MOUNT} \\',
+    ]
+
+
+def _binutils_lines(group: DepGroup) -> list[str]:
+    """`strip` comes from binutils, which only this build stage gets (apt or yum bases)."""
+    if not group.strip.debug_paths:
+        return []
+    return [
+        "# binutils lives in this build stage only: versions and caches do not reach any image.",
+        "# hadolint ignore=DL3008,DL3009,DL3032,DL3033",
+        "RUN command -v strip >/dev/null || { apt-get update && apt-get install -y --no-install-recommends binutils; } \\",
+        "    || yum install -y binutils",
+    ]
+
+
 def _wheel_mounts(group: DepGroup, wheelhouse: str) -> list[str]:
     """Bind-mount exactly this group's wheels: the step's cache key then covers only them,
     so a change to one pin rebuilds one group, and no wheel lands in a layer."""
     mounts = [f"--mount=type=bind,source={wheelhouse}/{d.wheel},target=/wheels/{d.wheel}" for d in group.dists]
     if group.strip.paths:
         mounts.append(f"--mount=type=bind,source={strip_list(group.name)},target={STRIP_MOUNT}")
+    if group.strip.debug_paths:
+        mounts.append(f"--mount=type=bind,source={strip_list(group.name, 'debug')},target={DEBUG_MOUNT}")
     return [("RUN " if i == 0 else "    ") + m + " \\" for i, m in enumerate(mounts)]
 
 
@@ -76,10 +106,12 @@ def _deps_stage(group: DepGroup, wheelhouse: str) -> list[str]:
     return [
         f"FROM ${{BASE_IMAGE}} AS deps-{group.name}",
         f"# {', '.join(d.name for d in group.dists)}: used by {', '.join(group.functions)}",
+        *_binutils_lines(group),
         *_wheel_mounts(group, wheelhouse),
         "    python3 -m pip install --no-index --find-links=/wheels --no-deps --no-cache-dir \\",
         f"        --no-compile --disable-pip-version-check --target={group.path} {pins} \\",
         *_strip_lines(group),
+        *_debug_strip_lines(group),
         f"    && {_COMPILE} {group.path}",
         "",
     ]

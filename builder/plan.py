@@ -13,10 +13,10 @@ from __future__ import annotations
 import posixpath
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import Config, StripConfig
-from .strip import DEFAULT_RULES, StripResult, plan_strip
+from .strip import DEFAULT_RULES, StripResult, plan_debug_strip, plan_strip
 from .wheelhouse import WHEELHOUSE
 
 DEPS_ROOT = "/opt/deps"
@@ -138,11 +138,18 @@ def _bound_layers(by_users: dict[frozenset[str], list[Dist]]) -> dict[frozenset[
 
 
 def _strip(members: list[Dist], rules: StripConfig) -> StripResult:
-    return plan_strip(
-        {d.name: d.files for d in members},
+    files = {d.name: d.files for d in members}
+    result = plan_strip(
+        files,
         rules=(DEFAULT_RULES if rules.defaults else ()) + rules.patterns,
         per_dist=dict(rules.per_dist),
     )
+    removed = set(result.paths)
+    debug = [
+        p for p in plan_debug_strip(files, dict(rules.debug_symbols))
+        if not any(p == r or p.startswith(r + "/") for r in removed)
+    ]
+    return replace(result, debug_paths=tuple(debug))
 
 
 def make_plan(config: Config, needs: Mapping[str, Needs], dists: Mapping[str, Dist]) -> BuildPlan:

@@ -31,6 +31,9 @@ DEFAULT_RULES = (
     "*.pyi",  # type stubs: read by type checkers, never imported
     "/bin/",  # console scripts: Lambda runs the handler, not commands
 )
+# auditwheel vendors the libraries a wheel links to in <name>.libs/; stripping
+# those breaks imports ("ELF load command address/offset not page-aligned").
+VENDORED_SUFFIX = ".libs"
 # importlib.metadata reads METADATA and entry_points.txt; the size report reads RECORD.
 PROTECTED_SUFFIX = ".dist-info"
 
@@ -41,6 +44,7 @@ class StripResult:
 
     paths: tuple[str, ...]  # relative to the folder, sorted; whole folders where possible
     removed: tuple[tuple[str, int], ...]  # (rule, bytes), in rule order
+    debug_paths: tuple[str, ...] = ()  # shared objects whose debug symbols are stripped
 
     @property
     def removed_bytes(self) -> int:
@@ -105,3 +109,18 @@ def plan_strip(
         paths=tuple(_compress(removed, everything)),
         removed=tuple(sorted(by_rule.items(), key=lambda item: (order.get(item[0], 0), item[0]))),
     )
+
+
+def plan_debug_strip(
+    files: Mapping[str, Sequence[tuple[str, int]]], patterns: Mapping[str, Sequence[str]]
+) -> tuple[str, ...]:
+    """Shared objects whose debug symbols to strip: per distribution, the ``.so`` files its
+    patterns select (``!`` excludes), never anything under a vendored ``*.libs/`` folder."""
+    selected = []
+    for dist in sorted(patterns):
+        spec = GitIgnoreSpec.from_lines(patterns[dist])
+        for path, _ in files.get(dist, ()):
+            vendored = any(part.endswith(VENDORED_SUFFIX) for part in path.split("/")[:-1])
+            if not vendored and ".so" in path.rsplit("/", 1)[-1] and spec.match_file(path):
+                selected.append(path)
+    return tuple(sorted(selected))

@@ -1,6 +1,6 @@
 """Strip rules on RECORD listings: pure, no Docker."""
 
-from builder.strip import plan_strip
+from builder.strip import plan_debug_strip, plan_strip
 
 PANDAS = [
     ("pandas/__init__.py", 10),
@@ -44,3 +44,25 @@ def test_keep_pattern_and_per_dist_rules():
 def test_user_patterns_can_replace_the_defaults():
     result = plan_strip({"pandas": PANDAS}, rules=("*.so",))
     assert result.paths == ("pandas/_libs/lib.cpython-311-x86_64-linux-gnu.so",)
+
+
+PILLOW = [
+    ("PIL/_imaging.cpython-311-x86_64-linux-gnu.so", 3_000_000),
+    ("PIL/_webp.cpython-311-x86_64-linux-gnu.so", 100_000),
+    ("PIL/Image.py", 100),
+    ("pillow.libs/libjpeg-8a13c6e0.so.62.4.0", 500_000),
+]
+
+
+def test_debug_strip_selects_shared_objects_but_never_vendored_libs():
+    assert plan_debug_strip({"pillow": PILLOW}, {"pillow": ["*"]}) == (
+        "PIL/_imaging.cpython-311-x86_64-linux-gnu.so",
+        "PIL/_webp.cpython-311-x86_64-linux-gnu.so",
+    )
+
+
+def test_debug_strip_exclusions_and_only_the_named_distributions():
+    selected = plan_debug_strip(
+        {"pillow": PILLOW, "numpy": [("numpy/_core/_umath.so", 9)]}, {"pillow": ["*.so", "!PIL/_webp*"]}
+    )
+    assert selected == ("PIL/_imaging.cpython-311-x86_64-linux-gnu.so",)
