@@ -13,14 +13,18 @@ RUN --mount=type=bind,source=.builder/wheelhouse/python_dateutil-2.9.0.post0-py2
     --mount=type=bind,source=.builder/wheelhouse/six-1.17.0-py2.py3-none-any.whl,target=/wheels/six-1.17.0-py2.py3-none-any.whl \
     python3 -m pip install --no-index --find-links=/wheels --no-deps --no-cache-dir \
         --no-compile --disable-pip-version-check --target=/opt/deps/python-dateutil-group python-dateutil==2.9.0.post0 six==1.17.0 \
-    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/python-dateutil-group
+    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/python-dateutil-group \
+    && mkdir -p /out/opt/deps && mv /opt/deps/python-dateutil-group /out/opt/deps/python-dateutil-group \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out 315532800
 
 FROM ${BASE_IMAGE} AS deps-urllib3
 # urllib3: used by batch-export, notify-webhook, orders-api
 RUN --mount=type=bind,source=.builder/wheelhouse/urllib3-2.8.0-py3-none-any.whl,target=/wheels/urllib3-2.8.0-py3-none-any.whl \
     python3 -m pip install --no-index --find-links=/wheels --no-deps --no-cache-dir \
         --no-compile --disable-pip-version-check --target=/opt/deps/urllib3 urllib3==2.8.0 \
-    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/urllib3
+    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/urllib3 \
+    && mkdir -p /out/opt/deps && mv /opt/deps/urllib3 /out/opt/deps/urllib3 \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out 315532800
 
 FROM ${BASE_IMAGE} AS deps-botocore-group
 # boto3, botocore, jmespath, s3transfer: used by batch-export, orders-api
@@ -33,7 +37,9 @@ RUN --mount=type=bind,source=.builder/wheelhouse/boto3-1.44.8-py3-none-any.whl,t
         --no-compile --disable-pip-version-check --target=/opt/deps/botocore-group boto3==1.44.8 botocore==1.44.8 jmespath==1.1.0 s3transfer==0.19.3 \
     # strip rules remove /bin/ 1.7 kB
     && python3 -c 'import os, shutil, sys; paths = [os.path.join(sys.argv[1], p) for p in open(sys.argv[2]).read().splitlines()]; [shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p) for p in paths if os.path.lexists(p)]' /opt/deps/botocore-group /strip.txt \
-    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/botocore-group
+    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/botocore-group \
+    && mkdir -p /out/opt/deps && mv /opt/deps/botocore-group /out/opt/deps/botocore-group \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out 315532800
 
 FROM ${BASE_IMAGE} AS deps-numpy
 # numpy: used by analytics-report, ml-score
@@ -41,9 +47,11 @@ RUN --mount=type=bind,source=.builder/wheelhouse/numpy-2.2.6-cp311-cp311-manylin
     --mount=type=bind,source=.builder/strip/numpy.txt,target=/strip.txt \
     python3 -m pip install --no-index --find-links=/wheels --no-deps --no-cache-dir \
         --no-compile --disable-pip-version-check --target=/opt/deps/numpy numpy==2.2.6 \
-    # strip rules remove __pycache__/ 14.2 kB, tests/ 6.0 MB, *.c 98.0 kB, *.h 388.9 kB, *.cpp 5.8 kB, *.pyx 14.2 kB, *.pxd 104.7 kB, *.pyi 1.2 MB
+    # strip rules remove __pycache__/ 14.2 kB, tests/ 6.0 MB, *.c 98.0 kB, *.h 388.9 kB, *.cpp 5.8 kB, *.pyx 14.2 kB, *.pxd 104.7 kB, *.pyi 1.2 MB, /bin/ 0 B
     && python3 -c 'import os, shutil, sys; paths = [os.path.join(sys.argv[1], p) for p in open(sys.argv[2]).read().splitlines()]; [shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p) for p in paths if os.path.lexists(p)]' /opt/deps/numpy /strip.txt \
-    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/numpy
+    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/numpy \
+    && mkdir -p /out/opt/deps && mv /opt/deps/numpy /out/opt/deps/numpy \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out 315532800
 
 FROM ${BASE_IMAGE} AS deps-charset-normalizer-group
 # certifi, charset-normalizer, idna, requests: used by notify-webhook
@@ -54,9 +62,11 @@ RUN --mount=type=bind,source=.builder/wheelhouse/certifi-2026.10.19.post1-py3-no
     --mount=type=bind,source=.builder/strip/charset-normalizer-group.txt,target=/strip.txt \
     python3 -m pip install --no-index --find-links=/wheels --no-deps --no-cache-dir \
         --no-compile --disable-pip-version-check --target=/opt/deps/charset-normalizer-group certifi==2026.10.19.post1 charset-normalizer==3.5.3 idna==3.20 requests==2.34.2 \
-    # strip rules remove tests/ 467 B
+    # strip rules remove tests/ 467 B, /bin/ 0 B
     && python3 -c 'import os, shutil, sys; paths = [os.path.join(sys.argv[1], p) for p in open(sys.argv[2]).read().splitlines()]; [shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p) for p in paths if os.path.lexists(p)]' /opt/deps/charset-normalizer-group /strip.txt \
-    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/charset-normalizer-group
+    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/charset-normalizer-group \
+    && mkdir -p /out/opt/deps && mv /opt/deps/charset-normalizer-group /out/opt/deps/charset-normalizer-group \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out 315532800
 
 FROM ${BASE_IMAGE} AS deps-pandas-group
 # pandas, pytz, tzdata: used by analytics-report
@@ -68,7 +78,9 @@ RUN --mount=type=bind,source=.builder/wheelhouse/pandas-2.3.2-cp311-cp311-manyli
         --no-compile --disable-pip-version-check --target=/opt/deps/pandas-group pandas==2.3.2 pytz==2026.6 tzdata==2026.6 \
     # strip rules remove tests/ 12.9 MB, *.pyi 106.1 kB
     && python3 -c 'import os, shutil, sys; paths = [os.path.join(sys.argv[1], p) for p in open(sys.argv[2]).read().splitlines()]; [shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p) for p in paths if os.path.lexists(p)]' /opt/deps/pandas-group /strip.txt \
-    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/pandas-group
+    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/pandas-group \
+    && mkdir -p /out/opt/deps && mv /opt/deps/pandas-group /out/opt/deps/pandas-group \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out 315532800
 
 FROM ${BASE_IMAGE} AS deps-pillow
 # pillow: used by media-thumbnail
@@ -78,7 +90,9 @@ RUN --mount=type=bind,source=.builder/wheelhouse/pillow-12.2.0-cp311-cp311-manyl
         --no-compile --disable-pip-version-check --target=/opt/deps/pillow pillow==12.2.0 \
     # strip rules remove *.pyi 7.5 kB
     && python3 -c 'import os, shutil, sys; paths = [os.path.join(sys.argv[1], p) for p in open(sys.argv[2]).read().splitlines()]; [shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p) for p in paths if os.path.lexists(p)]' /opt/deps/pillow /strip.txt \
-    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/pillow
+    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/pillow \
+    && mkdir -p /out/opt/deps && mv /opt/deps/pillow /out/opt/deps/pillow \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out 315532800
 
 FROM ${BASE_IMAGE} AS deps-pydantic-core-group
 # annotated-types, pydantic, pydantic-core, typing-extensions, typing-inspection: used by orders-api
@@ -92,136 +106,154 @@ RUN --mount=type=bind,source=.builder/wheelhouse/annotated_types-0.8.0-py3-none-
         --no-compile --disable-pip-version-check --target=/opt/deps/pydantic-core-group annotated-types==0.8.0 pydantic==2.14.4 pydantic-core==2.50.5 typing-extensions==4.16.0 typing-inspection==0.4.5 \
     # strip rules remove *.pyi 59.5 kB
     && python3 -c 'import os, shutil, sys; paths = [os.path.join(sys.argv[1], p) for p in open(sys.argv[2]).read().splitlines()]; [shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p) for p in paths if os.path.lexists(p)]' /opt/deps/pydantic-core-group /strip.txt \
-    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/pydantic-core-group
+    && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/deps/pydantic-core-group \
+    && mkdir -p /out/opt/deps && mv /opt/deps/pydantic-core-group /out/opt/deps/pydantic-core-group \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out 315532800
 
 # ---- local code, precompiled for a read-only filesystem ----
 
 FROM ${BASE_IMAGE} AS code-analytics-report
-COPY functions/__init__.py /stage/shared/functions/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/shared -p /var/task /stage/shared
-COPY functions/analytics/__init__.py functions/analytics/report.py /stage/function/functions/analytics/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/function -p /var/task /stage/function
+COPY functions/__init__.py /out/shared/var/task/functions/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
+COPY functions/analytics/__init__.py functions/analytics/report.py /out/function/var/task/functions/analytics/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/function 315532800
 
 FROM ${BASE_IMAGE} AS code-batch-export
-COPY functions/__init__.py /stage/shared/functions/
-COPY shared/__init__.py shared/records.py /stage/shared/shared/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/shared -p /var/task /stage/shared
-COPY functions/batch/__init__.py functions/batch/export.py /stage/function/functions/batch/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/function -p /var/task /stage/function
+COPY functions/__init__.py /out/shared/var/task/functions/
+COPY shared/__init__.py shared/records.py /out/shared/var/task/shared/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
+COPY functions/batch/__init__.py functions/batch/export.py /out/function/var/task/functions/batch/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/function 315532800
 
 FROM ${BASE_IMAGE} AS code-health
-COPY functions/__init__.py /stage/shared/functions/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/shared -p /var/task /stage/shared
-COPY functions/health/__init__.py functions/health/ping.py /stage/function/functions/health/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/function -p /var/task /stage/function
+COPY functions/__init__.py /out/shared/var/task/functions/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
+COPY functions/health/__init__.py functions/health/ping.py /out/function/var/task/functions/health/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/function 315532800
 
 FROM ${BASE_IMAGE} AS code-media-thumbnail
-COPY functions/__init__.py /stage/shared/functions/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/shared -p /var/task /stage/shared
-COPY functions/media/__init__.py functions/media/thumbnail.py /stage/function/functions/media/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/function -p /var/task /stage/function
+COPY functions/__init__.py /out/shared/var/task/functions/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
+COPY functions/media/__init__.py functions/media/thumbnail.py /out/function/var/task/functions/media/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/function 315532800
 
 FROM ${BASE_IMAGE} AS code-ml-score
-COPY functions/__init__.py /stage/shared/functions/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/shared -p /var/task /stage/shared
-COPY functions/ml/__init__.py functions/ml/score.py /stage/function/functions/ml/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/function -p /var/task /stage/function
+COPY functions/__init__.py /out/shared/var/task/functions/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
+COPY functions/ml/__init__.py functions/ml/score.py /out/function/var/task/functions/ml/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/function 315532800
 
 FROM ${BASE_IMAGE} AS code-notify-webhook
-COPY functions/__init__.py /stage/shared/functions/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/shared -p /var/task /stage/shared
-COPY functions/notify/__init__.py functions/notify/webhook.py /stage/function/functions/notify/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/function -p /var/task /stage/function
+COPY functions/__init__.py /out/shared/var/task/functions/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
+COPY functions/notify/__init__.py functions/notify/webhook.py /out/function/var/task/functions/notify/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/function 315532800
 
 FROM ${BASE_IMAGE} AS code-orders-api
-COPY functions/__init__.py /stage/shared/functions/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/shared -p /var/task /stage/shared
-COPY functions/orders/__init__.py functions/orders/api.py /stage/function/functions/orders/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/function -p /var/task /stage/function
+COPY functions/__init__.py /out/shared/var/task/functions/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
+COPY functions/orders/__init__.py functions/orders/api.py /out/function/var/task/functions/orders/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/function 315532800
 
 FROM ${BASE_IMAGE} AS code-user-auth
-COPY functions/__init__.py /stage/shared/functions/
-COPY functions/user/__init__.py /stage/shared/functions/user/
-COPY shared/__init__.py shared/tokens.py /stage/shared/shared/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/shared -p /var/task /stage/shared
-COPY functions/user/auth/__init__.py functions/user/auth/authorizer.py /stage/function/functions/user/auth/
-RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /stage/function -p /var/task /stage/function
+COPY functions/__init__.py /out/shared/var/task/functions/
+COPY functions/user/__init__.py /out/shared/var/task/functions/user/
+COPY shared/__init__.py shared/tokens.py /out/shared/var/task/shared/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
+COPY functions/user/auth/__init__.py functions/user/auth/authorizer.py /out/function/var/task/functions/user/auth/
+RUN python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
+    && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/function 315532800
 
 # ---- production images: base, dependencies, shared code, function code ----
 
 FROM ${BASE_IMAGE} AS analytics-report
-COPY --from=deps-python-dateutil-group /opt/deps/python-dateutil-group /opt/deps/python-dateutil-group
-COPY --from=deps-numpy /opt/deps/numpy /opt/deps/numpy
-COPY --from=deps-pandas-group /opt/deps/pandas-group /opt/deps/pandas-group
-COPY --from=code-analytics-report /stage/shared/ /var/task/
-COPY --from=code-analytics-report /stage/function/ /var/task/
+COPY --from=deps-python-dateutil-group /out/ /
+COPY --from=deps-numpy /out/ /
+COPY --from=deps-pandas-group /out/ /
+COPY --from=code-analytics-report /out/shared/ /
+COPY --from=code-analytics-report /out/function/ /
 ENV PYTHONPATH="/var/task:/opt/deps/python-dateutil-group:/opt/deps/numpy:/opt/deps/pandas-group"
 LABEL builder.project="example" builder.function="analytics-report" \
       builder.layers="deps/python-dateutil-group deps/numpy deps/pandas-group shared function"
 CMD ["functions/analytics/report.handler"]
 
 FROM ${BASE_IMAGE} AS batch-export
-COPY --from=deps-python-dateutil-group /opt/deps/python-dateutil-group /opt/deps/python-dateutil-group
-COPY --from=deps-urllib3 /opt/deps/urllib3 /opt/deps/urllib3
-COPY --from=deps-botocore-group /opt/deps/botocore-group /opt/deps/botocore-group
-COPY --from=code-batch-export /stage/shared/ /var/task/
-COPY --from=code-batch-export /stage/function/ /var/task/
+COPY --from=deps-python-dateutil-group /out/ /
+COPY --from=deps-urllib3 /out/ /
+COPY --from=deps-botocore-group /out/ /
+COPY --from=code-batch-export /out/shared/ /
+COPY --from=code-batch-export /out/function/ /
 ENV PYTHONPATH="/var/task:/opt/deps/python-dateutil-group:/opt/deps/urllib3:/opt/deps/botocore-group"
 LABEL builder.project="example" builder.function="batch-export" \
       builder.layers="deps/python-dateutil-group deps/urllib3 deps/botocore-group shared function"
 CMD ["functions/batch/export.handler"]
 
 FROM ${BASE_IMAGE} AS health
-COPY --from=code-health /stage/shared/ /var/task/
-COPY --from=code-health /stage/function/ /var/task/
+COPY --from=code-health /out/shared/ /
+COPY --from=code-health /out/function/ /
 ENV PYTHONPATH="/var/task"
 LABEL builder.project="example" builder.function="health" \
       builder.layers="shared function"
 CMD ["functions/health/ping.handler"]
 
 FROM ${BASE_IMAGE} AS media-thumbnail
-COPY --from=deps-pillow /opt/deps/pillow /opt/deps/pillow
-COPY --from=code-media-thumbnail /stage/shared/ /var/task/
-COPY --from=code-media-thumbnail /stage/function/ /var/task/
+COPY --from=deps-pillow /out/ /
+COPY --from=code-media-thumbnail /out/shared/ /
+COPY --from=code-media-thumbnail /out/function/ /
 ENV PYTHONPATH="/var/task:/opt/deps/pillow"
 LABEL builder.project="example" builder.function="media-thumbnail" \
       builder.layers="deps/pillow shared function"
 CMD ["functions/media/thumbnail.handler"]
 
 FROM ${BASE_IMAGE} AS ml-score
-COPY --from=deps-numpy /opt/deps/numpy /opt/deps/numpy
-COPY --from=code-ml-score /stage/shared/ /var/task/
-COPY --from=code-ml-score /stage/function/ /var/task/
+COPY --from=deps-numpy /out/ /
+COPY --from=code-ml-score /out/shared/ /
+COPY --from=code-ml-score /out/function/ /
 ENV PYTHONPATH="/var/task:/opt/deps/numpy"
 LABEL builder.project="example" builder.function="ml-score" \
       builder.layers="deps/numpy shared function"
 CMD ["functions/ml/score.handler"]
 
 FROM ${BASE_IMAGE} AS notify-webhook
-COPY --from=deps-urllib3 /opt/deps/urllib3 /opt/deps/urllib3
-COPY --from=deps-charset-normalizer-group /opt/deps/charset-normalizer-group /opt/deps/charset-normalizer-group
-COPY --from=code-notify-webhook /stage/shared/ /var/task/
-COPY --from=code-notify-webhook /stage/function/ /var/task/
+COPY --from=deps-urllib3 /out/ /
+COPY --from=deps-charset-normalizer-group /out/ /
+COPY --from=code-notify-webhook /out/shared/ /
+COPY --from=code-notify-webhook /out/function/ /
 ENV PYTHONPATH="/var/task:/opt/deps/urllib3:/opt/deps/charset-normalizer-group"
 LABEL builder.project="example" builder.function="notify-webhook" \
       builder.layers="deps/urllib3 deps/charset-normalizer-group shared function"
 CMD ["functions/notify/webhook.handler"]
 
 FROM ${BASE_IMAGE} AS orders-api
-COPY --from=deps-python-dateutil-group /opt/deps/python-dateutil-group /opt/deps/python-dateutil-group
-COPY --from=deps-urllib3 /opt/deps/urllib3 /opt/deps/urllib3
-COPY --from=deps-botocore-group /opt/deps/botocore-group /opt/deps/botocore-group
-COPY --from=deps-pydantic-core-group /opt/deps/pydantic-core-group /opt/deps/pydantic-core-group
-COPY --from=code-orders-api /stage/shared/ /var/task/
-COPY --from=code-orders-api /stage/function/ /var/task/
+COPY --from=deps-python-dateutil-group /out/ /
+COPY --from=deps-urllib3 /out/ /
+COPY --from=deps-botocore-group /out/ /
+COPY --from=deps-pydantic-core-group /out/ /
+COPY --from=code-orders-api /out/shared/ /
+COPY --from=code-orders-api /out/function/ /
 ENV PYTHONPATH="/var/task:/opt/deps/python-dateutil-group:/opt/deps/urllib3:/opt/deps/botocore-group:/opt/deps/pydantic-core-group"
 LABEL builder.project="example" builder.function="orders-api" \
       builder.layers="deps/python-dateutil-group deps/urllib3 deps/botocore-group deps/pydantic-core-group shared function"
 CMD ["functions/orders/api.handler"]
 
 FROM ${BASE_IMAGE} AS user-auth
-COPY --from=code-user-auth /stage/shared/ /var/task/
-COPY --from=code-user-auth /stage/function/ /var/task/
+COPY --from=code-user-auth /out/shared/ /
+COPY --from=code-user-auth /out/function/ /
 ENV PYTHONPATH="/var/task"
 LABEL builder.project="example" builder.function="user-auth" \
       builder.layers="shared function"

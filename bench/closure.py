@@ -8,10 +8,14 @@ extras, RECORD sizes, some without top_level.txt). Then times:
 
 - cold: no parse cache, no wheel-metadata cache (fast scanner, the default);
 - cold, strict: the same with every file parsed in full by ``ast``;
-- warm: the parse cache and the metadata cache from the cold run are loaded;
+- warm: the caches saved by the cold run are loaded (sources unchanged: the stored
+  closures are reused once every input is checked);
+- warm after an edit: one shared module changed before each run, so every closure is
+  computed again, from the cached scans of the other files;
 - ``modulefinder.ModuleFinder(path=[root], excludes=<third-party>)``, one per handler;
 
-and checks that both tools find the same local modules for every function.
+and checks that both tools find the same local modules for every function, and that
+the warm runs return exactly the cold run's closures (reasons included).
 
     python bench/closure.py                       # writes bench/results/closure.json
     python bench/closure.py --modulefinder-functions 10 --keep /tmp/synth
@@ -293,8 +297,26 @@ def run_closures(cfg: config.Config, *, warm: bool, strict: bool = False) -> tup
     t2 = time.perf_counter()
     closures = closure.compute_closures(cfg, index, target=target, cache=cache)
     t3 = time.perf_counter()
-    parts = {"index": t1 - t0, "load_cache": t2 - t1, "closures": t3 - t2, "hits": cache.hits, "misses": cache.misses}
+    parts = {"index": t1 - t0, "load_cache": t2 - t1, "closures": t3 - t2, "hits": cache.hits, "misses": cache.misses,
+             "reused": cache.closures_reused}  # fmt: skip
     return t3 - t0, closures, {"cache": cache, **parts}
+
+
+def run_after_edits(cfg: config.Config, closures: dict, repeat: int) -> list[tuple[float, dict, dict]]:
+    """Warm runs, each after a change to the module most closures hold: a docstring, same size and imports."""
+    counts: dict[str, int] = {}
+    for c in closures.values():
+        for f in c.local_files:
+            if f.module and not f.path.endswith("__init__.py"):
+                counts[f.path] = counts.get(f.path, 0) + 1
+    path = cfg.root / max(sorted(counts), key=counts.__getitem__)
+    original = path.read_text()
+    runs = []
+    for i in range(repeat):
+        path.write_text(original.replace("Step 0:", f"Step {'abc'[i % 3]}:", 1))  # every module_body has one
+        runs.append(run_closures(cfg, warm=True))
+    path.write_text(original)
+    return runs
 
 
 def run_modulefinder(cfg: config.Config, names: list[str]) -> tuple[float, dict[str, set[str]]]:
@@ -336,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         cold[-1][2]["cache"].save(cfg.root)
         dists.DistIndex.from_wheelhouse(root / "wheelhouse", dists.parse_lock(cfg.lock_path), use_cache=True)
         warm = [run_closures(cfg, warm=True) for _ in range(args.repeat)]
+        edited = run_after_edits(cfg, cold[-1][1], args.repeat)
         closures = warm[-1][1]
+        same_as_cold = all(r[1] == cold[-1][1] for r in (*warm, *edited))
 
         names = [fn.name for fn in cfg.functions][: args.modulefinder_functions]
         mf_time, mf_sets = run_modulefinder(cfg, names)
@@ -347,10 +371,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [len(c.local_files) for c in closures.values()]
     cold_s = statistics.median(r[0] for r in cold)
     warm_s = statistics.median(r[0] for r in warm)
+    edited_s = statistics.median(r[0] for r in edited)
     ours_for_mf = cold_s * len(names) / len(closures)  # cold time scaled to the functions modulefinder ran on
     speedup = round(mf_time / ours_for_mf, 1) if names else None
     result = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                    "load_average": [round(x, 2) for x in os.getloadavg()]},  # at the end of the run
         "backend": shape,
         "closure_local_files": {"min": min(sizes), "median": statistics.median(sizes), "max": max(sizes)},
         "union_local_files": len({f.path for c in closures.values() for f in c.local_files}),
@@ -361,23 +387,33 @@ def main(argv: list[str] | None = None) -> int:
         "warm_s": round(warm_s, 3),
         "warm_runs_s": [round(r[0], 3) for r in warm],
         "warm_parts_s": {k: round(v, 3) for k, v in warm[-1][2].items() if isinstance(v, float)},
-        "warm_cache_hits": warm[-1][2]["hits"],
+        "warm_reused": all(r[2]["reused"] for r in warm),
+        "warm_same_as_cold": same_as_cold,
+        "edited_s": round(edited_s, 3),
+        "edited_runs_s": [round(r[0], 3) for r in edited],
+        "edited_parts_s": {k: round(v, 3) for k, v in edited[-1][2].items() if isinstance(v, float)},
+        "edited_cache_hits": edited[-1][2]["hits"],
+        "edited_reused": any(r[2]["reused"] for r in edited),
         "modulefinder_functions": len(names),
         "modulefinder_s": round(mf_time, 2),
         "speedup_vs_modulefinder": speedup,
         "same_local_modules": not mismatches,
         "mismatches": mismatches,
         "goals": {"cold_under_2s": cold_s < 2.0, "warm_under_0_3s": warm_s < 0.3,
-                  "20x_modulefinder": speedup is None or speedup >= 20, "same_sets": not mismatches},  # fmt: skip
+                  "20x_modulefinder": speedup is None or speedup >= 20, "same_sets": not mismatches,
+                  "warm_same_as_cold": same_as_cold},  # fmt: skip
     }
     rows = [("backend", f"{shape['modules']} modules, {shape['avg_lines']} lines avg, {shape['functions']} functions"),
             ("closure size (local files)", f"min {min(sizes)}, median {statistics.median(sizes)}, max {max(sizes)}"),
             ("cold, all closures", f"{cold_s:.3f} s (runs: {', '.join(f'{r[0]:.3f}' for r in cold)})"),
             ("cold, strict (full ast)", f"{strict[0]:.3f} s"),
             ("warm, all closures", f"{warm_s:.3f} s (runs: {', '.join(f'{r[0]:.3f}' for r in warm)})"),
+            ("warm, after editing a module", f"{edited_s:.3f} s (runs: {', '.join(f'{r[0]:.3f}' for r in edited)})"),
+            ("warm results as cold", "yes" if same_as_cold else "NO"),
             (f"modulefinder, {len(names)} handlers", f"{mf_time:.2f} s"),
             ("speed-up vs modulefinder", f"{speedup}x (cold)" if speedup else "not measured"),
-            ("same local modules", "yes" if not mismatches else f"NO: {len(mismatches)} functions differ")]  # fmt: skip
+            ("same local modules", "yes" if not mismatches else f"NO: {len(mismatches)} functions differ"),
+            ("load average (1, 5, 15 min)", ", ".join(f"{x:.2f}" for x in os.getloadavg()))]  # fmt: skip
     width = max(len(r[0]) for r in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
     args.json_out.parent.mkdir(parents=True, exist_ok=True)

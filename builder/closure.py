@@ -12,13 +12,16 @@ discovery order, so the first lies on a shortest chain from the handler.
 
 The backend root is the import root; local modules only come from the source
 roots, and a local module wins over a distribution of the same name.
+
+``compute_closures`` keeps its whole result with the ``ParseCache`` and reuses
+it while nothing it was computed from has changed (``_reuse``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from itertools import chain
 from typing import NamedTuple
 
 from packaging.utils import canonicalize_name
@@ -155,14 +158,12 @@ def compute_closure(
     nothing provides (all of them at once), LockError for requirements the lock lacks.
     """
     with gc_paused():
-        return _compute(config, function, index, target or Target.from_config(config), cache, None)
+        graph = ImportGraph(config, index, target or Target.from_config(config), cache or ParseCache())
+        return _compute(function, graph, _includes(graph, (function,)))
 
 
-def _compute(
-    config: Config, function: FunctionConfig, index: DistIndex, target: Target, cache: ParseCache | None,
-    graph: ImportGraph | None,
-) -> Closure:
-    graph = graph or ImportGraph(config, index, target, cache or ParseCache())
+def _compute(function: FunctionConfig, graph: ImportGraph, includes: dict[str, _Matches]) -> Closure:
+    index = graph.index
     excludes = tuple(function.exclude_modules)
     files, dists = _Walk(), _Walk()
     warnings: list[ClosureWarning] = []
@@ -171,8 +172,13 @@ def _compute(
     if missing:
         raise AnalysisError(f"{function.handler}: the handler module {function.module} is not in the source roots.")
     files.visit(chain[-1][1], start, False)  # its packages come through package_of
+    data_sizes: dict[str, int] = {}
     for pattern in function.include:
-        _include(graph, pattern, files, warnings)
+        matched, found = includes[pattern]
+        for rel, size in matched:
+            files.visit(rel, Reason("include", pattern, 0), False)
+            data_sizes[rel] = size
+        warnings.extend(found)
 
     _walk_files(graph, files, dists, excludes)
 
@@ -200,7 +206,7 @@ def _compute(
             warnings.extend(ClosureWarning(rel, line, message) for line, message in found)
     sizes, module_of, optional = graph.sizes, graph.module_of, files.optional
     local = tuple([
-        LocalFile(rel, tuple(reasons), rel in optional, sizes[rel] if rel in sizes else _size(graph.root / rel),
+        LocalFile(rel, tuple(reasons), rel in optional, sizes[rel] if rel in sizes else data_sizes[rel],
                   module_of[rel][0] if rel in module_of else "")
         for rel, reasons in sorted(files.reasons.items())
     ])  # fmt: skip
@@ -210,7 +216,7 @@ def _compute(
     )
     return Closure(
         function=function,
-        target=target,
+        target=graph.target,
         local_files=local,
         distributions=nodes,
         warnings=tuple(sorted(set(warnings), key=lambda w: (w.path, w.line, w.message))),
@@ -274,41 +280,104 @@ def _apply(edge: Edge, files: _Walk, dists: _Walk, excludes: tuple[str, ...], op
             dists.visit(name, edge.reason, optional)
 
 
-def _include(graph: ImportGraph, pattern: str, files: _Walk, warnings: list[ClosureWarning]) -> None:
-    root = graph.root.resolve()
-    matched = 0
-    try:
-        paths = sorted(graph.root.glob(pattern))
-    except (NotImplementedError, ValueError) as exc:
-        raise AnalysisError(f"include {pattern!r}: {exc}. Use a glob relative to the backend root.") from exc
-    for path in paths:
-        if not path.is_file() or ".builder" in path.relative_to(graph.root).parts:
-            continue
-        if not path.resolve().is_relative_to(root):
-            message = f"include {pattern!r} matches {path}, outside the backend; skipped"
-            warnings.append(ClosureWarning(CONFIG_FILE, 0, message))
-            continue
-        matched += 1
-        files.visit(path.relative_to(graph.root).as_posix(), Reason("include", pattern, 0), False)
-    if not matched:
-        warnings.append(ClosureWarning(CONFIG_FILE, 0, f"include {pattern!r} matches no file"))
+_Matches = tuple[tuple[tuple[str, int], ...], tuple[ClosureWarning, ...]]  # ((file, size), ...), warnings
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
+def _includes(graph: ImportGraph, functions: tuple[FunctionConfig, ...]) -> dict[str, _Matches]:
+    """What each include glob of ``functions`` matches: files under the backend root, and warnings."""
+    found = {pattern: graph.glob(pattern) for fn in functions for pattern in fn.include}
+    return {pattern: (matched, tuple(ClosureWarning(CONFIG_FILE, 0, message) for message in messages))
+            for pattern, (matched, messages) in found.items()}  # fmt: skip
 
 
 def compute_closures(
     config: Config, index: DistIndex, *, target: Target | None = None, cache: ParseCache | None = None
 ) -> dict[str, Closure]:
-    """The closures of all functions by name, sharing one scan of the sources."""
+    """The closures of all functions by name, sharing one scan of the sources.
+
+    The result is stored in ``cache`` (``save`` writes it) and reused by a later run while
+    nothing it depends on has changed; ``cache.closures_reused`` tells whether it was.
+    """
     target = target or Target.from_config(config)
     with gc_paused():
         graph = ImportGraph(config, index, target, cache or ParseCache())
-        return {fn.name: _compute(config, fn, index, target, None, graph) for fn in config.functions}
+        includes = _includes(graph, config.functions)
+        key = graph.fingerprint(sorted(includes.items()))
+        closures = _reuse(graph, key)
+        if closures is None:
+            closures = {fn.name: _compute(fn, graph, includes) for fn in config.functions}
+            if key is not None:
+                graph.cache.store_closures(_encode(key, graph, closures))
+        return closures
+
+
+def _reuse(graph: ImportGraph, key: str | None) -> dict[str, Closure] | None:
+    """The stored closures, if they were computed from what is here now, else None.
+
+    They were if the fingerprint is the same (builder's code, config, target, distributions,
+    module table, include matches: see ``ImportGraph.fingerprint``) and so is the content of
+    every file their run read (by content hash; the parse cache's stat signatures spare
+    reading the unchanged ones). Those are all the inputs of the computation.
+    """
+    cache = graph.cache
+    cache.closures_reused = False
+    data = cache.stored_closures()
+    if key is None or data.get("key") != key:
+        return None
+    try:
+        if not cache.unchanged(str(graph.root), data["read"]):
+            return None
+        closures = _decode(data, graph)
+    except (OSError, LookupError, TypeError, ValueError, AttributeError):
+        return None  # a file gone or unreadable (computing again reports it), or a damaged cache
+    cache.closures_reused = True
+    return closures
+
+
+def _encode(key: str, graph: ImportGraph, closures: dict[str, Closure]) -> dict:
+    """Closures as JSON-able tables: each distinct string, reason, file and distribution once, a closure
+    as indexes. Parallel lists rather than a list per item: they load several times faster."""
+    files: dict[LocalFile, int] = {}
+    dists: dict[DistNode, int] = {}
+    stored = {name: [[files.setdefault(f, len(files)) for f in c.local_files],
+                     [dists.setdefault(d, len(dists)) for d in c.distributions],
+                     [[w.path, w.line, w.message] for w in c.warnings]] for name, c in closures.items()}  # fmt: skip
+    reasons = {r: i for i, r in enumerate(dict.fromkeys(chain.from_iterable(n.reasons for n in (*files, *dists))))}
+    local = {f.path: f for f in files}
+    strings = {text: i for i, text in enumerate(dict.fromkeys((*local, *chain.from_iterable(r[:2] for r in reasons))))}
+    return {
+        "key": key,
+        "read": {rel: graph.cache.digests[rel] for rel in sorted(graph.sizes)},
+        "lock_file": graph.lock_file,
+        "strings": list(strings),  # the paths of local files first: "sizes" and "modules" follow them
+        "sizes": [f.size for f in local.values()],
+        "modules": [f.module for f in local.values()],
+        "reasons": [[strings[r.kind] for r in reasons], [strings[r.origin] for r in reasons],
+                    [r.detail for r in reasons]],
+        "files": [[strings[f.path] for f in files], [f.optional for f in files],
+                  [[reasons[r] for r in f.reasons] for f in files]],
+        "dists": [[d.name, d.version, d.size, [reasons[r] for r in d.reasons], d.optional] for d in dists],
+        "closures": stored,
+    }  # fmt: skip
+
+
+def _decode(data: dict, graph: ImportGraph) -> dict[str, Closure]:
+    new = tuple.__new__  # as in FileImports.from_json: no Python-level __new__ per tuple
+    strings, sizes, modules = data["strings"], data["sizes"], data["modules"]
+    kinds, origins, details = data["reasons"]
+    reasons = [new(Reason, (strings[k], strings[o], d)) for k, o, d in zip(kinds, origins, details, strict=True)]
+    reason = reasons.__getitem__
+    files = [new(LocalFile, (strings[p], tuple(map(reason, why)), optional, sizes[p], modules[p]))
+             for p, optional, why in zip(*data["files"], strict=True)]  # fmt: skip
+    dists = [new(DistNode, (name, version, size, tuple(map(reason, why)), optional))
+             for name, version, size, why, optional in data["dists"]]  # fmt: skip
+    stored, lock_file, out = data["closures"], data["lock_file"], {}
+    for fn in graph.config.functions:
+        local, nodes, warnings = stored[fn.name]
+        out[fn.name] = Closure(fn, graph.target, tuple(map(files.__getitem__, local)),
+                               tuple(map(dists.__getitem__, nodes)), tuple(ClosureWarning(*w) for w in warnings),
+                               lock_file)  # fmt: skip
+    return out
 
 
 def unused_distributions(closures: Mapping[str, Closure], index: DistIndex) -> tuple[str, ...]:

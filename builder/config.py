@@ -64,6 +64,15 @@ class StripConfig:
 
 
 @dataclass(frozen=True)
+class CheckConfig:
+    """Size budgets of ``check``: growth tolerance, and ceilings on bytes above the base image."""
+
+    tolerance: float = 0.05  # relative growth allowed over the baseline, per function and in all
+    max_function_bytes: int | None = None
+    max_total_bytes: int | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """A backend: where it is, what it targets and its functions (sorted by name)."""
 
@@ -76,6 +85,7 @@ class Config:
     platforms: tuple[str, ...] = DEFAULT_PLATFORMS
     functions: tuple[FunctionConfig, ...] = field(default=())
     strip: StripConfig = field(default_factory=lambda: StripConfig())
+    check: CheckConfig = field(default_factory=lambda: CheckConfig())
 
     @property
     def lock_path(self) -> Path:
@@ -106,8 +116,10 @@ _TOP_KEYS = {
     "platforms": list,
     "functions": dict,
     "strip": dict,
+    "check": dict,
 }
 _STRIP_KEYS = {"defaults": bool, "patterns": list, "per-dist": dict, "debug-symbols": dict}
+_CHECK_KEYS = {"tolerance": float, "max-function-bytes": int, "max-total-bytes": int}
 _FUNCTION_KEYS = {"handler": str, "include": list, "exclude-modules": list, "event": str}
 
 
@@ -235,6 +247,21 @@ def _strip(table: dict[str, Any], where: str) -> StripConfig:
     )
 
 
+def _check(table: dict[str, Any], where: str) -> CheckConfig:
+    where = f"{where} [check]"
+    if isinstance(table.get("tolerance"), int) and not isinstance(table["tolerance"], bool):
+        table = {**table, "tolerance": float(table["tolerance"])}  # `tolerance = 0` is a TOML integer
+    _check_keys(table, _CHECK_KEYS, where)
+    tolerance = table.get("tolerance", CheckConfig.tolerance)
+    if not 0 <= tolerance < 100:
+        raise ConfigError(f"{where} tolerance must be a fraction such as 0.05 (5%), not {tolerance!r}.")
+    ceilings = {key: table.get(key) for key in ("max-function-bytes", "max-total-bytes")}
+    for key, value in ceilings.items():
+        if value is not None and (isinstance(value, bool) or value <= 0):
+            raise ConfigError(f"{where} {key} must be a positive number of bytes (e.g. 300_000_000), not {value!r}.")
+    return CheckConfig(tolerance, ceilings["max-function-bytes"], ceilings["max-total-bytes"])
+
+
 def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -265,6 +292,7 @@ def load(root: Path | str, **overrides: Any) -> Config:
     config = Config(
         root=root,
         strip=_strip(table.get("strip", {}), where),
+        check=_check(table.get("check", {}), where),
         name=name,
         python_version=table.get("python-version", Config.python_version),
         base_image=table.get("base-image", DEFAULT_BASE_IMAGE),

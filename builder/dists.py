@@ -13,6 +13,7 @@ in about 13 ms instead of 93 ms (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import configparser
 import csv
 import zipfile
 from collections.abc import Mapping
@@ -35,7 +36,7 @@ from .target import Target
 __all__ = ["Dist", "DistIndex", "Pin", "Target", "parse_lock"]
 
 METADATA_CACHE = ".metadata-cache.json"
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 _MODULE_SUFFIXES = (".py", ".so", ".pyd")
 
 
@@ -80,6 +81,18 @@ def _module_of(path: str) -> str | None:
     return ".".join(parts)
 
 
+def _scripts(entry_points: str) -> list[str]:
+    """Names of the console and GUI scripts an entry_points.txt declares."""
+    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+    parser.optionxform = str  # script names are case-sensitive
+    try:
+        parser.read_string(entry_points)
+    except configparser.Error:
+        return []
+    return sorted(name for section in ("console_scripts", "gui_scripts") if parser.has_section(section)
+                  for name in parser.options(section))
+
+
 def _read_wheel(path: Path) -> dict:
     """Parse one wheel's METADATA, top_level.txt and RECORD into a JSON-able dict."""
     try:
@@ -92,6 +105,8 @@ def _read_wheel(path: Path) -> dict:
             metadata = zf.read(f"{meta_dir}/METADATA").decode("utf-8", "replace")
             top_text = zf.read(f"{meta_dir}/top_level.txt").decode() if f"{meta_dir}/top_level.txt" in infos else None
             record = zf.read(f"{meta_dir}/RECORD").decode("utf-8", "replace") if f"{meta_dir}/RECORD" in infos else ""
+            entry_points = f"{meta_dir}/entry_points.txt"
+            scripts = _scripts(zf.read(entry_points).decode("utf-8", "replace")) if entry_points in infos else []
     except (OSError, zipfile.BadZipFile, KeyError) as exc:
         raise LockError(f"Cannot read wheel {path}: {exc}. Delete it and re-download the wheelhouse.") from exc
 
@@ -105,6 +120,8 @@ def _read_wheel(path: Path) -> dict:
         size = row[2] if len(row) > 2 and row[2].isdigit() else None
         size = int(size) if size is not None else (infos[name].file_size if name in infos else 0)
         files.append([_installed_path(name), size])
+    # pip writes a small launcher per console or GUI script; the wheel's RECORD does not list them.
+    files += [[f"bin/{script}", 0] for script in scripts]
     files.sort()
     if top_text is not None:
         top_level = sorted({t.strip().replace("/", ".") for t in top_text.splitlines() if t.strip()})

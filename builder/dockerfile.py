@@ -7,9 +7,17 @@ Pure: the same plan gives the same bytes. Stages:
   deletes what the strip rules match (a list in ``.builder/strip/``) and
   precompiles bytecode at the final path for a read-only filesystem;
 * ``code-<function>``: the function's local files, precompiled, staged as
-  ``/stage/shared`` and ``/stage/function``;
+  ``/out/shared`` and ``/out/function``;
 * ``<function>``: the production image: base, dependency groups (most shared
   lowest), shared code, function code last.
+
+Every stage leaves its result under ``/out`` with all file times set to one
+fixed value, and the production image copies ``/out/`` to ``/``: the layer
+then holds the same bytes whatever lies below it and whenever it was built,
+so a group shared by several functions is one layer (one digest) in all their
+images, stored and pushed once. (A plain ``COPY /opt/deps/x /opt/deps/x``
+stamps ``/opt`` and ``/opt/deps`` with the time of the copy.) Unchecked-hash
+bytecode never reads file times, so fixing them is safe.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ HEADER = """\
 # after `python -m builder build` has downloaded the wheels into {wheelhouse}/.
 """
 
-STAGE_ROOT = "/stage"
+OUT = "/out"
+FIXED_MTIME = 315532800  # 1980-01-01: fixed file times make layers reproducible and shareable
 STRIP_DIR = ".builder/strip"  # in the build context, next to the wheelhouse
 STRIP_MOUNT = "/strip.txt"
 DEBUG_MOUNT = "/strip-debug.txt"
@@ -54,7 +63,19 @@ def strip_lists(plan: BuildPlan) -> dict[str, str]:
             if paths:
                 lists[strip_list(g.name, kind)] = "".join(p + "\n" for p in paths)
     return lists
+
+
 _COMPILE = "python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash"
+# Sets every file time below a folder to FIXED_MTIME (python3: no shell tools assumed).
+_FREEZE = (
+    "import os, sys; t = int(sys.argv[2]); "
+    "[os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) "
+    "for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]"
+)
+
+
+def _freeze(folder: str) -> str:
+    return f"python3 -c {shlex.quote(_FREEZE)} {folder} {FIXED_MTIME}"
 
 
 def _strip_lines(group: DepGroup) -> list[str]:
@@ -112,7 +133,9 @@ def _deps_stage(group: DepGroup, wheelhouse: str) -> list[str]:
         f"        --no-compile --disable-pip-version-check --target={group.path} {pins} \\",
         *_strip_lines(group),
         *_debug_strip_lines(group),
-        f"    && {_COMPILE} {group.path}",
+        f"    && {_COMPILE} {group.path} \\",
+        f"    && mkdir -p {OUT}{posixpath.dirname(group.path)} && mv {group.path} {OUT}{group.path} \\",
+        f"    && {_freeze(OUT)}",
         "",
     ]
 
@@ -133,9 +156,10 @@ def _code_stage(fn: FunctionPlan) -> list[str]:
     lines = [f"FROM ${{BASE_IMAGE}} AS code-{fn.name}"]
     for part, files in (("shared", fn.shared_files), ("function", fn.own_files)):
         if files:
-            root = f"{STAGE_ROOT}/{part}"
-            lines += _copies(files, root)
-            lines.append(f"RUN {_COMPILE} -s {root} -p {TASK_ROOT} {root}")
+            root = f"{OUT}/{part}"
+            lines += _copies(files, root + TASK_ROOT)
+            lines.append(f"RUN {_COMPILE} -s {root} -p / {root} \\")
+            lines.append(f"    && {_freeze(root)}")
     return lines + [""]
 
 
@@ -144,11 +168,10 @@ def _production_stage(fn: FunctionPlan, plan: BuildPlan) -> list[str]:
     roles = [f"deps/{name}" for name in fn.groups]
     roles += [part for part, files in (("shared", fn.shared_files), ("function", fn.own_files)) if files]
     for name in fn.groups:
-        group = plan.group(name)
-        lines.append(f"COPY --from=deps-{name} {group.path} {group.path}")
+        lines.append(f"COPY --from=deps-{name} {OUT}/ /")
     for part, files in (("shared", fn.shared_files), ("function", fn.own_files)):
         if files:
-            lines.append(f"COPY --from=code-{fn.name} {STAGE_ROOT}/{part}/ {TASK_ROOT}/")
+            lines.append(f"COPY --from=code-{fn.name} {OUT}/{part}/ /")
     lines += [
         f'ENV PYTHONPATH="{fn.pythonpath}"',
         f'LABEL builder.project="{plan.project}" builder.function="{fn.name}" \\',

@@ -60,6 +60,12 @@ class RegistryError(BuilderError):
     exit_code = 8
 
 
+class RegressionError(BuilderError):
+    """Images grew past the size baseline's tolerance, or past a budget or a Lambda limit."""
+
+    exit_code = 9
+
+
 class CommandFailed(BuildError):
     """An external command exited non-zero; ``output`` holds everything it printed."""
 

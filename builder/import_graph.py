@@ -6,16 +6,23 @@ and each import is resolved once, to the local files it executes (every package
 ``__init__.py`` on the way), to the locked distributions that provide it, or to
 an error message. Requirements of distributions are evaluated once per set of
 extras, with markers for the target.
+
+``fingerprint`` hashes everything a run's closures depend on besides the
+content of the files it reads, so that a stored result can be reused.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import operator
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
+import packaging
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -26,6 +33,7 @@ from .imports import OPTIONAL, SELF_BASE, FileImports, ImportRecord
 from .parse_cache import ParseCache
 from .target import Target
 
+_NAME = operator.attrgetter("name")
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names) | {"__main__"}
 
 
@@ -76,7 +84,7 @@ class ImportGraph:
         for source_root in config.source_roots:
             rel = source_root.strip("/")
             self._walk(str(self.root / rel), rel.replace("/", "."), rel, None, set())
-        self.tops = {name.split(".", 1)[0] for name in (*self.modules, *self.namespaces)}
+        self.tops = {name.partition(".")[0] for name in (*self.modules, *self.namespaces)}
         self.sizes: dict[str, int] = {}
         self.plain_of: dict[str, tuple[tuple[str, Reason, str], ...]] = {}  # see ``resolve``
         self.special_of: dict[str, tuple[Edge, ...]] = {}
@@ -89,42 +97,88 @@ class ImportGraph:
         self.lock_file, self.lock_in = str(lock), str(lock.with_suffix(".in"))
 
     def _walk(self, folder: str, dotted: str, rel: str, above: str | None, seen: set) -> None:
+        """Add the modules below ``folder``, in name order (so the module table's order is stable)."""
         try:
             stat = os.stat(folder)
             if (stat.st_dev, stat.st_ino) in seen:
                 return  # a symlink loop
             seen.add((stat.st_dev, stat.st_ino))
             with os.scandir(folder) as it:
-                entries = list(it)
+                entries = sorted(it, key=_NAME)
         except OSError as exc:
             raise AnalysisError(f"{rel}: cannot list the folder ({exc.strerror}). Check its permissions.") from exc
+        modules, module_of, package_of, new = self.modules, self.module_of, self.package_of, tuple.__new__
         names = {e.name for e in entries}
         here = above  # the package __init__.py that importing a module of this folder executes last
         if "__init__.py" in names:
             here = f"{rel}/__init__.py"
-            self.modules[dotted] = here
-            self.module_of[here] = (dotted, True)
+            modules[dotted] = here
+            module_of[here] = (dotted, True)
             if above:
-                self.package_of[here] = (above, Reason("package", here, 0))
+                package_of[here] = (above, new(Reason, ("package", here, 0)))
         else:
             self.namespaces.add(dotted)
         for entry in entries:
             name = entry.name
-            if name.endswith(".py") and name != "__init__.py" and name[:-3].isidentifier() and entry.is_file():
-                child = f"{dotted}.{name[:-3]}"
-                if child not in self.modules:  # a regular package of the same name wins (below)
-                    self.modules[child] = f"{rel}/{name}"
-                    self.module_of[f"{rel}/{name}"] = (child, False)
+            if name.endswith(".py"):
+                stem = name[:-3]
+                if name == "__init__.py" or not stem.isidentifier() or not entry.is_file():
+                    continue
+                child = f"{dotted}.{stem}"
+                if child not in modules:  # a regular package of the same name wins (it sorts first)
+                    path = f"{rel}/{name}"
+                    modules[child] = path
+                    module_of[path] = (child, False)
                     if here:
-                        self.package_of[f"{rel}/{name}"] = (here, Reason("package", f"{rel}/{name}", 0))
+                        package_of[path] = (here, new(Reason, ("package", path, 0)))
             elif name.isidentifier() and name != "__pycache__" and entry.is_dir():
                 child = f"{dotted}.{name}"
-                if f"{name}.py" in names:
-                    if not os.path.isfile(os.path.join(entry.path, "__init__.py")):
-                        continue  # a module file wins over a namespace folder of the same name
-                    if child in self.modules:
-                        del self.module_of[self.modules.pop(child)]  # a regular package wins over a module
+                if f"{name}.py" in names and not os.path.isfile(os.path.join(entry.path, "__init__.py")):
+                    continue  # a module file wins over a namespace folder of the same name
                 self._walk(entry.path, child, f"{rel}/{name}", here, seen)
+
+    def fingerprint(self, extra: object = ()) -> str | None:
+        """A hash of what the closures depend on besides the content of the files read.
+
+        That is: builder's code (``CODE_MODULES``) and ``packaging`` (markers, requirements);
+        the scanner (mode, host Python); the whole config; the target; the locked
+        distributions (pins and wheel metadata); the module table, from this run's walk of
+        the source roots (a module added, removed or shadowing another changes it); and
+        ``extra`` (the caller's: what include globs match). None if builder's sources cannot
+        be read: then nothing may be reused.
+        """
+        code = _code_digest()
+        if code is None:
+            return None
+        index = self.index
+        dists = [(d.name, d.version, d.size, d.wheel, d.files, d.top_level, d.import_names, d.extras,
+                  [str(r) for r in d.requires]) for d in map(index.dist, index.names())]  # fmt: skip
+        parts = (code, packaging.__version__, self.cache.key, repr(self.config), repr(self.target),
+                 repr(sorted(index.pins.items())), repr(dists), repr(self.modules),  # modules: in walk order
+                 repr(sorted(self.namespaces)), repr(extra))  # fmt: skip
+        return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
+
+    def glob(self, pattern: str) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
+        """The files an include glob matches under the backend root, with their sizes, and warnings."""
+        root = self.root.resolve()
+        matched: list[tuple[str, int]] = []
+        warnings: list[str] = []
+        try:
+            paths = sorted(self.root.glob(pattern))
+        except (NotImplementedError, ValueError) as exc:
+            raise AnalysisError(f"include {pattern!r}: {exc}. Use a glob relative to the backend root.") from exc
+        for path in paths:
+            if not path.is_file() or ".builder" in path.relative_to(self.root).parts:
+                continue
+            if not path.resolve().is_relative_to(root):
+                warnings.append(f"include {pattern!r} matches {path}, outside the backend; skipped")
+                continue
+            try:
+                size = path.stat().st_size
+            except OSError:
+                size = 0  # removed since the glob
+            matched.append((path.relative_to(self.root).as_posix(), size))
+        return tuple(matched), (*warnings, *(() if matched else (f"include {pattern!r} matches no file",)))
 
     def lookup(self, name: str) -> str | None | bool:
         """The file of a local module, None for a namespace package, False if there is no such module."""
@@ -311,10 +365,28 @@ class ImportGraph:
             version = self.index.dist(child).version
             warning = None
             if req.specifier and not req.specifier.contains(version, prereleases=True):
-                warning = (pin.line if pin else 0, f"{child}=={version} does not satisfy {name}'s requirement "
-                           f"{_requirement_text(req)}; re-lock")  # fmt: skip
+                message = f"{child}=={version} does not satisfy {name}'s requirement {_requirement_text(req)}; re-lock"
+                warning = (pin.line if pin else 0, message)
             child_extras = frozenset(canonicalize_name(e) for e in req.extras) | frozenset(pin.extras if pin else ())
             yield child, child_extras, _requirement_text(req), warning
+
+
+# builder's modules that closure.py imports, directly or not (a test keeps this list complete):
+# a change to any of them may change closures, so it is part of the fingerprint
+CODE_MODULES = ("cachefile", "closure", "closure_render", "config", "dists", "errors", "fastscan", "fileutil",
+                "import_graph", "imports", "lock", "parse_cache", "target", "units")  # fmt: skip
+
+
+@functools.cache
+def _code_digest() -> str | None:
+    """A hash of the source of ``CODE_MODULES``; None if it cannot be read."""
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        for name in CODE_MODULES:
+            digest.update(name.encode() + b"\0" + (Path(__file__).parent / f"{name}.py").read_bytes())
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _statement(record: ImportRecord) -> str:

@@ -4,6 +4,10 @@ The cache lives in ``<root>/.builder/cache/imports.json``; it is keyed by the
 scanner version, the host Python (its ``ast`` decides what parses) and the
 scan mode, and rewritten atomically. The library never prints: ``hits`` and
 ``misses`` are there for whoever wants to report them.
+
+Next to it, ``closures.json`` keeps the last whole result of
+``closure.compute_closures`` with what it was computed from; that module
+decides when it can be reused, this one only stores it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import sys
 import time
 import tokenize
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import cachefile
@@ -23,6 +28,7 @@ from .fastscan import scan_fast
 from .imports import FileImports, scan_full
 
 CACHE_FILE = Path(".builder") / "cache" / "imports.json"
+CLOSURES_FILE = CACHE_FILE.with_name("closures.json")
 SCANNER_VERSION = 3
 
 
@@ -56,7 +62,11 @@ class ParseCache:
     ``scan_file`` also remembers each path's (size, mtime_ns, inode) with its content hash,
     as git's index does, so that an unchanged file is not even read again. A signature is
     only trusted when the file was last modified more than two seconds before it was
-    recorded (an edit within the same clock tick would otherwise go unseen).
+    recorded (an edit within the same clock tick would otherwise go unseen). ``digests`` maps
+    the paths read or hashed in this run to their content hash.
+
+    ``stored_closures``/``store_closures`` hold the last result of ``compute_closures``
+    (saved to ``closures.json`` by ``save``); ``closures_reused`` tells whether a run reused it.
     """
 
     def __init__(
@@ -70,6 +80,9 @@ class ParseCache:
         self.root: Path | None = None  # where ``load`` read it from: ``save()`` writes there
         self.hits = 0
         self.misses = 0
+        self.digests: dict[str, str] = {}
+        self._closures_new: dict | None = None  # computed in this run, not saved yet
+        self.closures_reused = False
 
     @staticmethod
     def path_for(root: Path) -> Path:
@@ -100,10 +113,27 @@ class ParseCache:
             if len(entries) >= max(keep, len(self._used)):
                 break
             entries.setdefault(digest, value)
+        if self._closures_new is not None:
+            cachefile.save(Path(root) / CLOSURES_FILE, self._closures_new)
         if entries == self._stored and self._stats_used == self._stats:
             return
-        data = {"key": _cache_key(self.strict), "entries": entries, "stats": self._stats_used}
+        data = {"key": self.key, "entries": entries, "stats": self._stats_used}
         cachefile.save(self.path_for(root), data)
+
+    @property
+    def key(self) -> str:
+        """What the scan results depend on besides file content: scanner version, host Python, mode."""
+        return _cache_key(self.strict)
+
+    def stored_closures(self) -> dict:
+        """The closures stored by this run, or else the ones saved under ``root`` ({} if none)."""
+        if self._closures_new is not None:
+            return self._closures_new
+        return cachefile.load(self.root / CLOSURES_FILE) if self.root is not None else {}  # not kept: read once
+
+    def store_closures(self, data: dict) -> None:
+        """Keep a JSON-able result of ``compute_closures``; ``save`` writes it."""
+        self._closures_new = data
 
     def scan_file(self, path: str, key: str) -> tuple[FileImports, int]:
         """The imports and the size of the file at ``path`` (``key``: its path relative to the root).
@@ -111,19 +141,50 @@ class ParseCache:
         Raises OSError if the file cannot be read.
         """
         st = os.stat(path)
-        known = self._stats.get(key)
-        if known is not None and known[0] == st.st_size and known[1] == st.st_mtime_ns and known[2] == st.st_ino:
+        known = self._signature(key, st)
+        if known is not None:
             result = self._cached(known[3])
             if result is not None:
                 self._stats_used[key] = known
+                self.digests[key] = known[3]
                 return result, st.st_size
         with open(path, "rb") as fh:
             data = fh.read()
-        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-        result = self._scan(data, digest, key)
+        digest = self._record(key, st, data)
+        return self._scan(data, digest, key), len(data)
+
+    def unchanged(self, root: str, digests: Mapping[str, str]) -> bool:
+        """Whether each file (path relative to ``root``) still has the given content hash; files are
+        read only if their stat signature changed. False if one cannot be read."""
+        used, hashes = self._stats_used, self.digests
+        for key, digest in digests.items():
+            try:
+                st = os.stat(f"{root}/{key}")
+                known = self._signature(key, st)
+                if known is not None:
+                    used[key] = known
+                    hashes[key] = known[3]
+                else:
+                    with open(f"{root}/{key}", "rb") as fh:
+                        self._record(key, st, fh.read())
+            except OSError:
+                return False
+            if hashes[key] != digest:
+                return False
+        return True
+
+    def _signature(self, key: str, st: os.stat_result) -> list | None:
+        """The recorded [size, mtime_ns, inode, digest] of ``key`` if ``st`` still matches it."""
+        known = self._stats.get(key)
+        if known is not None and known[0] == st.st_size and known[1] == st.st_mtime_ns and known[2] == st.st_ino:
+            return known
+        return None
+
+    def _record(self, key: str, st: os.stat_result, data: bytes) -> str:
+        digest = self.digests[key] = hashlib.blake2b(data, digest_size=16).hexdigest()
         if time.time_ns() - st.st_mtime_ns > 2_000_000_000:
             self._stats_used[key] = [st.st_size, st.st_mtime_ns, st.st_ino, digest]
-        return result, len(data)
+        return digest
 
     def _cached(self, digest: str) -> FileImports | None:
         raw = self._used.get(digest) or self._stored.get(digest)

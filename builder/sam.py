@@ -369,6 +369,27 @@ def load_template(path: str | os.PathLike[str]) -> Template:
     return parse_template(text, str(path))
 
 
+def function_handler(info: FunctionInfo) -> str | None:
+    """The handler a function runs: its Handler, or an image's ``ImageConfig.Command[0]``."""
+    if info.handler is not None:
+        return info.handler
+    config = info.properties.get("ImageConfig")
+    command = config.get("Command") if isinstance(config, dict) else None
+    if isinstance(command, list) and command and isinstance(command[0], str):
+        return command[0]
+    return None
+
+
+def functions_by_handler(template: Template) -> dict[str, tuple[str, ...]]:
+    """Handler -> the logical ids of the functions that run it (how builder's functions map)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for info in template.functions:
+        handler = function_handler(info)
+        if handler is not None:
+            found[handler] = (*found.get(handler, ()), info.logical_id)
+    return found
+
+
 # --------------------------------------------------------------------------- plan
 
 

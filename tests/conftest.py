@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "backend"
 BASE_IMAGE = "builder-lambda-python:3.11"
-TEST_TAG = "pytest"
+TEST_TAG = f"pytest-{os.getpid()}"  # per session: parallel sessions never remove each other's images
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

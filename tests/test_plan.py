@@ -100,21 +100,24 @@ def test_dockerfile_has_deps_code_and_production_stages_in_layer_order(cfg):
     assert "--invalidation-mode unchecked-hash" in text
     assert "--no-index" in text
     # Files keep their paths: one COPY per folder.
-    assert "COPY functions/hello/__init__.py functions/hello/app.py /stage/function/functions/hello/" in text
-    assert "COPY functions/__init__.py /stage/shared/functions/" in text
+    assert "COPY functions/hello/__init__.py functions/hello/app.py /out/function/var/task/functions/hello/" in text
+    assert "COPY functions/__init__.py /out/shared/var/task/functions/" in text
+    # Each stage leaves its result under /out with fixed file times, copied to / as one layer.
+    assert "mv /opt/deps/numpy /out/opt/deps/numpy" in text
+    assert text.count("os.utime") == 4  # deps-numpy, hello's shared and function code, report's code
     hello = text[text.index("AS hello\n") :]
     hello = hello[: hello.index("\n\n")]
     assert hello.splitlines() == [
         "AS hello",
-        "COPY --from=code-hello /stage/shared/ /var/task/",
-        "COPY --from=code-hello /stage/function/ /var/task/",
+        "COPY --from=code-hello /out/shared/ /",
+        "COPY --from=code-hello /out/function/ /",
         'ENV PYTHONPATH="/var/task"',
         'LABEL builder.project="mini" builder.function="hello" \\',
         '      builder.layers="shared function"',
         'CMD ["functions/hello/app.handler"]',
     ]
     report = text[text.index("AS report\n") :]
-    assert report.index("COPY --from=deps-numpy /opt/deps/numpy /opt/deps/numpy") < report.index("code-report")
+    assert report.index("COPY --from=deps-numpy /out/ /") < report.index("code-report")
 
 
 def test_dockerfile_is_deterministic(cfg):

@@ -199,7 +199,6 @@ def test_plan_flags_functions_over_the_limit_and_authorizers_by_name():
     assert "no git history" in {p.logical_id: p for p in quiet}["LightFunction"].reasons
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_git_change_counts_come_from_the_recent_history_of_each_code_uri(tmp_path):
     def commit(folder: str, n: int, date: str | None = None) -> None:
         (tmp_path / "src" / folder).mkdir(parents=True, exist_ok=True)

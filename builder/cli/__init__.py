@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BuilderError, CommandFailed
-from . import images, local
+from . import images, local, sam, sizes
 
 EPILOG = """\
 examples:
@@ -25,7 +25,7 @@ examples:
   python -m builder --project examples/backend invoke --function health
 """
 
-COMMAND_MODULES = (images, local)
+COMMAND_MODULES = (images, local, sam, sizes)
 
 
 def parser() -> argparse.ArgumentParser:

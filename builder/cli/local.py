@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,9 +62,22 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = load(args)
     spec = _spec(args, cfg)
+    # `kill`, `timeout` and CI runners stop with SIGTERM: treat it as Ctrl-C, so the container goes too.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _serve(args, spec)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(args: argparse.Namespace, spec: local.ContainerSpec) -> int:
     container = runner.start(spec)
     print(f"{spec.image} is listening on 127.0.0.1:{args.port}. Invoke it with:", file=sys.stderr)
     print(

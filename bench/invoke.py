@@ -1,0 +1,211 @@
+"""Benchmark: cold start and warm invoke latency of the example's eight images, in the sandbox.
+
+For each function of the backend (default: examples/backend, images ``example-<fn>:latest``,
+built first with ``python -m builder build --all`` when one is missing), through the same
+sandbox as ``python -m builder invoke`` (read-only root, non-root, ``--memory`` enforced):
+
+- cold start: from the container's start (``engine.start``, i.e. ``docker run``) to the first
+  response of the sample event, the runtime's init included (N=5 fresh containers, median), with
+  the part ``docker run`` itself takes and the REPORT line's Init Duration;
+- warm invoke: the client's round trip (HTTP POST to the answer) on one warm container (N=50
+  after one cold invoke, median and p95), with the REPORT's Duration and Max Memory Used.
+
+    python bench/invoke.py                         # writes bench/results/invoke.json
+    python bench/invoke.py --functions health ml-score --cold-runs 3 --warm-runs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from builder import config, engine, local, pipeline, runner  # noqa: E402
+from builder.errors import InvokeError  # noqa: E402
+from builder.fileutil import write_atomic  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+FIRST_RESPONSE_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def p95(values: list[float]) -> float:
+    """Nearest-rank 95th percentile."""
+    ordered = sorted(values)
+    return ordered[math.ceil(0.95 * len(ordered)) - 1]
+
+
+def ensure_images(cfg: config.Config, tag: str) -> None:
+    """Build the backend's images with the CLI, as its README says, when one is missing."""
+    missing = [fn.name for fn in cfg.functions if not engine.image_exists(cfg.image(fn.name, tag))]
+    if missing:
+        print(f"building (missing: {', '.join(missing)})", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "builder", "--project", str(cfg.root), "build", "--all", "--tag", tag],
+                       cwd=REPO, check=True)
+
+
+def first_response(port: int, event: bytes) -> local.Invocation:
+    """POST until the emulator answers. A refused POST never reached it, so it never ran twice."""
+    deadline = time.monotonic() + FIRST_RESPONSE_TIMEOUT
+    while True:
+        try:
+            return local.invoke(port, event, timeout=FIRST_RESPONSE_TIMEOUT)
+        except InvokeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
+def reports_of(container: engine.Container, count: int) -> list[local.Report]:
+    """The container's REPORT lines, waiting (briefly) for the last one to trail its response."""
+    deadline = time.monotonic() + runner.LOG_WAIT
+    while True:
+        reports = local.parse_report("\n".join(engine.logs(container)))
+        if len(reports) >= count or time.monotonic() > deadline:
+            return reports
+        time.sleep(0.05)
+
+
+def check(answer: local.Invocation, function: str) -> None:
+    if not answer.ok:
+        raise SystemExit(f"{function} failed ({answer.function_error or answer.status}): {answer.body[:500]!r}")
+
+
+def cold_starts(cfg: config.Config, function: str, event: bytes, runs: int, **spec_args) -> list[dict]:
+    out = []
+    for _ in range(runs):
+        spec = runner.spec_for(cfg, function, port=free_port(), **spec_args)
+        t0 = time.perf_counter()
+        container = engine.start(spec)
+        started = time.perf_counter() - t0
+        try:
+            answer = first_response(spec.ports[local.CONTAINER_PORT], event)
+            elapsed = time.perf_counter() - t0
+            check(answer, function)
+            [report] = reports_of(container, 1)
+        finally:
+            engine.remove(container)
+        out.append({"cold_start_ms": round(elapsed * 1000, 1), "engine_start_ms": round(started * 1000, 1),
+                    "init_duration_ms": report.init_duration_ms,
+                    "duration_ms": report.duration_ms, "max_memory_used_mb": report.max_memory_used_mb})
+    return out
+
+
+def warm_invokes(cfg: config.Config, function: str, event: bytes, runs: int, **spec_args) -> dict:
+    spec = runner.spec_for(cfg, function, port=free_port(), **spec_args)
+    port = spec.ports[local.CONTAINER_PORT]
+    container = runner.start(spec)
+    try:
+        check(local.invoke(port, event, timeout=FIRST_RESPONSE_TIMEOUT), function)  # the cold one, not counted
+        latencies = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            answer = local.invoke(port, event, timeout=FIRST_RESPONSE_TIMEOUT)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            check(answer, function)
+        reports = reports_of(container, runs + 1)
+    finally:
+        engine.remove(container)
+    warm = reports[1:]
+    if len(warm) != runs or any(r.init_duration_ms is not None for r in warm):
+        raise SystemExit(f"{function}: expected {runs} warm REPORT lines without Init Duration, got {warm}")
+    return {
+        "latency_ms": [round(v, 2) for v in latencies],
+        "report_duration_ms": [r.duration_ms for r in warm],
+        "max_memory_used_mb": max(r.max_memory_used_mb for r in reports),
+    }
+
+
+def measure(cfg: config.Config, function: str, args: argparse.Namespace) -> dict:
+    event = pipeline.event_path(cfg, function).read_bytes()
+    spec_args = {"tag": args.tag, "memory_mb": args.memory, "timeout_s": args.timeout}
+    cold = cold_starts(cfg, function, event, args.cold_runs, **spec_args)
+    warm = warm_invokes(cfg, function, event, args.warm_runs, **spec_args)
+    inits = [c["init_duration_ms"] for c in cold if c["init_duration_ms"] is not None]
+    return {
+        "image": cfg.image(function, args.tag),
+        "image_mb": round(engine.image_info(cfg.image(function, args.tag)).size / 1e6, 1),
+        "cold_start_ms_median": statistics.median(c["cold_start_ms"] for c in cold),
+        "engine_start_ms_median": statistics.median(c["engine_start_ms"] for c in cold),
+        "init_duration_ms_median": round(statistics.median(inits), 1) if inits else None,
+        "warm_latency_ms_median": round(statistics.median(warm["latency_ms"]), 2),
+        "warm_latency_ms_p95": round(p95(warm["latency_ms"]), 2),
+        "warm_duration_ms_median": round(statistics.median(warm["report_duration_ms"]), 2),
+        "max_memory_used_mb": max(warm["max_memory_used_mb"], *(c["max_memory_used_mb"] for c in cold)),
+        "cold_runs": cold,
+        "warm": warm,
+    }
+
+
+COLUMNS = (
+    ("function", None),
+    ("image MB", "image_mb"),
+    ("cold start, median", "cold_start_ms_median"),
+    ("of which docker run", "engine_start_ms_median"),
+    ("Init Duration, median", "init_duration_ms_median"),
+    ("warm, median", "warm_latency_ms_median"),
+    ("warm, p95", "warm_latency_ms_p95"),
+    ("warm REPORT Duration, median", "warm_duration_ms_median"),
+    ("Max Memory Used MB", "max_memory_used_mb"),
+)
+
+
+def table(results: dict[str, dict]) -> str:
+    """A Markdown table, one row per function (times in ms)."""
+    lines = ["| " + " | ".join(name for name, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for function, row in results.items():
+        cells = [function] + [f"{row[key]:g}" if row[key] is not None else "-" for _, key in COLUMNS[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--project", type=Path, default=REPO / "examples" / "backend")
+    parser.add_argument("--tag", default="latest")
+    parser.add_argument("--functions", nargs="+", metavar="NAME", help="default: all of the backend's functions")
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--warm-runs", type=int, default=50)
+    parser.add_argument("--memory", type=int, default=128, metavar="MB", help="memory size (default: %(default)s)")
+    parser.add_argument("--timeout", type=int, default=30, metavar="S", help="function timeout (default: %(default)s)")
+    parser.add_argument("--json-out", type=Path, default=Path(__file__).parent / "results" / "invoke.json")
+    args = parser.parse_args(argv)
+
+    cfg = config.load(args.project)
+    ensure_images(cfg, args.tag)
+    names = args.functions or [fn.name for fn in cfg.functions]
+    results = {}
+    for name in names:
+        results[name] = measure(cfg, name, args)
+        print(f"{name}: cold {results[name]['cold_start_ms_median']:g} ms, "
+              f"warm {results[name]['warm_latency_ms_median']:g} ms", file=sys.stderr)
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "system": platform.platform(),
+                    "docker": engine.client().version().get("Version")},
+        "settings": {"cold_runs": args.cold_runs, "warm_runs": args.warm_runs, "memory_mb": args.memory,
+                     "timeout_s": args.timeout, "sandbox": True, "tag": args.tag},
+        "functions": results,
+    }
+    print(table(results))
+    write_atomic(args.json_out, json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {args.json_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

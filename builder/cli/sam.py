@@ -1,0 +1,242 @@
+"""Commands for SAM backends: plan, migrate (and roll back, pin), push."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .. import config as config_mod
+from .. import registry, sam, sam_edit, sam_sizes, wheelhouse
+from ..dists import DistIndex
+from ..errors import ConfigError, TemplateError
+from ..fileutil import write_atomic
+from ..lock import parse_lock
+from ..target import Target
+from .common import load, progress_bar, progress_line, table
+
+PUSH_EPILOG = """\
+Each function's local image <project>-<function>:<tag> is pushed to ONE repository as the
+tag <function>-<tag> (e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop:orders-api-latest),
+and image-uris.json maps each function to <repository>@sha256:<digest>. Then
+`migrate --pin` writes those digests into the template's ImageUri.
+
+An Amazon ECR repository (<account>.dkr.ecr.<region>.amazonaws.com/<name>) is logged in to
+with boto3 (pip install 'builder[aws]') and your AWS credentials; any other registry uses
+the docker credential store (docker login).
+"""
+
+
+def _template_path(args: argparse.Namespace) -> Path:
+    return Path(args.template) if args.template else Path(args.project) / "template.yaml"
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def _short(layer: str) -> str:
+    """A layer as a table shows it: an intrinsic (``!If [...]``) by its name only."""
+    return layer.split(" ", 1)[0] + " ..." if layer.startswith("!") else layer
+
+
+def _sizer(args: argparse.Namespace, template: sam.Template) -> sam_sizes.Sizer:
+    """Measures the template's folders; the lock's index comes from the builder config, if any."""
+    base = Path(template.path).parent
+    try:
+        cfg = load(args)
+    except ConfigError as exc:  # fine until some folder has a requirements.txt
+
+        def fail(error: ConfigError = exc) -> DistIndex:
+            raise error
+
+        return sam_sizes.Sizer(base, index=fail)
+    target = Target.from_config(cfg)
+
+    def index() -> DistIndex:  # the locked wheels only: no closures needed
+        house = wheelhouse.ensure(cfg)
+        return DistIndex.from_wheelhouse(house, parse_lock(cfg.lock_path, target=target), target=target)
+
+    return sam_sizes.Sizer(base, index=index, target=target, lock=cfg.lock_file)
+
+
+def render_plan(
+    template: sam.Template, plans: Sequence[sam.FunctionPlan], sizes: Mapping[str, sam_sizes.FunctionSize]
+) -> str:
+    """The plan as a table, then each function's recommendation and its reasons."""
+    rows = []
+    for p in plans:
+        unknown, image = sizes[p.logical_id].unknown, p.package_type == "Image"
+        rows.append((
+            p.logical_id, p.package_type, p.runtime or "-",
+            sam.function_handler(template.function(p.logical_id)) or "-", p.code_uri or "-",
+            ", ".join(_short(layer) for layer in p.layers) or "-",
+            "-" if image else ("≥ " if unknown else "") + _mib(p.unzipped_bytes),
+            "-" if image else ("≤ " if unknown else "") + _mib(p.headroom_bytes), p.recommendation,
+        ))  # fmt: skip
+    headers = ("function", "package", "runtime", "handler", "code", "layers", "unzipped", "headroom", "recommendation")
+    limit = f"unzipped: code + its requirements + layers; Lambda's limit is {_mib(sam.LIMIT_BYTES)}."
+    lines = [table(headers, rows), "", limit]
+    for p in plans:
+        unknown = sizes[p.logical_id].unknown
+        why = [*p.reasons, *([f"not measured: {', '.join(unknown)}"] if unknown else [])]
+        lines.append(f"  {p.logical_id}: {p.recommendation} ({'; '.join(why)})")
+    return "\n".join(lines)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    template = sam.load_template(_template_path(args))
+    sizes = sam_sizes.template_sizes(template, _sizer(args, template))
+    uris = [f.code_uri for f in template.functions if f.code_uri]
+    counts = sam.git_change_counts(Path(template.path).parent, uris, since=args.since)
+    plans = sam.plan_template(template, sizes=lambda info: sizes[info.logical_id].total, change_counts=counts)
+    if not args.json:
+        print(render_plan(template, plans, sizes))
+        return 0
+    out = [
+        {**p.__dict__, "layers": list(p.layers), "reasons": list(p.reasons),
+         "limit_bytes": sam.LIMIT_BYTES, "size": sizes[p.logical_id].to_json()}
+        for p in plans
+    ]  # fmt: skip
+    print(json.dumps(out, indent=2, sort_keys=True))
+    return 0
+
+
+def _logical_ids(args: argparse.Namespace, template: sam.Template) -> list[str]:
+    """The functions the command acts on: --function, else what --all (or --pin alone) means."""
+    if args.all and args.function:
+        raise ConfigError("Pass either --function LOGICAL_ID (repeatable) or --all, not both.")
+    for fid in args.function:
+        template.function(fid)  # unknown ids fail here, with a "did you mean"
+    if args.function:
+        return list(dict.fromkeys(args.function))
+    images = [f.logical_id for f in template.functions if f.package_type == "Image"]
+    if args.pin:  # --all: migrate every ZIP function and pin every image; alone: pin the images
+        return [*sam_edit.migratable(template), *images] if args.all else images
+    if args.all:
+        return list(sam_edit.migrated(template) if args.rollback else sam_edit.migratable(template))
+    raise ConfigError("Name the functions with --function LOGICAL_ID (repeatable), or pass --all.")
+
+
+def _pins(args: argparse.Namespace, template: sam.Template, ids: list[str]) -> dict[str, str]:
+    """Logical id -> pushed image, from image-uris.json (builder's names mapped by handler).
+
+    Named functions and ZIP functions must have one; other image functions are pinned if pushed.
+    """
+    cfg = load(args)
+    path = Path(args.pin) if args.pin != "-" else cfg.root / registry.IMAGE_URIS
+    by_handler = sam.functions_by_handler(template)
+    pins = {}
+    for name, uri in sorted(registry.read_image_uris(path).items()):
+        if name in {f.name for f in cfg.functions}:  # else: no longer in builder.toml
+            pins.update({fid: uri for fid in by_handler.get(cfg.function(name).handler, ())})
+    required = ids if args.function else [f for f in ids if template.function(f).package_type == "Zip"]
+    missing = [f"{fid} (handler {sam.function_handler(template.function(fid))})" for fid in required if fid not in pins]
+    if missing:
+        raise TemplateError(
+            f"{path} has no image for {', '.join(missing)}: no function in "
+            f"{cfg.root / config_mod.CONFIG_FILE} has that handler, or it was not pushed. Push it "
+            "(`python -m builder push --function NAME --repository URI`), then pin again."
+        )
+    return {fid: pins[fid] for fid in ids if fid in pins}
+
+
+def _pinned_text(args: argparse.Namespace, template: sam.Template, ids: list[str]) -> tuple[str, list[str]]:
+    """ZIP functions migrated straight to their digests (no repository added), images re-pinned.
+
+    Returns the new text and the functions pinned.
+    """
+    pins = _pins(args, template, ids)
+    zips = [fid for fid in pins if template.function(fid).package_type == "Zip"]
+    text = sam_edit.migrate(template, zips, image_uri=pins.__getitem__)
+    images = {fid: uri for fid, uri in pins.items() if fid not in zips}
+    return (sam_edit.pin(sam.parse_template(text, template.path), images) if images else text), list(pins)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    path = _template_path(args)
+    template = sam.load_template(path)
+    ids = _logical_ids(args, template)
+    if args.rollback:
+        text = sam_edit.rollback(template, ids)
+    elif args.pin:
+        text, ids = _pinned_text(args, template, ids)
+    else:
+        text = sam_edit.migrate(template, ids)
+    if args.dry_run:
+        sys.stdout.write(sam.unified_diff(template.text, text, path.name) or f"{path}: no change\n")
+        return 0
+    if text == template.text:
+        print(f"{path}: no change")
+        return 0
+    write_atomic(path, text)
+    action = "rolled back" if args.rollback else "pinned" if args.pin else "migrated"
+    print(f"{path}: {action} {', '.join(ids)}")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    if args.all == bool(args.function):
+        raise ConfigError("Name the functions to push with --function NAME (repeatable), or pass --all.")
+    names = [f.name for f in cfg.functions] if args.all else list(dict.fromkeys(args.function))
+    for name in names:
+        cfg.function(name)  # unknown names fail before any work
+    repository = registry.parse_repository(args.repository)
+    auth = registry.credentials(repository)
+    output = Path(args.output) if args.output else cfg.root / registry.IMAGE_URIS
+    pushed = []
+    with progress_bar(names, desc="push", unit="image") as bar:
+        for name in bar:
+            bar.set_description(f"push {name}")
+            on_line = progress_line(bar)
+            pushed.append(registry.push_image(cfg, name, repository, tag=args.tag, auth=auth, on_line=on_line))
+    write_atomic(output, registry.updated_image_uris(output, {p.function: p.uri for p in pushed}))
+    if args.json:
+        print(json.dumps({p.function: p.uri for p in pushed}, indent=2, sort_keys=True))
+    else:
+        print(table(("function", "pushed as", "image URI"), [(p.function, p.tag, p.uri) for p in pushed]))
+        print(f"\nwrote {output}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's commands to the parser."""
+    p = sub.add_parser("plan", help="size every SAM function and say which should become an image")
+    p.add_argument("--template", "-t", metavar="FILE", help="the SAM template (default: <project>/template.yaml)")
+    p.add_argument("--since", default="90 days", help="git history window for 'changed often' (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(handler=cmd_plan)
+
+    m = sub.add_parser(
+        "migrate", help="turn SAM functions into image functions (or roll back, or pin pushed digests)"
+    )
+    m.add_argument("--template", "-t", metavar="FILE", help="the SAM template (default: <project>/template.yaml)")
+    m.add_argument("--function", "-f", action="append", default=[], metavar="LOGICAL_ID",
+                   help="a function of the template (repeatable)")  # fmt: skip
+    m.add_argument("--all", action="store_true", help="every ZIP function (with --rollback: every migrated one)")
+    mode = m.add_mutually_exclusive_group()
+    mode.add_argument("--rollback", action="store_true", help="give the functions back their ZIP definition")
+    mode.add_argument("--pin", nargs="?", const="-", metavar="IMAGE_URIS",
+                      help="set ImageUri to the pushed digests in IMAGE_URIS (default: <project>/image-uris.json); "
+                           "ZIP functions named (or --all) are migrated straight to their digest")  # fmt: skip
+    m.add_argument("--dry-run", action="store_true", help="print a unified diff; change nothing")
+    m.set_defaults(handler=cmd_migrate)
+
+    u = sub.add_parser(
+        "push", help="push function images and record their digests in image-uris.json",
+        epilog=PUSH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    u.add_argument("--function", "-f", action="append", default=[], metavar="NAME",
+                   help="a function to push (repeatable)")  # fmt: skip
+    u.add_argument("--all", action="store_true", help="push every function")
+    u.add_argument("--repository", "-r", required=True, metavar="URI",
+                   help="host[:port]/name, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop")  # fmt: skip
+    u.add_argument("--tag", default="latest",
+                   help="the local images' tag, and the pushed tags' suffix (default: %(default)s)")  # fmt: skip
+    u.add_argument("--output", "-o", metavar="FILE",
+                   help="where to write image-uris.json (default: <project>/image-uris.json)")  # fmt: skip
+    u.add_argument("--json", action="store_true", help="print what was pushed as JSON")
+    u.set_defaults(handler=cmd_push)

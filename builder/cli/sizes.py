@@ -1,0 +1,165 @@
+"""Commands that measure images: report (where the bytes go) and check (against a baseline)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .. import check, engine, pipeline, report, sizes
+from ..config import Config
+from ..errors import BuilderError, ConfigError, RegressionError
+from ..fileutil import write_atomic
+from ..plan import BuildPlan
+from .common import load, progress_bar, progress_line
+
+
+def _names(args: argparse.Namespace, cfg: Config) -> list[str]:
+    names = [f.name for f in cfg.functions] if args.all or not args.function else list(dict.fromkeys(args.function))
+    for name in names:
+        cfg.function(name)  # unknown names fail before any work
+    return names
+
+
+def _require_images(args: argparse.Namespace, cfg: Config, names: list[str], hint: str = "") -> None:
+    """Fail early, saying how to build them, when images are missing (or no engine answers)."""
+    missing = [name for name in names if not engine.image_exists(cfg.image(name, args.tag))]
+    if missing:
+        flags = "--all" if len(missing) == len(cfg.functions) else " ".join(f"--function {n}" for n in missing)
+        raise ConfigError(
+            f"No image {', '.join(cfg.image(n, args.tag) for n in missing)}: build it first with "
+            f"`python -m builder --project {args.project} build {flags} --tag {args.tag}`{hint}."
+        )
+
+
+def _measure(cfg: Config, names: list[str], tag: str) -> list[sizes.ImageSizes]:
+    """Each function's image, analysed from its `docker save` archive (no dive needed)."""
+    images = []
+    with progress_bar(names, desc="measure", unit="image") as bar:
+        for name in bar:
+            ref = cfg.image(name, tag)
+            images.append(sizes.analyse_image(engine.save(ref), ref=ref))
+    return images
+
+
+def _build(cfg: Config, build_plan: BuildPlan, names: list[str], tag: str) -> None:
+    with progress_bar(names, desc="build", unit="image") as bar:
+        for name in bar:
+            bar.set_description(f"build {name}")
+            pipeline.build(cfg, build_plan, name, tag=tag, on_line=progress_line(bar))
+
+
+def _stripped(build_plan: BuildPlan, function: str) -> dict[str, int]:
+    """Bytes each strip rule removed from the dependency groups of ``function``'s image."""
+    removed: dict[str, int] = {}
+    for fn in build_plan.functions:
+        for group in fn.groups if fn.name == function else ():
+            for rule, size in build_plan.group(group).strip.removed:
+                removed[rule] = removed.get(rule, 0) + size
+    return removed
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output and output != "-":
+        write_atomic(output, text)
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    names = _names(args, cfg)
+    _require_images(args, cfg, names)
+    build_plan = pipeline.plan(cfg, pipeline.analyse(cfg))
+    images = _measure(cfg, names, args.tag)
+    stripped = {name: _stripped(build_plan, name) for name in names}
+    fmt = "json" if args.json else "markdown" if args.markdown else "text"
+    _emit(report.render(images, fmt, stripped=stripped, registry=args.all), args.output)
+    return 0
+
+
+def _old_baseline(path: Path, shown: str, update: bool) -> check.Baseline:
+    try:
+        return check.read_baseline(path, shown)
+    except ConfigError as exc:
+        if not update:
+            raise
+        print(f"warning: {exc} --update writes a new one.", file=sys.stderr)
+        return check.Baseline()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    names = _names(args, cfg)
+    shown = args.baseline or check.BASELINE_FILE
+    path = Path(args.baseline) if args.baseline else cfg.root / check.BASELINE_FILE
+    old = _old_baseline(path, shown, args.update)  # an unusable baseline fails before any work
+    if args.build:
+        engine.check()
+    else:
+        _require_images(args, cfg, names, hint=", or pass --build")
+    analysis = pipeline.analyse(cfg)
+    if args.build:
+        _build(cfg, pipeline.plan(cfg, analysis), names, args.tag)
+    current = {name: check.measure(image) for name, image in zip(names, _measure(cfg, names, args.tag))}
+    origins = {name: check.pulled_in_by(analysis.closures[name].distributions) for name in names}
+    compared = check.Baseline({n: f for n, f in old.functions.items() if n in names}) if args.function else old
+    result = check.compare(compared, current, cfg.check, origins, update=args.update)
+    _render_check(args, result)
+    if args.update:
+        write_atomic(path, check.baseline_text(check.updated(old, current, replace_all=not args.function)))
+        print(f"wrote {shown} ({len(current)} functions measured)", file=sys.stderr)
+    if result.errors:
+        intended = any(p.kind == "tolerance" for p in result.errors)
+        hint = f" If the growth is intended, record it with `check --update` and commit {shown}." if intended else ""
+        raise RegressionError("Over the size budget: " + "; ".join(p.message for p in result.errors) + "." + hint)
+    return 0
+
+
+def _render_check(args: argparse.Namespace, result: check.CheckResult) -> None:
+    """The comparison on stdout (text or JSON), to --markdown FILE, and to GitHub's job summary."""
+    if args.json:
+        sys.stdout.write(json.dumps(check.to_json(result), indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(check.render_text(result))
+    markdown = check.render_markdown(result)
+    if args.markdown:
+        _emit(markdown, args.markdown)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        _append(os.environ["GITHUB_STEP_SUMMARY"], markdown)
+
+
+def _append(path: str, text: str) -> None:
+    """GitHub's job summary is a file the runner owns: append to it, never replace it."""
+    try:
+        with open(path, "a", encoding="utf-8") as summary:
+            summary.write(text + "\n")
+    except OSError as exc:
+        raise BuilderError(f"Cannot append to GITHUB_STEP_SUMMARY ({path}): {exc.strerror}.") from exc
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's commands to the parser."""
+    r = sub.add_parser("report", help="where the bytes of the images go: layers, distributions, stripping, waste")
+    which = r.add_mutually_exclusive_group(required=True)
+    which.add_argument("--function", "-f", action="append", default=[], metavar="NAME", help="a function (repeatable)")
+    which.add_argument("--all", action="store_true", help="every function, with the registry view of their layers")
+    r.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
+    fmt = r.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable (docs/report-json.md)")
+    fmt.add_argument("--markdown", action="store_true", help="GitHub markdown (for CI summaries)")
+    r.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE (default: stdout)")
+    r.set_defaults(handler=cmd_report)
+
+    c = sub.add_parser("check", help="compare image sizes with the committed baseline and the size budgets")
+    c.add_argument("--function", "-f", action="append", default=[], metavar="NAME", help="only this function (repeatable; default: all)")
+    c.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
+    c.add_argument("--baseline", metavar="FILE", help=f"the baseline (default: {check.BASELINE_FILE} at the backend root)")
+    c.add_argument("--build", action="store_true", help="build the images first")
+    c.add_argument("--update", action="store_true", help="rewrite the baseline from the images (accepts their growth)")
+    c.add_argument("--json", action="store_true", help="print the comparison as JSON (docs/ci.md)")
+    c.add_argument("--markdown", metavar="FILE", help="also write the comparison as GitHub markdown to FILE")
+    c.set_defaults(handler=cmd_check, all=False)
