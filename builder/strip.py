@@ -9,6 +9,7 @@ bytes are never shipped (a later ``rm`` would only hide them).
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,6 +50,12 @@ class StripResult:
     @property
     def removed_bytes(self) -> int:
         return sum(b for _, b in self.removed)
+
+
+@functools.lru_cache(maxsize=64)
+def _spec(rules: tuple[str, ...]) -> GitIgnoreSpec:
+    """Compiled rules; the same rule list serves every distribution without per-dist rules."""
+    return GitIgnoreSpec.from_lines(rules)
 
 
 def _protected(path: str) -> bool:
@@ -94,16 +101,15 @@ def plan_strip(
     by_rule: dict[str, int] = defaultdict(int)
     everything: list[str] = []
     for dist in sorted(files):
-        dist_rules = list(rules) + list(per_dist.get(dist, ()))
-        spec = GitIgnoreSpec.from_lines(dist_rules)
-        for path, size in files[dist]:
-            everything.append(path)
-            if _protected(path):
-                continue
-            result = spec.check_file(path)
+        dist_rules = tuple(rules) + tuple(per_dist.get(dist, ()))
+        spec = _spec(dist_rules)
+        paths = [path for path, _ in files[dist]]
+        everything += paths
+        sizes = dict(files[dist])
+        for result in spec.check_files(p for p in paths if not _protected(p)):
             if result.include:
-                removed.add(path)
-                by_rule[dist_rules[result.index]] += size
+                removed.add(result.file)
+                by_rule[dist_rules[result.index]] += sizes[result.file]
     order = {rule: i for i, rule in enumerate(list(rules) + [r for d in sorted(per_dist) for r in per_dist[d]])}
     return StripResult(
         paths=tuple(_compress(removed, everything)),

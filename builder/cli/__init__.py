@@ -23,6 +23,9 @@ examples:
   python -m builder --project examples/backend closure --function analytics-report --why numpy
   python -m builder --project examples/backend dockerfile --check --output Dockerfile
   python -m builder --project examples/backend invoke --function health
+  python -m builder --project examples/backend report --all --markdown
+  python -m builder --project examples/backend check --build
+  python -m builder --project examples/backend migrate --function UserAuthFunction --dry-run
 """
 
 COMMAND_MODULES = (images, local, sam, sizes)
