@@ -212,9 +212,10 @@ class Outcome:
     reset: bool = False  # the environment must be thrown away
 
     @classmethod
-    def failure(cls, error_type: str, message: str, status: str = "error") -> Outcome:
+    def failure(cls, error_type: str, message: str, status: str = "error", report_type: str = "") -> Outcome:
+        """A failed invocation; ``report_type`` is the REPORT's Error Type when it differs from the body's."""
         body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
-        return cls(body, function_error=True, status=status, error_type=error_type, reset=True)
+        return cls(body, function_error=True, status=status, error_type=report_type or error_type, reset=True)
 
 
 class Invocation:
@@ -318,7 +319,9 @@ class Emulator:
                 out_of_memory = runtime.exit_status == -signal.SIGKILL and oom_kills() > runtime.oom_kills_before
                 if out_of_memory:  # Lambda then reports the whole memory size as used
                     runtime.peak_kb = self.config.memory_mb * 1024
-                inv.outcome = Outcome.failure("Runtime.OutOfMemory" if out_of_memory else "Runtime.ExitError", message)
+                # Lambda answers a killed runtime with Runtime.ExitError; its REPORT names the cause.
+                report_type = "Runtime.OutOfMemory" if out_of_memory else ""
+                inv.outcome = Outcome.failure("Runtime.ExitError", message, report_type=report_type)
             else:
                 if inv.dispatched_at is not None:
                     deadline = inv.dispatched_at + timeout
