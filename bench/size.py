@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,6 +91,7 @@ LIST_FILES = (
     "            out[path] = os.path.getsize(path)\n"
     "print(json.dumps(out))\n"
 )
+RUN_ID = uuid.uuid4().hex[:12]
 GOALS = {
     "median_above_base_ratio": 0.35,
     "analytics_report_above_base_ratio": 0.75,
@@ -148,7 +150,8 @@ def edit_handler(root: Path, round_: int) -> None:
     index = next((i for i, line in enumerate(lines) if line.startswith("MODEL = ")), None)
     if index is None:
         raise SystemExit(f"{path} has no `MODEL = ...` line to change; update bench/size.py.")
-    lines[index] = f'MODEL = "churn-logreg-v1-edit{round_}"\n'
+    # Unique per run: BuildKit's cache outlives a run, and a content seen before would hit it.
+    lines[index] = f'MODEL = "churn-logreg-v1-edit{round_}-{RUN_ID}"\n'
     path.write_text("".join(lines))
 
 
