@@ -17,7 +17,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from . import proc
+from . import cachefile, proc
 from .errors import BuildError, CommandFailed, EngineError, RegistryError
 
 log = logging.getLogger("builder")
@@ -47,6 +47,25 @@ def _docker_clients() -> list[str]:
     return found
 
 
+# What each docker CLI binary can do, by path, size and time: probing costs two subprocesses.
+_CLIENTS_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "builder" / "docker-clients.json"
+
+
+def _identity(path: str) -> str:
+    stat = os.stat(path)
+    return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _probe(client: str) -> tuple[bool, str]:
+    """Whether ``client`` builds with BuildKit (buildx plugin, or built in before 23.0), and its version."""
+    if proc.run([client, "buildx", "version"], check=False).returncode == 0:
+        return True, "buildx"
+    output = proc.run([client, "version", "--format", "{{.Client.Version}}"], check=False).output.strip()
+    version = output.splitlines()[0] if output else ""
+    major = version.split(".", 1)[0]
+    return major.isdigit() and int(major) < 23, version
+
+
 @functools.cache
 def buildkit_client() -> str:
     """The first docker CLI on PATH that can run BuildKit builds.
@@ -55,15 +74,20 @@ def buildkit_client() -> str:
     BuildKit mode (DOCKER_BUILDKIT=1) needs no plugin. A 23+ client without
     buildx cannot, so it is skipped.
     """
-    tried = []
-    for client in _docker_clients():
-        if proc.run([client, "buildx", "version"], check=False).returncode == 0:
-            return client
-        version = proc.run([client, "version", "--format", "{{.Client.Version}}"], check=False).output
-        major = version.strip().split(".", 1)[0]
-        if major.isdigit() and int(major) < 23:
-            return client
-        tried.append(f"{client} ({version.strip().splitlines()[0] if version.strip() else 'unknown'})")
+    known = cachefile.load(_CLIENTS_CACHE)
+    tried, probed = [], False
+    try:
+        for client in _docker_clients():
+            key = _identity(client)
+            if key not in known:
+                known[key], probed = _probe(client), True
+            capable, version = known[key]
+            if capable:
+                return client
+            tried.append(f"{client} ({version or 'unknown'})")
+    finally:
+        if probed:
+            cachefile.save(_CLIENTS_CACHE, known)
     raise EngineError(
         "No docker client that can build with BuildKit was found on PATH "
         f"(tried: {', '.join(tried) or 'no docker on PATH'}). Install the buildx plugin "

@@ -12,14 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import closure as closure_mod
-from . import dists, dockerfile, engine, wheelhouse
+from . import cachefile, dists, dockerfile, engine, wheelhouse
 from .config import Config
 from .errors import ConfigError
 from .fileutil import write_atomic
 from .lock import parse_lock
 from .parse_cache import ParseCache
 from .plan import BuildPlan, Dist, Needs, make_plan
+from .strip import StripResult
 from .target import Target
+
+STRIP_CACHE = ".builder/cache/strip.json"
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,13 @@ def plan(config: Config, analysis: Analysis) -> BuildPlan:
     for name in analysis.index.names():
         d = analysis.index.dist(name)
         locked[name] = Dist(d.name, d.version, d.size, tuple(zip(d.files, d.file_sizes)), d.wheel)
-    return make_plan(config, needs, locked)
+    cache_path = config.root / STRIP_CACHE
+    stored = cachefile.load(cache_path)
+    cache = {k: StripResult(tuple(v[0]), tuple(map(tuple, v[1])), tuple(v[2])) for k, v in stored.items()}
+    result = make_plan(config, needs, locked, strip_cache=cache)
+    if cache.keys() != stored.keys():
+        cachefile.save(cache_path, {k: [r.paths, r.removed, r.debug_paths] for k, r in cache.items()})
+    return result
 
 
 def render(config: Config, analysis: Analysis) -> str:

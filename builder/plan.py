@@ -10,9 +10,10 @@ gives the same layer (same digest) in every image that uses it.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, replace
 
 from .config import Config, StripConfig
@@ -137,7 +138,16 @@ def _bound_layers(by_users: dict[frozenset[str], list[Dist]]) -> dict[frozenset[
     return by_users
 
 
-def _strip(members: list[Dist], rules: StripConfig) -> StripResult:
+def strip_key(members: list[Dist], rules: StripConfig) -> str:
+    """What a group's strip result depends on: its wheels and the rules (a cache key)."""
+    text = repr((sorted(d.wheel or f"{d.name}=={d.version}" for d in members), rules, DEFAULT_RULES))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _strip(members: list[Dist], rules: StripConfig, cache: MutableMapping[str, StripResult] | None) -> StripResult:
+    key = strip_key(members, rules)
+    if cache is not None and key in cache:
+        return cache[key]
     files = {d.name: d.files for d in members}
     result = plan_strip(
         files,
@@ -149,11 +159,24 @@ def _strip(members: list[Dist], rules: StripConfig) -> StripResult:
         p for p in plan_debug_strip(files, dict(rules.debug_symbols))
         if not any(p == r or p.startswith(r + "/") for r in removed)
     ]
-    return replace(result, debug_paths=tuple(debug))
+    result = replace(result, debug_paths=tuple(debug))
+    if cache is not None:
+        cache[key] = result
+    return result
 
 
-def make_plan(config: Config, needs: Mapping[str, Needs], dists: Mapping[str, Dist]) -> BuildPlan:
-    """Plan the images of every function in ``needs`` (a function name -> what it needs)."""
+def make_plan(
+    config: Config,
+    needs: Mapping[str, Needs],
+    dists: Mapping[str, Dist],
+    *,
+    strip_cache: MutableMapping[str, StripResult] | None = None,
+) -> BuildPlan:
+    """Plan the images of every function in ``needs`` (a function name -> what it needs).
+
+    ``strip_cache`` (key -> result) spares matching every installed file against the
+    strip rules again when a group's wheels and the rules are unchanged.
+    """
     by_users = _bound_layers(_make_groups(needs, dists))
     groups = []
     for users, members in by_users.items():
@@ -161,7 +184,7 @@ def make_plan(config: Config, needs: Mapping[str, Needs], dists: Mapping[str, Di
         private = [f.removesuffix(_PRIVATE) for f in users if f.endswith(_PRIVATE)]
         functions = tuple(sorted(f for f in users if not f.endswith(_PRIVATE)))
         name = f"{private[0]}-private" if private else _group_name(members)
-        groups.append(DepGroup(name, tuple(members), functions, _strip(members, config.strip)))
+        groups.append(DepGroup(name, tuple(members), functions, _strip(members, config.strip, strip_cache)))
     # Shared by many first (changes least, lowest layer), then by name.
     groups.sort(key=lambda g: (-len(g.functions), g.name))
     plans = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -25,6 +26,21 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
         capture_output=True,
         text=True,
     )
+
+
+def run_python(engine, image: str, code: str, *args: str) -> dict:
+    """Run ``code`` as on Lambda (read-only root, writable /tmp, non-root, no network); its last line is JSON."""
+    status, output = engine.run_once(
+        image,
+        ["-c", code, *args],
+        entrypoint=["python3"],
+        read_only=True,
+        tmpfs={"/tmp": "rw,size=64m"},
+        user="993:993",
+        network_disabled=True,
+    )
+    assert status == 0, output
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def copy_example(dest: Path) -> Path:

@@ -9,7 +9,7 @@ import pytest
 from builder import config
 from example_cases import FUNCTIONS, THIRD_PARTY, check_result, sample_event
 
-from conftest import TEST_TAG
+from conftest import TEST_TAG, run_python
 
 pytestmark = pytest.mark.docker
 
@@ -26,20 +26,6 @@ LIST_DISTS = (
     "names = {re.sub(r'[-_.]+', '-', d.metadata['Name']).lower() for d in md.distributions(path=glob.glob('/opt/deps/*'))}\n"
     "print(json.dumps(sorted(names)))\n"
 )
-
-
-def run_python(docker_engine, image, code, *args):
-    status, output = docker_engine.run_once(
-        image,
-        ["-c", code, *args],
-        entrypoint=["python3"],
-        read_only=True,
-        tmpfs={"/tmp": "rw,size=64m"},
-        user="993:993",
-        network_disabled=True,
-    )
-    assert status == 0, output
-    return json.loads(output.strip().splitlines()[-1])
 
 
 def test_build_all_prints_a_table_of_the_eight_images(built_example):

@@ -8,9 +8,9 @@ import zipfile
 import pytest
 
 from builder import config
-from conftest import copy_example, run_cli
+from conftest import copy_example, run_cli, run_python
 from example_cases import check_result, sample_event
-from test_build import RUN_HANDLER, run_python
+from test_build import RUN_HANDLER
 
 pytestmark = pytest.mark.docker
 

@@ -9,7 +9,6 @@ nothing; a code-only change rebuilds only the function's own layer.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from collections import defaultdict
@@ -19,7 +18,7 @@ import pytest
 from builder import config, sizes
 from example_cases import FUNCTIONS, THIRD_PARTY
 
-from conftest import BASE_IMAGE, TEST_TAG, run_cli
+from conftest import BASE_IMAGE, TEST_TAG, run_cli, run_python
 
 pytestmark = pytest.mark.docker
 
@@ -101,21 +100,6 @@ sys.path.insert(0, "/tmp")
 importlib.import_module("builder_probe")
 print(json.dumps({"handler": handler_writes, "control": writes}))
 """
-
-
-def run_python(docker_engine, image: str, code: str, *args: str) -> dict:
-    """Run ``code`` as on Lambda (read-only root, writable /tmp, non-root, no network); its last line is JSON."""
-    status, output = docker_engine.run_once(
-        image,
-        ["-c", code, *args],
-        entrypoint=["python3"],
-        read_only=True,
-        tmpfs={"/tmp": "rw,size=64m"},
-        user="993:993",
-        network_disabled=True,
-    )
-    assert status == 0, output
-    return json.loads(output.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")

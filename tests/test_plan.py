@@ -124,3 +124,16 @@ def test_dockerfile_is_deterministic(cfg):
     n = needs(report=({"numpy", "pytz"}, ["functions/report/app.py"]), hello=({"six"}, ["functions/hello/app.py"]))
     reordered = dict(reversed(list(n.items())))
     assert dockerfile.render(plan.make_plan(cfg, n, DISTS)) == dockerfile.render(plan.make_plan(cfg, reordered, DISTS))
+
+
+def test_strip_results_are_reused_from_the_cache_while_wheels_and_rules_are_unchanged(cfg, monkeypatch):
+    dists = {"numpy": Dist("numpy", "2.2.6", 10, (("numpy/tests/t.py", 4), ("numpy/a.py", 6)), "numpy.whl")}
+    n = needs(report=({"numpy"}, ["functions/report/app.py"]))
+    cache = {}
+    first = plan.make_plan(cfg, n, dists, strip_cache=cache)
+    assert first.group("numpy").strip.paths == ("numpy/tests",)
+    monkeypatch.setattr(plan, "plan_strip", lambda *a, **k: pytest.fail("recomputed a cached strip plan"))
+    assert plan.make_plan(cfg, n, dists, strip_cache=cache) == first
+    changed = {"numpy": Dist("numpy", "2.2.5", 10, (("numpy/a.py", 6),), "numpy-2.2.5.whl")}
+    with pytest.raises(pytest.fail.Exception):  # another wheel: computed again
+        plan.make_plan(cfg, n, changed, strip_cache=cache)
