@@ -71,7 +71,7 @@ def test_the_human_report_shows_every_image_and_the_registry_view(built_example)
     for name in FUNCTIONS:
         assert f"Image example-{name}:{TEST_TAG} (function {name})" in result.stdout
     assert re.search(r"^  removed by stripping [\d.]+ MB$", result.stdout, re.MULTILINE)
-    assert re.search(r"^\s+\d+\s+deps/numpy\s+[\d.]+ MB\s+\d+\s+[\d.]+ MB\s+COPY /opt/deps/numpy", result.stdout, re.MULTILINE)
+    assert re.search(r"^\s+\d+\s+deps/numpy\s+[\d.]+ MB\s+\d+\s+[\d.]+ MB\s+COPY /out/ /", result.stdout, re.MULTILINE)
     assert "Registry view of 8 images" in result.stdout
     assert re.search(r"^  unique layers\s+[\d.]+ MB .*what a registry stores and a first push sends$", result.stdout, re.MULTILINE)
 
@@ -87,7 +87,7 @@ def test_markdown_goes_to_a_file_as_tables(built_example, tmp_path):
     assert text.startswith(f"### example-ml-score:{TEST_TAG} (function ml-score)\n")
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert rows[0] == "| # | Role | Size (MB) | Files | Wasted (MB) | Created by |"
-    assert any(re.match(r"\| \d+ \| deps/numpy \| [\d.]+ \| \d+ \| [\d.]+ \| `COPY /opt/deps/numpy", row) for row in rows)
+    assert any(re.match(r"\| \d+ \| deps/numpy \| [\d.]+ \| \d+ \| [\d.]+ \| `COPY /out/ /", row) for row in rows)
     assert "Registry view" not in text  # only with --all
 
 
