@@ -7,6 +7,9 @@ the template with CloudFormation's short-form tags (``!Ref``, ``!Sub``, ...)
 turned into their long form; its node marks give each mapping entry a span of
 whole lines, which is what the rewrites edit, so comments, key order, quoting
 and tags outside the edited lines stay byte for byte.
+
+The YAML reading lives in ``sam_yaml`` and the planning in ``sam_plan``; their
+public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -14,174 +17,32 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import proc
-from .errors import BuildError, TemplateError
+from .errors import TemplateError
+
+# Callers import the template's YAML spans and the planner from here too.
+from .sam_plan import (  # noqa: F401
+    FREQUENT_CHANGES,
+    HEAVY_SHARE,
+    LIMIT_BYTES,
+    SYNC_EVENTS,
+    TINY_SHARE,
+    FunctionPlan,
+    find_authorizers,
+    git_change_counts,
+    plan_template,
+    references,
+)
+from .sam_yaml import Block, Entry, Source, compose, split_lines  # noqa: F401
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
-LIMIT_BYTES = 262_144_000  # Lambda's 250 MiB limit on unzipped code plus layers
-HEAVY_SHARE = 0.5  # above this share of the limit a function should become an image
-TINY_SHARE = 0.1
-FREQUENT_CHANGES = 10  # commits in the git window that make a function "frequently changed"
 ZIP_ONLY = ("CodeUri", "Handler", "Runtime", "Layers")  # what SAM rejects on image functions
-SYNC_EVENTS = frozenset({"Api", "HttpApi"})
-
-
-# --------------------------------------------------------------------------- reading
-
-
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when there: 10x faster
-    """SafeLoader that reads CloudFormation short-form tags and rejects duplicate keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _intrinsic(loader: _Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix in ("Ref", "Condition"):
-        return {suffix: value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_Loader.add_multi_constructor("!", _intrinsic)
-
-
-def compose(text: str, path: str) -> tuple[yaml.MappingNode, dict[str, Any]]:
-    """Parse ``text`` into its node tree and its data; YAML errors name ``path:line``."""
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        raise TemplateError(
-            f"{where}: {exc.problem or exc.context}. Fix the YAML there and run again."
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise TemplateError(f"{path}: not valid YAML ({exc}).") from exc
-    finally:
-        loader.dispose()
-    if not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):
-        raise TemplateError(f"{path}: expected a YAML mapping at the top.")
-    return node, data
-
-
-# --------------------------------------------------------------------------- spans
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One ``key: value`` of a block mapping as whole lines (0-based, ``stop`` exclusive).
-
-    ``start`` includes the comment and blank lines above the key (they describe
-    it); ``line`` is the key's own line; ``stop`` follows its last line of content.
-    """
-
-    key: str
-    value: yaml.Node = field(repr=False, compare=False)
-    line: int
-    start: int
-    stop: int
-
-
-@dataclass(frozen=True)
-class Block:
-    """A block mapping: its entries, where its body starts and its key column."""
-
-    entries: tuple[Entry, ...]
-    body: int
-    column: int
-
-    def get(self, key: str) -> Entry | None:
-        return next((e for e in self.entries if e.key == key), None)
-
-
-def split_lines(text: str) -> list[str]:
-    """``text`` cut after each "\\n" only (str.splitlines also cuts at form feeds and more)."""
-    lines = [line + "\n" for line in text.split("\n")]
-    lines[-1] = lines[-1][:-1]
-    return lines if lines[-1] else lines[:-1]
-
-
-class Source:
-    """The lines of a template's text, with the spans of its block mappings."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.lines = split_lines(text)
-        self.newline = "\r\n" if "\r\n" in text else "\n"
-        self._last: dict[int, int] = {}  # by id(node); the caller keeps the nodes alive
-
-    def last_line(self, node: yaml.Node) -> int:
-        """The last line holding content of ``node`` (trailing comments excluded)."""
-        if id(node) not in self._last:
-            self._last[id(node)] = self._find_last_line(node)
-        return self._last[id(node)]
-
-    def _find_last_line(self, node: yaml.Node) -> int:
-        start, end = node.start_mark, node.end_mark
-        if isinstance(node, yaml.ScalarNode):
-            if node.style not in ("|", ">"):
-                return end.line if end.column or end.line == start.line else end.line - 1
-            last = end.line - 1 if end.column == 0 else end.line
-            header = self.lines[start.line][start.column :].split("#")[0]
-            while "+" not in header and last > start.line and not self.lines[last].strip():
-                last -= 1  # blank lines after a clipped block scalar are not its content
-            return last
-        if getattr(node, "flow_style", False):
-            return end.line
-        children: Iterable[yaml.Node]
-        if isinstance(node, yaml.MappingNode):
-            children = (n for pair in node.value for n in pair)
-        else:
-            children = node.value
-        return max((self.last_line(c) for c in children), default=start.line)
-
-    def block(self, node: yaml.Node, body: int, where: str) -> Block:
-        """The block mapping ``node`` whose first entry may start at line ``body``."""
-        if not isinstance(node, yaml.MappingNode) or node.flow_style or not node.value:
-            raise TemplateError(
-                f"{where} (line {node.start_mark.line + 1}) is not a block mapping; "
-                "builder edits only block-style YAML there. Rewrite it in block style."
-            )
-        entries = []
-        start = body
-        for key_node, value in node.value:
-            stop = max(self.last_line(key_node), self.last_line(value)) + 1
-            entries.append(Entry(str(key_node.value), value, key_node.start_mark.line, start, stop))
-            start = stop
-        return Block(tuple(entries), body, node.value[0][0].start_mark.column)
-
-    def text_of(self, entry: Entry, *, leading: bool = False) -> str:
-        """The entry's lines, with or without its leading comments."""
-        return "".join(self.lines[entry.start if leading else entry.line : entry.stop])
-
-    def value_source(self, node: yaml.Node) -> str:
-        return self.text[node.start_mark.index : node.end_mark.index]
 
 
 # --------------------------------------------------------------------------- model
@@ -390,175 +251,6 @@ def functions_by_handler(template: Template) -> dict[str, tuple[str, ...]]:
     return found
 
 
-# --------------------------------------------------------------------------- plan
-
-
-@dataclass(frozen=True)
-class FunctionPlan:
-    """What ``plan`` says about one function; sizes are unzipped bytes."""
-
-    logical_id: str
-    package_type: str
-    runtime: str | None
-    handler: str | None
-    code_uri: str | None
-    layers: tuple[str, ...]
-    unzipped_bytes: int
-    headroom_bytes: int
-    recommendation: str  # "convert", "keep-zip" or "already-image"
-    reasons: tuple[str, ...]
-
-
-_SUB_VAR = re.compile(r"\$\{([^!}][^}]*)\}")
-
-
-def references(value: Any) -> set[str]:
-    """Logical ids that ``value`` names through Ref, GetAtt or Sub (pseudo parameters left out)."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for name, arg in value.items():
-            if name == "Ref" and isinstance(arg, str):
-                found.add(arg)
-            elif name == "Fn::GetAtt" and isinstance(arg, list) and arg:
-                found.add(str(arg[0]))
-            elif name == "Fn::Sub":
-                text, local = (
-                    (arg[0], arg[1]) if isinstance(arg, list) and len(arg) == 2 else (arg, {})
-                )
-                if isinstance(text, str):
-                    found |= {m.split(".")[0] for m in _SUB_VAR.findall(text)} - set(local or {})
-                found |= references(local)
-            else:
-                found |= references(arg)
-    elif isinstance(value, list):
-        for item in value:
-            found |= references(item)
-    return {name for name in found if not name.startswith("AWS::")}
-
-
-def find_authorizers(template: Template) -> dict[str, str]:
-    """Function id -> why it is an authorizer (API Auth, ApiGateway Authorizer or its name)."""
-    ids = {f.logical_id for f in template.functions}
-    found: dict[str, str] = {}
-    for rid, resource in template.data["Resources"].items():
-        kind, props = resource.get("Type"), resource.get("Properties") or {}
-        if kind in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi"):
-            auth = props.get("Auth") if isinstance(props.get("Auth"), dict) else {}
-            for name, conf in (auth.get("Authorizers") or {}).items():
-                for fid in (
-                    references(conf.get("FunctionArn") if isinstance(conf, dict) else None) & ids
-                ):
-                    found.setdefault(fid, f"authorizer {name} of {rid}")
-        elif kind in ("AWS::ApiGateway::Authorizer", "AWS::ApiGatewayV2::Authorizer"):
-            for fid in references(props.get("AuthorizerUri")) & ids:
-                found.setdefault(fid, f"authorizer {rid}")
-    for info in template.functions:
-        if "authorizer" in f"{info.logical_id} {info.handler or ''}".lower():
-            found.setdefault(info.logical_id, "authorizer (by its name)")
-    return found
-
-
-def _cold_start_critical(info: FunctionInfo) -> bool:
-    events = info.properties.get("Events")
-    kinds = (
-        {e.get("Type") for e in events.values() if isinstance(e, dict)}
-        if isinstance(events, dict)
-        else set()
-    )
-    return bool(kinds & SYNC_EVENTS) or "FunctionUrlConfig" in info.properties
-
-
-def _share(size: int) -> str:
-    share = 100 * size / LIMIT_BYTES
-    return (
-        f"{share:.1f}% of the 250 MB limit" if share < 10 else f"{share:.0f}% of the 250 MB limit"
-    )
-
-
-def plan_template(
-    template: Template,
-    *,
-    sizes: Callable[[FunctionInfo], int],
-    change_counts: Mapping[str, int],
-) -> tuple[FunctionPlan, ...]:
-    """Recommend, per function, converting to an image or keeping the ZIP package.
-
-    Convert what is heavy (over half the 250 MB limit), what authorizes API
-    calls and what changes often (``change_counts``: commits per CodeUri);
-    keep the rest, noting when it is tiny, rarely changed or cold-start-critical.
-    ``sizes`` gives a function's unzipped code plus dependencies plus layers.
-    """
-    authorizers = find_authorizers(template)
-    plans = []
-    for info in template.functions:
-        size = sizes(info)
-        changes = change_counts.get(info.code_uri) if info.code_uri else None
-        if info.package_type == "Image":
-            recommendation, reasons = "already-image", ["PackageType: Image"]
-        else:
-            reasons = []
-            if size > LIMIT_BYTES:
-                reasons.append(f"over the 250 MB limit by {(size - LIMIT_BYTES) / 2**20:.1f} MB")
-            elif size > HEAVY_SHARE * LIMIT_BYTES:
-                reasons.append(f"heavy: {_share(size)}")
-            if info.logical_id in authorizers:
-                reasons.append(authorizers[info.logical_id])
-            if changes is not None and changes >= FREQUENT_CHANGES:
-                reasons.append(f"changed often: {changes} recent commits to {info.code_uri}")
-            recommendation = "convert" if reasons else "keep-zip"
-            if not reasons:
-                reasons.append(
-                    ("tiny: " if size < TINY_SHARE * LIMIT_BYTES else "fits: ") + _share(size)
-                )
-                reasons.append(
-                    "no git history"
-                    if changes is None
-                    else f"rarely changed: {changes} recent commits"
-                )
-                if _cold_start_critical(info):
-                    reasons.append("cold-start-critical: serves synchronous API calls")
-        plans.append(
-            FunctionPlan(
-                info.logical_id,
-                info.package_type,
-                info.runtime,
-                info.handler,
-                info.code_uri,
-                info.layers,
-                size,
-                LIMIT_BYTES - size,
-                recommendation,
-                tuple(reasons),
-            )
-        )
-    return tuple(plans)
-
-
-def git_change_counts(
-    repo_dir: str | os.PathLike[str], code_uris: Iterable[str], since: str = "90 days"
-) -> dict[str, int]:
-    """Commits in the last ``since`` that touched each CodeUri (relative to ``repo_dir``).
-
-    Returns {} when ``repo_dir`` is not in a git work tree with commits, or git is missing.
-    """
-    try:
-        head = proc.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repo_dir, check=False)
-    except BuildError:
-        return {}
-    if head.returncode != 0:
-        return {}
-    counts = {}
-    for uri in sorted(set(code_uris)):
-        result = proc.run(
-            ["git", "rev-list", "--count", f"--since={since}", "HEAD", "--", uri],
-            cwd=repo_dir,
-            check=False,
-        )
-        if result.returncode == 0 and result.output.strip().isdigit():
-            counts[uri] = int(result.output.strip())
-    return counts
-
-
 # --------------------------------------------------------------------------- output
 
 
@@ -570,5 +262,3 @@ def unified_diff(old: str, new: str, path: str) -> str:
     return "".join(
         line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
     )
-
-
