@@ -264,12 +264,21 @@ class Container:
 def start(spec) -> Container:  # spec: local.ContainerSpec (kept untyped to avoid an import cycle)
     """Start a detached container from a :class:`builder.local.ContainerSpec`.
 
-    A stale container of the same name (left by a killed run) is removed first.
+    A stopped container of the same name (left by a killed run) is removed first; a running
+    one is somebody's `run` or warm container, so it is left alone and reported.
     """
     try:
-        client().containers.get(spec.name).remove(force=True)
+        previous = client().containers.get(spec.name)
     except docker.errors.NotFound:
-        pass
+        previous = None
+    if previous is not None and previous.status == "running":
+        raise EngineError(
+            f"A container named {spec.name} is already running (a `run`, or an `invoke --keep-warm`, of "
+            "this function on this port). Reuse it with `invoke --keep-warm`, pick another --port, or "
+            f"stop it with `docker rm -f {spec.name}`."
+        )
+    if previous is not None:
+        previous.remove(force=True)
     container = client().containers.run(detach=True, **spec.docker_run_kwargs())
     return Container(container.id, spec.name)
 

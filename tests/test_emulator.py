@@ -14,7 +14,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from conftest import free_port
 
 from builder import local
 from builder.errors import ConfigError, InvokeError
@@ -33,12 +34,6 @@ ENTRYPOINT = RESOURCES / "lambda-entrypoint.sh"
 HANDLERS = Path(__file__).resolve().parent / "fixtures" / "handlers"
 MAX = 6 * 1024 * 1024
 IDLE_RUNTIME = f"{shlex.quote(sys.executable)} -c 'import time; time.sleep(60)'"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Emulator:

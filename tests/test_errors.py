@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASE_IMAGE, copy_example, run_cli
+from conftest import BASE_IMAGE, TEST_TAG, copy_example, free_port, run_cli
 
 
 def assert_clean_error(result, code: int, *needles: str) -> str:
@@ -106,3 +106,21 @@ def test_failed_build_leaves_no_half_built_tag(tmp_path, base_image, docker_engi
         assert not docker_engine.image_exists("example-ml-score:pytest-bad")
     finally:
         docker_engine.remove_image("builder-test-nopython:pytest")
+
+
+@pytest.mark.docker
+def test_invoke_never_removes_a_running_container_of_the_same_function(built_example, docker_engine):
+    root, _ = built_example
+    port = str(free_port())
+    base = ("--project", str(root), "invoke", "--function", "health", "--tag", TEST_TAG, "--port", port)
+    warm = run_cli(*base, "--keep-warm")
+    assert warm.returncode == 0, warm.stderr
+    name = f"builder-health-{port}"
+    try:
+        clash = run_cli(*base)
+        assert_clean_error(clash, 3, f"A container named {name} is already running", "--keep-warm")
+        assert docker_engine.find_running(name) is not None  # the warm container is untouched
+        again = run_cli(*base, "--keep-warm")
+        assert again.returncode == 0, again.stderr
+    finally:
+        docker_engine.client().containers.get(name).remove(force=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,18 +29,12 @@ from builder import config, engine, local, runner
 from builder.errors import InvokeError
 from example_cases import FUNCTIONS, check_result, sample_event
 
-from conftest import REPO, TEST_TAG, run_cli
+from conftest import REPO, TEST_TAG, free_port, run_cli
 
 pytestmark = pytest.mark.docker
 
 FAULTY = Path(__file__).resolve().parent / "fixtures" / "faulty"
 INVOKE_ERROR = InvokeError.exit_code  # 7
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
