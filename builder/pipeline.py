@@ -18,7 +18,7 @@ from .errors import ConfigError
 from .fileutil import write_atomic
 from .lock import parse_lock
 from .parse_cache import ParseCache
-from .plan import BuildPlan, Dist, Needs, make_plan
+from .plan import BuildPlan, Dist, Needs, make_plan, strip_key
 from .strip import StripResult
 from .target import Target
 
@@ -72,8 +72,9 @@ def plan(config: Config, analysis: Analysis) -> BuildPlan:
     stored = cachefile.load(cache_path)
     cache = {k: StripResult(tuple(v[0]), tuple(map(tuple, v[1])), tuple(v[2])) for k, v in stored.items()}
     result = make_plan(config, needs, locked, strip_cache=cache)
-    if cache.keys() != stored.keys():
-        cachefile.save(cache_path, {k: [r.paths, r.removed, r.debug_paths] for k, r in cache.items()})
+    used = {strip_key(list(g.dists), config.strip): g.strip for g in result.groups}  # drop stale entries
+    if used.keys() != stored.keys():
+        cachefile.save(cache_path, {k: [r.paths, r.removed, r.debug_paths] for k, r in used.items()})
     return result
 
 
