@@ -60,7 +60,9 @@ def bootstrap_debian(
         rootfs = Path(tmp) / "rootfs"
         tarball = Path(tmp) / "rootfs.tar"
         proc.run(
-            ["debootstrap", "--variant=minbase", suite, str(rootfs), mirror or debian_mirror()],
+            # python3 goes in with the root filesystem: installed later by apt in Dockerfile.base,
+            # it would rewrite dpkg's and debconf's files in a new layer (bytes wasted in every image).
+            ["debootstrap", "--variant=minbase", "--include=python3", suite, str(rootfs), mirror or debian_mirror()],
             on_line=on_line,
             hint="Check that the Debian mirror is reachable (--mirror URL to choose another).",
         )
@@ -89,6 +91,8 @@ def _context(dest: Path, python_version: str, on_line: Callable[[str], None] | N
         if not source.is_file():
             raise BuildError(f"builder's resource {name} is missing from the installed package. Reinstall builder.")
         (dest / name).write_bytes(source.read_bytes())
+        # COPY keeps the mode: an executable entrypoint needs no `RUN chmod` (a second copy of it).
+        (dest / name).chmod(0o755 if name.endswith(".sh") else 0o644)
     wheels = dest / "wheels"
     wheels.mkdir()
     requirements = wheels / "requirements.txt"
