@@ -83,15 +83,8 @@ def render(config: Config, analysis: Analysis) -> str:
     return dockerfile.render(plan(config, analysis))
 
 
-def build(
-    config: Config,
-    build_plan: BuildPlan,
-    function: str,
-    *,
-    tag: str = "latest",
-    on_line: Callable[[str], None] | None = None,
-) -> Built:
-    """Build one function's production image and measure it."""
+def prepare(config: Config, build_plan: BuildPlan) -> str:
+    """Check the base image, write the strip lists the Dockerfile mounts; return the Dockerfile."""
     if not engine.image_exists(config.base_image):
         raise ConfigError(
             f"The base image {config.base_image} is not available locally. Pull it, or make one "
@@ -99,13 +92,24 @@ def build(
         )
     for relative, text in dockerfile.strip_lists(build_plan).items():
         write_atomic(config.root / relative, text)
+    return dockerfile.render(build_plan)
+
+
+def build(
+    config: Config,
+    dockerfile_text: str,
+    function: str,
+    *,
+    tag: str = "latest",
+    on_line: Callable[[str], None] | None = None,
+) -> Built:
+    """Build one function's production image (its stage of the prepared Dockerfile) and measure it."""
     image = config.image(function, tag)
     started = time.monotonic()
-    engine.build(config.root, dockerfile.render(build_plan), target=function, tag=image, on_line=on_line)
+    engine.build(config.root, dockerfile_text, target=function, tag=image, on_line=on_line)
     seconds = time.monotonic() - started
-    info = engine.image_info(image)
-    base = engine.image_info(config.base_image)
-    return Built(function, image, info.size, info.size - base.size, seconds)
+    size, base = engine.image_info(image).size, engine.image_info(config.base_image).size
+    return Built(function, image, size, size - base, seconds)
 
 
 def event_path(config: Config, function: str) -> Path:

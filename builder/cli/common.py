@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from tqdm import tqdm
 
-from .. import config
+from .. import config, pipeline
+from ..plan import BuildPlan
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -39,3 +40,14 @@ def progress_line(bar: tqdm):
 
     return on_line
 
+
+
+def build_images(cfg: config.Config, build_plan: BuildPlan, names: Sequence[str], tag: str) -> list[pipeline.Built]:
+    """Build the images of ``names`` from one prepared Dockerfile, with a progress bar."""
+    text = pipeline.prepare(cfg, build_plan)
+    results = []
+    with progress_bar(names, desc="build", unit="image") as bar:
+        for name in bar:
+            bar.set_description(f"build {name}")
+            results.append(pipeline.build(cfg, text, name, tag=tag, on_line=progress_line(bar)))
+    return results

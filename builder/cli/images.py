@@ -11,7 +11,7 @@ from .. import base, closure, engine, pipeline
 from ..errors import ConfigError
 from ..fileutil import write_atomic
 from ..units import human
-from .common import load, progress_bar, progress_line, table
+from .common import build_images, load, progress_bar, progress_line, table
 
 
 def cmd_base(args: argparse.Namespace) -> int:
@@ -63,11 +63,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     engine.check()
     analysis = pipeline.analyse(cfg)
     build_plan = pipeline.plan(cfg, analysis)
-    results = []
-    with progress_bar(names, desc="build", unit="image") as bar:
-        for name in bar:
-            bar.set_description(f"build {name}")
-            results.append(pipeline.build(cfg, build_plan, name, tag=args.tag, on_line=progress_line(bar)))
+    results = build_images(cfg, build_plan, names, args.tag)
     if args.json:
         print(json.dumps([r.__dict__ for r in results], indent=2, sort_keys=True))
         return 0

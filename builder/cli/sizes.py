@@ -13,7 +13,7 @@ from ..config import Config
 from ..errors import BuilderError, ConfigError, RegressionError
 from ..fileutil import write_atomic
 from ..plan import BuildPlan
-from .common import load, progress_bar, progress_line
+from .common import build_images, load, progress_bar
 
 
 def _names(args: argparse.Namespace, cfg: Config) -> list[str]:
@@ -42,13 +42,6 @@ def _measure(cfg: Config, names: list[str], tag: str) -> list[sizes.ImageSizes]:
             ref = cfg.image(name, tag)
             images.append(sizes.analyse_image(engine.save(ref), ref=ref))
     return images
-
-
-def _build(cfg: Config, build_plan: BuildPlan, names: list[str], tag: str) -> None:
-    with progress_bar(names, desc="build", unit="image") as bar:
-        for name in bar:
-            bar.set_description(f"build {name}")
-            pipeline.build(cfg, build_plan, name, tag=tag, on_line=progress_line(bar))
 
 
 def _stripped(build_plan: BuildPlan, function: str) -> dict[str, int]:
@@ -103,7 +96,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         _require_images(args, cfg, names, hint=", or pass --build")
     analysis = pipeline.analyse(cfg)
     if args.build:
-        _build(cfg, pipeline.plan(cfg, analysis), names, args.tag)
+        build_images(cfg, pipeline.plan(cfg, analysis), names, args.tag)
     current = {name: check.measure(image) for name, image in zip(names, _measure(cfg, names, args.tag))}
     origins = {name: check.pulled_in_by(analysis.closures[name].distributions) for name in names}
     compared = check.Baseline({n: f for n, f in old.functions.items() if n in names}) if args.function else old
