@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 
 from .config import CheckConfig
 from .errors import ConfigError
+from .sam_plan import LIMIT_BYTES  # Lambda's 250 MiB limit on unzipped code plus layers
 from .sizes import ImageSizes
 from .units import human
 
@@ -30,7 +31,6 @@ BASELINE_FILE = "sizes.json"
 ROLES = ("dependencies", "shared", "function")  # bytes above the base, by what made them
 OTHER_ROLE = "other"  # layers of an image without a builder.layers label
 LAMBDA_IMAGE_LIMIT = 10 * 1024**3  # an image, all layers, uncompressed
-ZIP_UNZIPPED_LIMIT = 250 * 1024**2  # a ZIP package with its layers, unzipped
 TOTAL = "all functions"
 _ROLE_NAMES = {
     "dependencies": "dependency files outside any distribution",
@@ -291,7 +291,7 @@ def _limits(name: str, new: FunctionSizes, budget: CheckConfig) -> list[Problem]
     if new.total_bytes > LAMBDA_IMAGE_LIMIT:
         message = f"{name}'s image is {human(new.total_bytes)}, over Lambda's 10 GiB image limit: it cannot be deployed"
         problems.append(Problem("error", "lambda-image-limit", name, message))
-    if new.above_base_bytes > ZIP_UNZIPPED_LIMIT:
+    if new.above_base_bytes > LIMIT_BYTES:
         message = f"{name}'s code and dependencies are {above} unzipped, over the 250 MiB limit of a ZIP package"
         problems.append(Problem("warning", "zip-limit", name, message))
     return problems

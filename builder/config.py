@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from .errors import ConfigError
 
 DEFAULT_BASE_IMAGE = "public.ecr.aws/lambda/python:3.11"
@@ -242,8 +244,8 @@ def _strip(table: dict[str, Any], where: str) -> StripConfig:
     return StripConfig(
         defaults=table.get("defaults", True),
         patterns=tuple(patterns),
-        per_dist=tuple(sorted((_canonical(d), tuple(p)) for d, p in tables["per-dist"].items())),
-        debug_symbols=tuple(sorted((_canonical(d), tuple(p)) for d, p in tables["debug-symbols"].items())),
+        per_dist=tuple(sorted((canonicalize_name(d), tuple(p)) for d, p in tables["per-dist"].items())),
+        debug_symbols=tuple(sorted((canonicalize_name(d), tuple(p)) for d, p in tables["debug-symbols"].items())),
     )
 
 
@@ -260,10 +262,6 @@ def _check(table: dict[str, Any], where: str) -> CheckConfig:
         if value is not None and (isinstance(value, bool) or value <= 0):
             raise ConfigError(f"{where} {key} must be a positive number of bytes (e.g. 300_000_000), not {value!r}.")
     return CheckConfig(tolerance, ceilings["max-function-bytes"], ceilings["max-total-bytes"])
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def load(root: Path | str, **overrides: Any) -> Config:
