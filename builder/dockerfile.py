@@ -66,6 +66,8 @@ def strip_lists(plan: BuildPlan) -> dict[str, str]:
 
 
 _COMPILE = "python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash"
+# A function's code is a few files: starting a pool of workers would cost more than it saves.
+_COMPILE_CODE = _COMPILE.replace(" -j 0", "")
 # Sets every file time below a folder to FIXED_MTIME (python3: no shell tools assumed).
 _FREEZE = (
     "import os, sys; t = int(sys.argv[2]); "
@@ -158,7 +160,7 @@ def _code_stage(fn: FunctionPlan) -> list[str]:
         if files:
             root = f"{OUT}/{part}"
             lines += _copies(files, root + TASK_ROOT)
-            lines.append(f"RUN {_COMPILE} -s {root} -p / {root} \\")
+            lines.append(f"RUN {_COMPILE_CODE} -s {root} -p / {root} \\")
             lines.append(f"    && {_freeze(root)}")
     return lines + [""]
 

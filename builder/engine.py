@@ -244,12 +244,17 @@ def run_once(
         container.remove(force=True)
 
 
-def save(ref: str) -> Iterator[bytes]:
-    """Stream ``docker save`` of one image (a tar archive)."""
+def save(*refs: str) -> Iterator[bytes]:
+    """Stream ``docker save`` of one or more images: one tar archive, each shared layer once."""
+    api = client().api
     try:
-        yield from client().images.get(ref).save(named=True)
+        # The SDK saves one image per call; the engine's endpoint takes several names.
+        response = api._get(api._url("/images/get"), params={"names": list(refs)}, stream=True)
+        yield from api._stream_raw_result(response, 2 << 20, False)
+    except docker.errors.NotFound as exc:
+        raise EngineError(f"Saving {', '.join(refs)}: image not found ({exc.explanation}). Build it first.") from exc
     except docker.errors.DockerException as exc:
-        raise EngineError(f"Saving {ref} failed: {exc}") from exc
+        raise EngineError(f"Saving {', '.join(refs)} failed: {exc}") from exc
 
 
 @dataclass(frozen=True)

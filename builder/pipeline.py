@@ -6,8 +6,10 @@ CLI and keeps the order of work in one place.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from .strip import StripResult
 from .target import Target
 
 STRIP_CACHE = ".builder/cache/strip.json"
+DEFAULT_JOBS = 4  # concurrent docker builds; BuildKit runs a stage shared by several of them once
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,48 @@ def build(
     seconds = time.monotonic() - started
     size, base = engine.image_info(image).size, engine.image_info(config.base_image).size
     return Built(function, image, size, size - base, seconds)
+
+
+def build_many(
+    config: Config,
+    dockerfile_text: str,
+    functions: Sequence[str],
+    *,
+    tag: str = "latest",
+    jobs: int = DEFAULT_JOBS,
+    on_done: Callable[[Built], None] | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> list[Built]:
+    """Build several functions' images, ``jobs`` at a time; return them in the order asked.
+
+    After a failure no further build starts; the ones running finish (their
+    images are kept) and the failure of the first function asked for is raised.
+    """
+    failed = threading.Event()
+
+    def one(name: str) -> Built | None:
+        if failed.is_set():
+            return None  # not started: an earlier build failed
+        try:
+            built = build(config, dockerfile_text, name, tag=tag, on_line=on_line)
+        except BaseException:
+            failed.set()
+            raise
+        if on_done is not None:
+            on_done(built)
+        return built
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(one, name) for name in functions]
+        try:
+            wait(futures)
+        except BaseException:  # Ctrl-C: start nothing more
+            failed.set()
+            raise
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]
+    return [f.result() for f in futures]  # type: ignore[misc]
 
 
 def event_path(config: Config, function: str) -> Path:

@@ -395,11 +395,26 @@ def analyse_image(archive: BinaryIO | Path | Iterable[bytes], *, base_layers: Se
     ``ref`` picks the image when the archive holds several. Raises ``AnalysisError``
     when the archive cannot be read or does not match.
     """
+    return analyse_images(archive, [ref], base_layers=base_layers)[0]
+
+
+def analyse_images(
+    archive: BinaryIO | Path | Iterable[bytes], refs: Sequence[str], *, base_layers: Sequence[str] = ()
+) -> list[ImageSizes]:
+    """:func:`analyse_image` of each of ``refs``, from one archive read once.
+
+    One ``docker save`` of several images holds each shared layer once, so
+    measuring them together reads the base and the shared groups once.
+    """
     if isinstance(archive, Path):
         with archive.open("rb") as stream:
-            return analyse_image(stream, base_layers=base_layers, ref=ref)
+            return analyse_images(stream, refs, base_layers=base_layers)
     chunks = _chunks(archive) if hasattr(archive, "read") else archive  # type: ignore[arg-type]
     metadata, scans = _read_archive(io.BufferedReader(_Stream(chunks), buffer_size=1 << 20))  # type: ignore[arg-type]
+    return [_analyse(metadata, scans, ref, base_layers) for ref in refs]
+
+
+def _analyse(metadata: Mapping[str, bytes], scans: Mapping[str, _LayerScan], ref: str, base_layers: Sequence[str]) -> ImageSizes:
     try:
         ref, config_name = _config_member(metadata, ref)
         config = _json(metadata, config_name)

@@ -42,12 +42,30 @@ def progress_line(bar: tqdm):
 
 
 
-def build_images(cfg: config.Config, build_plan: BuildPlan, names: Sequence[str], tag: str) -> list[pipeline.Built]:
-    """Build the images of ``names`` from one prepared Dockerfile, with a progress bar."""
+def jobs_option(parser: argparse.ArgumentParser) -> None:
+    """``--jobs N``: how many docker builds run at once."""
+    parser.add_argument(
+        "--jobs", "-j", type=positive, default=pipeline.DEFAULT_JOBS, metavar="N",
+        help="images built at once; stages they share are built once (default: %(default)s)",
+    )
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def build_images(
+    cfg: config.Config, build_plan: BuildPlan, names: Sequence[str], tag: str, jobs: int = pipeline.DEFAULT_JOBS
+) -> list[pipeline.Built]:
+    """Build the images of ``names`` from one prepared Dockerfile, ``jobs`` at a time, with a progress bar."""
     text = pipeline.prepare(cfg, build_plan)
-    results = []
-    with progress_bar(names, desc="build", unit="image") as bar:
-        for name in bar:
-            bar.set_description(f"build {name}")
-            results.append(pipeline.build(cfg, text, name, tag=tag, on_line=progress_line(bar)))
-    return results
+    with progress_bar(total=len(names), desc="build", unit="image") as bar:
+
+        def done(built: pipeline.Built) -> None:
+            bar.set_description(f"built {built.function}", refresh=False)
+            bar.update()
+
+        return pipeline.build_many(cfg, text, names, tag=tag, jobs=jobs, on_done=done, on_line=progress_line(bar))

@@ -11,7 +11,7 @@ from .. import base, closure, engine, pipeline
 from ..errors import ConfigError
 from ..fileutil import write_atomic
 from ..units import human
-from .common import build_images, load, progress_bar, progress_line, table
+from .common import build_images, jobs_option, load, progress_bar, progress_line, table
 
 
 def cmd_base(args: argparse.Namespace) -> int:
@@ -63,7 +63,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     engine.check()
     analysis = pipeline.analyse(cfg)
     build_plan = pipeline.plan(cfg, analysis)
-    results = build_images(cfg, build_plan, names, args.tag)
+    results = build_images(cfg, build_plan, names, args.tag, args.jobs)
     if args.json:
         print(json.dumps([r.__dict__ for r in results], indent=2, sort_keys=True))
         return 0
@@ -115,6 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bd.add_argument("--all", action="store_true", help="build every function")
     bd.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
     bd.add_argument("--json", action="store_true", help="print the results as JSON")
+    jobs_option(bd)
     bd.set_defaults(handler=cmd_build)
 
     c = sub.add_parser("closure", help="what a function's image must hold, and why")

@@ -13,7 +13,7 @@ from ..config import Config
 from ..errors import BuilderError, ConfigError, RegressionError
 from ..fileutil import write_atomic
 from ..plan import BuildPlan
-from .common import build_images, load, progress_bar
+from .common import build_images, jobs_option, load, progress_bar
 
 
 def _names(args: argparse.Namespace, cfg: Config) -> list[str]:
@@ -35,13 +35,16 @@ def _require_images(args: argparse.Namespace, cfg: Config, names: list[str], hin
 
 
 def _measure(cfg: Config, names: list[str], tag: str) -> list[sizes.ImageSizes]:
-    """Each function's image, analysed from its `docker save` archive (no dive needed)."""
-    images = []
-    with progress_bar(names, desc="measure", unit="image") as bar:
-        for name in bar:
-            ref = cfg.image(name, tag)
-            images.append(sizes.analyse_image(engine.save(ref), ref=ref))
-    return images
+    """Each function's image, analysed from one `docker save` archive of them all (no dive needed)."""
+    refs = [cfg.image(name, tag) for name in names]
+    with progress_bar(desc=f"measure {len(refs)} image(s)", unit="B", unit_scale=True) as bar:
+
+        def counted(chunks):
+            for chunk in chunks:
+                bar.update(len(chunk))
+                yield chunk
+
+        return sizes.analyse_images(counted(engine.save(*refs)), refs)
 
 
 def _stripped(build_plan: BuildPlan, function: str) -> dict[str, int]:
@@ -96,7 +99,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         _require_images(args, cfg, names, hint=", or pass --build")
     analysis = pipeline.analyse(cfg)
     if args.build:
-        build_images(cfg, pipeline.plan(cfg, analysis), names, args.tag)
+        build_images(cfg, pipeline.plan(cfg, analysis), names, args.tag, args.jobs)
     current = {name: check.measure(image) for name, image in zip(names, _measure(cfg, names, args.tag))}
     origins = {name: check.pulled_in_by(analysis.closures[name].distributions) for name in names}
     compared = check.Baseline({n: f for n, f in old.functions.items() if n in names}) if args.function else old
@@ -152,6 +155,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
     c.add_argument("--baseline", metavar="FILE", help=f"the baseline (default: {check.BASELINE_FILE} at the backend root)")
     c.add_argument("--build", action="store_true", help="build the images first")
+    jobs_option(c)
     c.add_argument("--update", action="store_true", help="rewrite the baseline from the images (accepts their growth)")
     c.add_argument("--json", action="store_true", help="print the comparison as JSON (docs/ci.md)")
     c.add_argument("--markdown", metavar="FILE", help="also write the comparison as GitHub markdown to FILE")
