@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import closure as closure_mod
 from . import cachefile, dists, dockerfile, engine, wheelhouse
+from . import closure as closure_mod
 from .config import Config
 from .errors import ConfigError
 from .fileutil import write_atomic

@@ -329,6 +329,19 @@ def test_an_archive_with_several_images_needs_a_ref(tmp_path):
         sizes.analyse_image(archive)
 
 
+def test_several_images_are_measured_from_one_archive_read_once(tmp_path):
+    """What `report --all` does: one `docker save` of all images, the shared base stored once."""
+    one = image([*BASE, FUNCTION], ref="demo/a:1")
+    two = image([*BASE, NUMPY, FUNCTION], ref="demo/b:1")
+    archive = save_legacy(tmp_path / "i.tar", one, two)
+    both = sizes.analyse_images(archive, ["demo/b:1", "demo/a:1"])
+    assert [i.ref for i in both] == ["demo/b:1", "demo/a:1"]
+    assert both == [sizes.analyse_image(archive, ref="demo/b:1"), sizes.analyse_image(archive, ref="demo/a:1")]
+    assert both[0].layers[len(BASE)].distributions[0].name == "numpy"
+    with pytest.raises(AnalysisError, match="none is named demo/c:1"):
+        sizes.analyse_images(archive, ["demo/a:1", "demo/c:1"])
+
+
 def test_what_is_not_a_docker_save_archive_is_reported(tmp_path):
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"not a tar" * 100)
