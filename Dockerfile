@@ -112,9 +112,12 @@ RUN --mount=type=bind,source=.builder/wheelhouse/annotated_types-0.8.0-py3-none-
 
 # ---- local code, precompiled for a read-only filesystem ----
 
+# Each code stage mounts .builder/wheelhouse without using it: every target then reads the
+# same build context, which BuildKit keeps and sends once instead of once per target.
+
 FROM ${BASE_IMAGE} AS code-analytics-report
 COPY functions/__init__.py /out/shared/var/task/functions/
-RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+RUN --mount=type=bind,source=.builder/wheelhouse,target=/tmp/context-anchor python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
     && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
 COPY functions/analytics/__init__.py functions/analytics/report.py /out/function/var/task/functions/analytics/
 RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
@@ -123,7 +126,7 @@ RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function
 FROM ${BASE_IMAGE} AS code-batch-export
 COPY functions/__init__.py /out/shared/var/task/functions/
 COPY shared/__init__.py shared/records.py /out/shared/var/task/shared/
-RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+RUN --mount=type=bind,source=.builder/wheelhouse,target=/tmp/context-anchor python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
     && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
 COPY functions/batch/__init__.py functions/batch/export.py /out/function/var/task/functions/batch/
 RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
@@ -131,7 +134,7 @@ RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function
 
 FROM ${BASE_IMAGE} AS code-health
 COPY functions/__init__.py /out/shared/var/task/functions/
-RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+RUN --mount=type=bind,source=.builder/wheelhouse,target=/tmp/context-anchor python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
     && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
 COPY functions/health/__init__.py functions/health/ping.py /out/function/var/task/functions/health/
 RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
@@ -139,7 +142,7 @@ RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function
 
 FROM ${BASE_IMAGE} AS code-media-thumbnail
 COPY functions/__init__.py /out/shared/var/task/functions/
-RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+RUN --mount=type=bind,source=.builder/wheelhouse,target=/tmp/context-anchor python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
     && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
 COPY functions/media/__init__.py functions/media/thumbnail.py /out/function/var/task/functions/media/
 RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
@@ -147,7 +150,7 @@ RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function
 
 FROM ${BASE_IMAGE} AS code-ml-score
 COPY functions/__init__.py /out/shared/var/task/functions/
-RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+RUN --mount=type=bind,source=.builder/wheelhouse,target=/tmp/context-anchor python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
     && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
 COPY functions/ml/__init__.py functions/ml/score.py /out/function/var/task/functions/ml/
 RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
@@ -155,7 +158,7 @@ RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function
 
 FROM ${BASE_IMAGE} AS code-notify-webhook
 COPY functions/__init__.py /out/shared/var/task/functions/
-RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+RUN --mount=type=bind,source=.builder/wheelhouse,target=/tmp/context-anchor python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
     && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
 COPY functions/notify/__init__.py functions/notify/webhook.py /out/function/var/task/functions/notify/
 RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
@@ -163,7 +166,7 @@ RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function
 
 FROM ${BASE_IMAGE} AS code-orders-api
 COPY functions/__init__.py /out/shared/var/task/functions/
-RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+RUN --mount=type=bind,source=.builder/wheelhouse,target=/tmp/context-anchor python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
     && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
 COPY functions/orders/__init__.py functions/orders/api.py /out/function/var/task/functions/orders/
 RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function -p / /out/function \
@@ -173,7 +176,7 @@ FROM ${BASE_IMAGE} AS code-user-auth
 COPY functions/__init__.py /out/shared/var/task/functions/
 COPY functions/user/__init__.py /out/shared/var/task/functions/user/
 COPY shared/__init__.py shared/tokens.py /out/shared/var/task/shared/
-RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
+RUN --mount=type=bind,source=.builder/wheelhouse,target=/tmp/context-anchor python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/shared -p / /out/shared \
     && python3 -c 'import os, sys; t = int(sys.argv[2]); [os.utime(os.path.join(r, n), (t, t), follow_symlinks=False) for r, ds, fs in os.walk(sys.argv[1]) for n in ds + fs]' /out/shared 315532800
 COPY functions/user/auth/__init__.py functions/user/auth/authorizer.py /out/function/var/task/functions/user/auth/
 RUN python3 -m compileall -q --invalidation-mode unchecked-hash -s /out/function -p / /out/function \

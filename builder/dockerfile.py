@@ -154,13 +154,24 @@ def _copies(files: tuple[str, ...], dest_root: str) -> list[str]:
     return lines
 
 
-def _code_stage(fn: FunctionPlan) -> list[str]:
+def _code_stage(fn: FunctionPlan, anchor: str) -> list[str]:
+    """The function's code, compiled; ``anchor`` (a context folder, or "") is mounted unused.
+
+    BuildKit keeps one copy of the build context and sends each build only the
+    files its target reads, dropping the rest: without the anchor, building a
+    target after one that reads other wheels sends those wheels again. With the
+    wheelhouse mounted in every code stage, every target reads it, so it is sent
+    once. (A changed wheelhouse re-runs these small compiles; their output, and
+    so the code layers, stay the same.)
+    """
     lines = [f"FROM ${{BASE_IMAGE}} AS code-{fn.name}"]
     for part, files in (("shared", fn.shared_files), ("function", fn.own_files)):
         if files:
             root = f"{OUT}/{part}"
             lines += _copies(files, root + TASK_ROOT)
-            lines.append(f"RUN {_COMPILE_CODE} -s {root} -p / {root} \\")
+            mount = f"--mount=type=bind,source={anchor},target=/tmp/context-anchor " if anchor else ""
+            anchor = ""  # once per stage is enough
+            lines.append(f"RUN {mount}{_COMPILE_CODE} -s {root} -p / {root} \\")
             lines.append(f"    && {_freeze(root)}")
     return lines + [""]
 
@@ -192,8 +203,14 @@ def render(plan: BuildPlan) -> str:
     for group in plan.groups:
         lines += _deps_stage(group, plan.wheelhouse)
     lines += ["# ---- local code, precompiled for a read-only filesystem ----", ""]
+    if plan.groups:
+        lines += [
+            f"# Each code stage mounts {plan.wheelhouse} without using it: every target then reads the",
+            "# same build context, which BuildKit keeps and sends once instead of once per target.",
+            "",
+        ]
     for fn in plan.functions:
-        lines += _code_stage(fn)
+        lines += _code_stage(fn, plan.wheelhouse if plan.groups else "")
     lines += ["# ---- production images: base, dependencies, shared code, function code ----", ""]
     for fn in plan.functions:
         lines += _production_stage(fn, plan)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from builder import config
 from example_cases import FUNCTIONS, THIRD_PARTY, check_result, sample_event
 
-from conftest import TEST_TAG, run_python
+from conftest import TEST_TAG, run_cli, run_python
 
 pytestmark = pytest.mark.docker
 
@@ -65,3 +66,17 @@ def test_image_metadata_runs_the_handler_through_the_lambda_entrypoint(built_exa
     assert attrs["Entrypoint"] == ["/lambda-entrypoint.sh"]
     assert attrs["Cmd"] == ["functions/health/ping.handler"]
     assert attrs["WorkingDir"] == "/var/task"
+
+
+def test_building_one_target_after_another_does_not_send_the_wheels_again(built_example, tmp_path):
+    """BuildKit keeps one copy of the build context and sends only what a target reads; every
+    target reads the wheelhouse, so switching targets sends no wheels (30 MB for analytics-report)."""
+    root, _ = built_example
+    sent = {}
+    for function in ("analytics-report", "health", "analytics-report"):
+        result = run_cli("-v", "--project", str(root), "build", "--function", function, "--tag", TEST_TAG)
+        assert result.returncode == 0, result.stdout + result.stderr
+        transfers = re.findall(r"transferring context: ([\d.]+)(B|kB|MB|GB)", result.stderr)
+        size, unit = transfers[-1]  # the last one is the context (the first is .dockerignore)
+        sent[function] = float(size) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[unit]
+    assert sent["analytics-report"] < 100_000, f"analytics-report after health sent {sent['analytics-report']:.0f} bytes"
