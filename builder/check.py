@@ -1,5 +1,5 @@
-"""The ``check`` command's model: a committed size baseline, its comparison with the
-images as built now, and the renderers of that comparison (text, markdown, JSON).
+"""The ``check`` command's model: a committed size baseline and its comparison with the
+images as built now (rendered by :mod:`builder.check_render`).
 
 Pure: measurements come from :mod:`builder.sizes` (what the images hold, after
 stripping), "pulled in by" notes from the closures; nothing here talks to Docker
@@ -9,7 +9,6 @@ paths): the same images give the same bytes. Both documents are in ``docs/ci.md`
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -198,7 +197,7 @@ class Change:
     pulled_in_by: str = ""
 
     def __str__(self) -> str:
-        size = _signed(self.delta)
+        size = signed(self.delta)
         if self.kind == "new":
             return f"new: {self.name} {self.new_version} ({size})" + (f" pulled in by {self.pulled_in_by}" if self.pulled_in_by else "")
         if self.kind == "removed":
@@ -320,7 +319,7 @@ def compare(
         row = Row(name, old.above_base_bytes if old else None, new.above_base_bytes if new else None, changes)
         rows.append(row)
         if _grew(row, budget.tolerance):
-            message = f"{name} grew {_growth(row)}, more than the {budget.tolerance:.1%} tolerance"
+            message = f"{name} grew {growth(row)}, more than the {budget.tolerance:.1%} tolerance"
             problems.append(Problem(grew, "tolerance", name, message))
         if new and not old and not update:
             message = f"{name} is not in the baseline; record it with `check --update`"
@@ -329,7 +328,7 @@ def compare(
     now = sum(f.above_base_bytes for f in current.values())
     total = Row(TOTAL, sum(f.above_base_bytes for f in baseline.functions.values()) if baseline.functions else None, now)
     if _grew(total, budget.tolerance):
-        message = f"all functions together grew {_growth(total)}, more than the {budget.tolerance:.1%} tolerance"
+        message = f"all functions together grew {growth(total)}, more than the {budget.tolerance:.1%} tolerance"
         problems.append(Problem(grew, "tolerance", TOTAL, message))
     if budget.max_total_bytes is not None and now > budget.max_total_bytes:
         message = f"all functions together have {human(now)} above the base, over the {human(budget.max_total_bytes)} ceiling (max-total-bytes)"  # fmt: skip
@@ -337,96 +336,19 @@ def compare(
     return CheckResult(tuple(rows), total, tuple(problems), budget)
 
 
-# ---- rendering --------------------------------------------------------------------------------
+# ---- how a change is written (messages here, tables in check_render) ----------------------------
 
 
-def _signed(n: int) -> str:
+def signed(n: int) -> str:
+    """Bytes with their sign: +1.2 MB, -300 B."""
     return ("+" if n >= 0 else "") + human(n)
 
 
-def _percent(row: Row) -> str:
+def percent(row: Row) -> str:
+    """The row's change in percent, or n/a when it has no baseline."""
     return "n/a" if row.percent is None else f"{row.percent:+.1f}%"
 
 
-def _growth(row: Row) -> str:
-    return f"{_signed(row.delta)} ({_percent(row)})"
-
-
-def _heading(row: Row) -> str:
-    return f"{row.name}: {human(row.baseline or 0)} -> {human(row.now or 0)}, {_growth(row)}"
-
-
-def _cells(row: Row) -> list[str]:
-    if row.now is None:
-        return [row.name, human(row.baseline or 0), "-", _signed(row.delta), "removed"]
-    if row.baseline is None:
-        return [row.name, "-", human(row.now), _signed(row.delta), "new"]
-    return [row.name, human(row.baseline), human(row.now), _signed(row.delta), _percent(row)]
-
-
-def _verdict(result: CheckResult) -> str:
-    if result.errors:
-        return f"over budget ({', '.join(sorted({p.scope for p in result.errors}))})"
-    saved = -result.total.delta if result.total.baseline is not None else 0
-    return "within budget" + (f", {human(saved)} smaller than the baseline" if saved > 0 else "")
-
-
-def render_text(result: CheckResult) -> str:
-    """A table of every function (baseline, now, delta, percent), each change's reasons, problems."""
-    rows = [["Function", "Baseline", "Now", "Delta", "%"]] + [_cells(r) for r in result.rows] + [_cells(result.total)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [f"Image sizes above the base, against the baseline (tolerance {result.budget.tolerance:.1%}):", ""]
-    for i, cells in enumerate(rows):
-        if i == len(rows) - 1:
-            lines.append("  ".join("-" * w for w in widths))
-        lines.append("  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(cells, widths))).rstrip())
-    for row in result.rows:
-        if row.changes:
-            lines += ["", _heading(row)] + [f"  {c}" for c in row.changes]
-    if result.problems:
-        lines += [""] + [f"{p.level}: {p.message}" for p in result.problems]
-    return "\n".join([*lines, "", f"Result: {_verdict(result)}."]) + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def render_markdown(result: CheckResult) -> str:
-    """GitHub-flavoured markdown for a pull request or a job summary."""
-    lines = [f"### Image size check: {_verdict(result)}", ""]
-    lines += ["| Function | Baseline | Now | Delta | % |", "|---|---:|---:|---:|---:|"]
-    lines += ["| " + " | ".join(_md(c) for c in _cells(row)) + " |" for row in result.rows]
-    lines.append("| " + " | ".join(f"**{_md(c)}**" for c in _cells(result.total)) + " |")
-    lines += ["", f"Sizes are bytes above the base image; tolerance {result.budget.tolerance:.1%}."]
-    changed = [row for row in result.rows if row.changes]
-    if changed:
-        lines += ["", "#### Changes", ""]
-        for row in changed:
-            lines += [f"- **{_md(_heading(row))}**"] + [f"  - {_md(str(c))}" for c in row.changes]
-    if result.problems:
-        lines += ["", "#### Problems", ""] + [f"- **{p.level}**: {_md(p.message)}" for p in result.problems]
-    return "\n".join(lines) + "\n"
-
-
-def _row_json(row: Row) -> dict:
-    changes = [
-        {"kind": c.kind, "name": c.name, "delta_bytes": c.delta, "old_version": c.old_version,
-         "new_version": c.new_version, "pulled_in_by": c.pulled_in_by, "text": str(c)}
-        for c in row.changes
-    ]  # fmt: skip
-    percent = None if row.percent is None else round(row.percent, 3)
-    return {"name": row.name, "baseline_bytes": row.baseline, "now_bytes": row.now, "delta_bytes": row.delta, "percent": percent, "changes": changes}  # fmt: skip
-
-
-def to_json(result: CheckResult) -> dict:
-    """The ``check --json`` document of ``docs/ci.md`` (sizes in bytes)."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "check",
-        "passed": not result.errors,
-        "budget": dataclasses.asdict(result.budget),  # tolerance, max_function_bytes, max_total_bytes
-        "functions": [_row_json(row) for row in result.rows],
-        "total": _row_json(result.total),
-        "problems": [{"level": p.level, "kind": p.kind, "scope": p.scope, "message": p.message} for p in result.problems],
-    }
+def growth(row: Row) -> str:
+    """The row's change in bytes and percent: +1.2 MB (+3.4%)."""
+    return f"{signed(row.delta)} ({percent(row)})"

@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import copy_example, run_cli
+from conftest import TEST_TAG, copy_example, run_cli
 
-from builder import check, config
+from builder import check, check_render, config
 from builder.closure import DistNode
 from builder.config import CheckConfig
 from builder.errors import ConfigError
@@ -50,7 +50,7 @@ def test_the_same_images_pass_with_no_changes():
     result = check.compare(OLD, dict(OLD.functions))
     assert result.errors == [] and result.problems == ()
     assert all(row.delta == 0 and not row.changes for row in result.rows)
-    assert "Result: within budget." in check.render_text(result)
+    assert "Result: within budget." in check_render.render_text(result)
 
 
 def test_a_new_distribution_names_the_function_its_size_and_the_importing_line():
@@ -59,7 +59,7 @@ def test_a_new_distribution_names_the_function_its_size_and_the_importing_line()
     result = check.compare(OLD, {"analytics-report": now, "orders-api": OLD.functions["orders-api"]}, origins=origins)
     assert texts(result, "analytics-report") == ["new: scipy 1.14.1 (+93.0 MB) pulled in by functions/analytics/report.py:5"]
     assert [(p.scope, p.kind) for p in result.errors] == [("analytics-report", "tolerance"), (check.TOTAL, "tolerance")]
-    text = check.render_text(result)
+    text = check_render.render_text(result)
     assert "error: analytics-report grew +93.0 MB (+98.9%), more than the 5.0% tolerance" in text
     assert "Result: over budget (all functions, analytics-report)." in text
 
@@ -75,7 +75,7 @@ def test_a_removed_distribution_passes_and_reports_the_saving():
     result = check.compare(OLD, {**OLD.functions, "orders-api": now})
     assert result.errors == []
     assert texts(result, "orders-api") == ["removed: requests 2.32.3 (-500.0 kB)"]
-    assert "Result: within budget, 500.0 kB smaller than the baseline." in check.render_text(result)
+    assert "Result: within budget, 500.0 kB smaller than the baseline." in check_render.render_text(result)
 
 
 def test_code_changes_and_files_outside_distributions_are_reasons_too():
@@ -215,7 +215,7 @@ def assert_markdown_table(markdown: str, functions: list[str]) -> list[list[str]
 
 def test_markdown_is_a_table_with_one_row_per_function_and_the_total():
     now = fn({**ANALYTICS, "pandas": ("3.1.1", 40 * MB)})
-    markdown = check.render_markdown(check.compare(OLD, {**OLD.functions, "analytics-report": now}))
+    markdown = check_render.render_markdown(check.compare(OLD, {**OLD.functions, "analytics-report": now}))
     rows = assert_markdown_table(markdown, ["analytics-report", "orders-api"])
     assert rows[2] == ["analytics-report", "94.0 MB", "96.0 MB", "+2.0 MB", "+2.1%"]
     assert "  - +2.0 MB pandas 2.2.3 -> 3.1.1" in markdown.splitlines()
@@ -223,7 +223,7 @@ def test_markdown_is_a_table_with_one_row_per_function_and_the_total():
 
 def test_json_holds_rows_changes_and_problems_in_bytes():
     now = fn({**ANALYTICS, "scipy": ("1.14.1", 93 * MB)})
-    document = check.to_json(check.compare(OLD, {**OLD.functions, "analytics-report": now}))
+    document = check_render.to_json(check.compare(OLD, {**OLD.functions, "analytics-report": now}))
     assert document["kind"] == "check" and document["passed"] is False
     assert document["budget"] == {"tolerance": 0.05, "max_function_bytes": None, "max_total_bytes": None}
     first = document["functions"][0]
@@ -262,7 +262,7 @@ def test_bad_budgets_are_rejected(tmp_path, text, message):
 
 # ---- the command on real images -----------------------------------------------------------------
 
-TAG = "pytest-check"
+TAG = f"{TEST_TAG}-check"  # per session, like TEST_TAG
 
 
 def lock_pin(root: Path, name: str) -> str:
@@ -282,7 +282,7 @@ def text_rows(stdout: str) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def example_with_baseline(tmp_path_factory, base_image, docker_engine):
-    """A copy of the example, every function built (tag pytest-check), its baseline recorded."""
+    """A copy of the example, every function built (tag TAG), its baseline recorded."""
     root = copy_example(tmp_path_factory.mktemp("check") / "backend")
     built = run_cli("--project", str(root), "build", "--all", "--tag", TAG)
     assert built.returncode == 0, built.stdout + built.stderr

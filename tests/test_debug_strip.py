@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from builder import config
-from conftest import copy_example, run_cli, run_python
+from conftest import TEST_TAG, copy_example, run_cli, run_python
 from example_cases import check_result, sample_event
 from test_build import RUN_HANDLER
 
@@ -28,8 +28,8 @@ def test_debug_symbols_are_stripped_only_where_asked(tmp_path, base_image, docke
     toml.write_text(
         toml.read_text() + '\n[strip.debug-symbols]\npillow = ["*.so", "!PIL/_webp*"]\n'
     )
-    image = config.load(root).image("media-thumbnail", "pytest-debug")
-    result = run_cli("--project", str(root), "build", "--function", "media-thumbnail", "--tag", "pytest-debug")
+    image = config.load(root).image("media-thumbnail", f"{TEST_TAG}-debug")
+    result = run_cli("--project", str(root), "build", "--function", "media-thumbnail", "--tag", f"{TEST_TAG}-debug")
     assert result.returncode == 0, result.stderr
     try:
         sizes = run_python(docker_engine, image, SIZES)

@@ -82,11 +82,11 @@ def test_lock_that_does_not_resolve_leaves_no_wheelhouse_and_no_tag(tmp_path, ba
     lock = root / "requirements" / "functions.txt"
     # numpy 2.3 publishes no manylinux2014 wheel: the lock cannot be built for Lambda's python3.11.
     lock.write_text(lock.read_text().replace("numpy==2.2.6", "numpy==2.3.5"))
-    result = run_cli("--project", str(root), "build", "--function", "ml-score", "--tag", "pytest-bad")
+    result = run_cli("--project", str(root), "build", "--function", "ml-score", "--tag", f"{TEST_TAG}-bad")
     assert_clean_error(result, 5, "no wheel for numpy==2.3.5", "manylinux")
     assert not (root / ".builder" / "wheelhouse").exists()
     assert not list((root / ".builder").glob("wheelhouse.tmp-*"))
-    assert not docker_engine.image_exists("example-ml-score:pytest-bad")
+    assert not docker_engine.image_exists(f"example-ml-score:{TEST_TAG}-bad")
 
 
 @pytest.mark.docker
@@ -97,15 +97,15 @@ def test_failed_build_leaves_no_half_built_tag(tmp_path, base_image, docker_engi
     (tmp_path / "rootfs" / "README").write_text("not a Python image\n")
     with tarfile.open(tmp_path / "rootfs.tar", "w") as tar:
         tar.add(tmp_path / "rootfs", arcname=".")
-    docker_engine.import_rootfs(tmp_path / "rootfs.tar", "builder-test-nopython:pytest")
+    docker_engine.import_rootfs(tmp_path / "rootfs.tar", f"builder-test-nopython:{TEST_TAG}")
     toml = root / "builder.toml"
-    toml.write_text(toml.read_text().replace(f'base-image = "{BASE_IMAGE}"', 'base-image = "builder-test-nopython:pytest"'))
+    toml.write_text(toml.read_text().replace(f'base-image = "{BASE_IMAGE}"', f'base-image = "builder-test-nopython:{TEST_TAG}"'))
     try:
-        result = run_cli("--project", str(root), "build", "--function", "ml-score", "--tag", "pytest-bad")
-        assert_clean_error(result, 4, "docker build of example-ml-score:pytest-bad failed")
-        assert not docker_engine.image_exists("example-ml-score:pytest-bad")
+        result = run_cli("--project", str(root), "build", "--function", "ml-score", "--tag", f"{TEST_TAG}-bad")
+        assert_clean_error(result, 4, f"docker build of example-ml-score:{TEST_TAG}-bad failed")
+        assert not docker_engine.image_exists(f"example-ml-score:{TEST_TAG}-bad")
     finally:
-        docker_engine.remove_image("builder-test-nopython:pytest")
+        docker_engine.remove_image(f"builder-test-nopython:{TEST_TAG}")
 
 
 @pytest.mark.docker

@@ -22,7 +22,7 @@ from conftest import BASE_IMAGE, TEST_TAG, run_cli, run_python
 
 pytestmark = pytest.mark.docker
 
-EDIT_TAG = "pytest-edit"
+EDIT_TAG = f"{TEST_TAG}-edit"
 WITH_DEPS = tuple(f for f in FUNCTIONS if THIRD_PARTY[f])
 
 # What the strip rules must have removed, and the metadata they must have kept.

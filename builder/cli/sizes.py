@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .. import check, engine, pipeline, report, sizes
+from .. import check, check_render, engine, pipeline, report, sizes
 from ..config import Config
 from ..errors import BuilderError, ConfigError, RegressionError
 from ..fileutil import write_atomic
@@ -118,10 +118,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _render_check(args: argparse.Namespace, result: check.CheckResult) -> None:
     """The comparison on stdout (text or JSON), to --markdown FILE, and to GitHub's job summary."""
     if args.json:
-        sys.stdout.write(json.dumps(check.to_json(result), indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(check_render.to_json(result), indent=2, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(check.render_text(result))
-    markdown = check.render_markdown(result)
+        sys.stdout.write(check_render.render_text(result))
+    markdown = check_render.render_markdown(result)
     if args.markdown:
         _emit(markdown, args.markdown)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
