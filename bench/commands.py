@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         (f"measure all {len(refs)} images (report --all, check)", f"{m['save_per_image']:.2f} s", f"{m['one_save']:.2f} s"),
     ]
     print()
-    print(table(("median of %d" % args.rounds, "before: --jobs 1 / a save per image", "now: --jobs 4 / one save"), rows))
+    print(table((f"median of {args.rounds}", "before: --jobs 1 / a save per image", "now: --jobs 4 / one save"), rows))
     write_atomic(args.json_out, json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(f"wrote {args.json_out}")
     return 0
