@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,23 +31,11 @@ sys.path.insert(0, str(REPO))
 
 from builder import config, engine, sizes  # noqa: E402
 from builder.fileutil import write_atomic  # noqa: E402
+from size import copy_backend, run_builder, table  # noqa: E402  (bench/size.py, beside this script)
 
 TAG = "commands-bench"
 EDITED = "shared/records.py"
 RUN_ID = uuid.uuid4().hex[:12]
-
-
-def cli(root: Path, *args: str) -> float:
-    """``python -m builder`` as a user runs it; returns the wall time."""
-    # A sandbox may set PYTHONDONTWRITEBYTECODE; a user's machine caches builder's bytecode.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "builder", "--project", str(root), *args],
-                            cwd=REPO, capture_output=True, text=True, check=False, env=env)  # fmt: skip
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"builder {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return seconds
 
 
 def edit(root: Path, round_: int) -> None:
@@ -70,13 +57,6 @@ def measure_saves(refs: list[str]) -> tuple[float, float]:
     return one_save, per_image
 
 
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in (header, *rows)]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, default=REPO / "examples" / "backend", help="the backend (default: the bundled example)")
@@ -86,20 +66,17 @@ def main(argv: list[str] | None = None) -> int:
 
     engine.check()
     work = Path(tempfile.mkdtemp(prefix="commands-bench-"))
-    root = work / "backend"
-    shutil.copytree(args.project, root, ignore=shutil.ignore_patterns(".builder", "__pycache__"))
-    if (args.project / ".builder" / "wheelhouse").is_dir():  # no download when the example has its wheels
-        shutil.copytree(args.project / ".builder" / "wheelhouse", root / ".builder" / "wheelhouse")
+    root = copy_backend(args.project, work / "backend", wheelhouse=True)  # its wheels: no download
     cfg = config.load(root)
     refs = [cfg.image(fn.name, TAG) for fn in cfg.functions]
     try:
         print(f"first build of {len(refs)} images in {root} ...", flush=True)
-        cli(root, "build", "--all", "--tag", TAG)
+        run_builder(root, "build", "--all", "--tag", TAG)
         builds: dict[str, list[float]] = {"1": [], "4": []}
         for round_ in range(args.rounds):
             for jobs in builds:
                 edit(root, f"{round_}-{jobs}")
-                builds[jobs].append(cli(root, "build", "--all", "--tag", TAG, "--jobs", jobs))
+                builds[jobs].append(run_builder(root, "build", "--all", "--tag", TAG, "--jobs", jobs)[0])
         saves = [measure_saves(refs) for _ in range(args.rounds)]
     finally:
         for ref in refs:

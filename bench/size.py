@@ -113,20 +113,24 @@ def copy_backend(source: Path, dest: Path, *, wheelhouse: bool) -> Path:
     return dest
 
 
-def build_optimized(root: Path, functions: list[str], tag: str) -> tuple[float, float]:
-    """``python -m builder build`` as a user runs it; returns the wall time and the time of its docker builds."""
-    argv = [sys.executable, "-m", "builder", "--project", str(root), "build", "--json", "--tag", tag]
-    for name in functions:
-        argv += ["--function", name]
+def run_builder(root: Path, *args: str) -> tuple[float, str]:
+    """``python -m builder`` as a user runs it; returns the wall time and what it printed."""
     # As on a user's machine, where Python caches builder's own bytecode (a sandbox may set
     # PYTHONDONTWRITEBYTECODE, which makes every run compile builder's modules again).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    argv = [sys.executable, "-m", "builder", "--project", str(root), *args]
     started = time.perf_counter()
     result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False, env=env)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
-        raise SystemExit(f"builder build failed:\n{result.stdout}{result.stderr}")
-    return seconds, sum(built["seconds"] for built in json.loads(result.stdout))
+        raise SystemExit(f"builder {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return seconds, result.stdout
+
+
+def build_optimized(root: Path, functions: list[str], tag: str) -> tuple[float, float]:
+    """``python -m builder build``; returns the wall time and the time of its docker builds."""
+    seconds, out = run_builder(root, "build", "--json", "--tag", tag, *(a for n in functions for a in ("--function", n)))
+    return seconds, sum(built["seconds"] for built in json.loads(out))
 
 
 def build_naive(context: Path, cfg: config.Config, function: str, *, code_first: bool = False) -> float:
