@@ -48,6 +48,13 @@ def test_build_without_function_names_says_what_to_pass(tmp_path):
     assert_clean_error(run_cli("--project", str(root), "build"), 2, "--function NAME", "--all")
 
 
+@pytest.mark.parametrize("jobs", ["0", "-1", "two"])
+def test_jobs_must_be_a_whole_number_of_at_least_one(tmp_path, jobs):
+    root = copy_example(tmp_path / "backend")
+    result = run_cli("--project", str(root), "build", "--all", "--jobs", jobs)
+    assert_clean_error(result, 2, "--jobs", "expected a whole number of at least 1")
+
+
 @pytest.mark.docker
 def test_no_engine(tmp_path):
     root = copy_example(tmp_path / "backend")
