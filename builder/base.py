@@ -17,8 +17,9 @@ from pathlib import Path
 
 from . import engine, proc, wheelhouse
 from .errors import BuildError, ConfigError
+from .model import LOCAL_BASE
 
-DEFAULT_TAG = "builder-lambda-python:{python_version}"
+DEFAULT_TAG = LOCAL_BASE  # the local stand-in for AWS's base that builds use when AWS's is not there
 DEBIAN_TAG = "builder-debian:{suite}"
 DEFAULT_SUITE = "bookworm"  # its python3 is 3.11, the default target
 _RESOURCES = ("Dockerfile.base", "lambda-entrypoint.sh", "emulator.py")

@@ -18,7 +18,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from .config import CheckConfig
+from .model import CheckConfig
 from .errors import ConfigError
 from .sam_plan import LIMIT_BYTES  # Lambda's 250 MiB limit on unzipped code plus layers
 from .sizes import ImageSizes

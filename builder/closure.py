@@ -19,6 +19,7 @@ it while nothing it was computed from has changed (``_reuse``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
@@ -34,7 +35,7 @@ from .closure_render import (
     render_unused,
     unused_to_json,
 )
-from .config import CONFIG_FILE, Config, FunctionConfig
+from .model import CONFIG_FILE, Config, FunctionConfig
 from .dists import DistIndex
 from .errors import AnalysisError
 from .import_graph import Edge, ImportGraph, Reason
@@ -158,11 +159,12 @@ def compute_closure(
     nothing provides (all of them at once), LockError for requirements the lock lacks.
     """
     with gc_paused():
-        graph = ImportGraph(config, index, target or Target.from_config(config), cache or ParseCache())
-        return _compute(function, graph, _includes(graph, (function,)))
+        graph = ImportGraph(config, index, target or Target.from_config(config), cache or ParseCache(), function)
+        return _compute(function, graph, _includes(graph, (function,)), config.keep)
 
 
-def _compute(function: FunctionConfig, graph: ImportGraph, includes: dict[str, _Matches]) -> Closure:
+def _compute(function: FunctionConfig, graph: ImportGraph, includes: dict[str, _Matches],
+             keep: tuple[str, ...] = ()) -> Closure:  # fmt: skip
     index = graph.index
     excludes = tuple(function.exclude_modules)
     files, dists = _Walk(), _Walk()
@@ -170,9 +172,17 @@ def _compute(function: FunctionConfig, graph: ImportGraph, includes: dict[str, _
     start = Reason("handler", function.handler, 0)
     chain, missing = graph.chain(function.module)
     if missing:
-        raise AnalysisError(f"{function.handler}: the handler module {function.module} is not in the source roots.")
+        raise AnalysisError(
+            f"{function.name}: the handler module {function.module} ({function.handler}) is not in "
+            f"{graph.describe_roots()}. Check the Handler: its module path is relative to the code folder."
+        )
     files.visit(chain[-1][1], start, False)  # its packages come through package_of
     data_sizes: dict[str, int] = {}
+    for rel, size in graph.data_files():
+        owner = next(r for r in graph.roots if r.holds(rel))
+        files.visit(rel, Reason("data", owner.path, 0), False)
+        data_sizes[rel] = size
+    _keep(function, graph, files, dists, (*keep, *function.keep))
     for pattern in function.include:
         matched, found = includes[pattern]
         for rel, size in matched:
@@ -222,6 +232,26 @@ def _compute(function: FunctionConfig, graph: ImportGraph, includes: dict[str, _
         warnings=tuple(sorted(set(warnings), key=lambda w: (w.path, w.line, w.message))),
         lock_file=graph.lock_file,
     )
+
+
+def _keep(function: FunctionConfig, graph: ImportGraph, files: _Walk, dists: _Walk, keep: tuple[str, ...]) -> None:
+    """Add what ``keep`` names (local modules or distributions that dynamic imports load)."""
+    for name in keep:
+        reason = Reason("keep", name, 0)
+        chain, missing = graph.chain(name)
+        if chain and not missing:
+            files.visit(chain[-1][1], reason, False)
+        elif name in graph.index:
+            dists.visit(canonicalize_name(name), reason, False)
+        elif graph.index.providers(name):
+            for dist in graph.index.providers(name):
+                dists.visit(dist, reason, False)
+        else:
+            raise AnalysisError(
+                f"keep {name!r} ({function.name}): no module of that name in {graph.describe_roots()} and no "
+                f"distribution of that name (or providing that module) in {graph.lock_file}. Fix the name, or add "
+                "the distribution to the requirements."
+            )
 
 
 def _walk_files(graph: ImportGraph, files: _Walk, dists: _Walk, excludes: tuple[str, ...]) -> None:
@@ -290,65 +320,83 @@ def _includes(graph: ImportGraph, functions: tuple[FunctionConfig, ...]) -> dict
             for pattern, (matched, messages) in found.items()}  # fmt: skip
 
 
-def compute_closures(
-    config: Config, index: DistIndex, *, target: Target | None = None, cache: ParseCache | None = None
-) -> dict[str, Closure]:
-    """The closures of all functions by name, sharing one scan of the sources.
+def _graphs(config: Config, indexes: Mapping[str, DistIndex], target: Target,
+            cache: ParseCache) -> list[tuple[ImportGraph, list[FunctionConfig]]]:  # fmt: skip
+    """One import graph per set of code roots and lock, with the functions that share it."""
+    groups: dict[tuple, list[FunctionConfig]] = {}
+    for fn in config.functions:
+        groups.setdefault((fn.roots, fn.lock_file or config.lock_file), []).append(fn)
+    return [(ImportGraph(config, indexes[lock], target, cache, fns[0]), fns) for (_, lock), fns in groups.items()]
 
-    The result is stored in ``cache`` (``save`` writes it) and reused by a later run while
-    nothing it depends on has changed; ``cache.closures_reused`` tells whether it was.
+
+def compute_closures(
+    config: Config,
+    index: DistIndex | Mapping[str, DistIndex],
+    *,
+    target: Target | None = None,
+    cache: ParseCache | None = None,
+) -> dict[str, Closure]:
+    """The closures of all functions by name; functions with the same code roots share one scan.
+
+    ``index`` is the locked distributions, or one index per lock file. The result is stored
+    in ``cache`` (``save`` writes it) and reused by a later run while nothing it depends on
+    has changed; ``cache.closures_reused`` tells whether it was.
     """
     target = target or Target.from_config(config)
+    cache = cache or ParseCache()
+    indexes = index if isinstance(index, Mapping) else {lock: index for lock in config.lock_files}
     with gc_paused():
-        graph = ImportGraph(config, index, target, cache or ParseCache())
-        includes = _includes(graph, config.functions)
-        key = graph.fingerprint(sorted(includes.items()))
-        closures = _reuse(graph, key)
+        graphs = _graphs(config, indexes, target, cache)
+        includes = [_includes(graph, tuple(fns)) for graph, fns in graphs]
+        prints = [graph.fingerprint((sorted(inc.items()), graph.data_files())) for (graph, _), inc in zip(graphs, includes)]
+        key = None if None in prints else hashlib.blake2b("\0".join(map(str, prints)).encode(), digest_size=16).hexdigest()
+        closures = _reuse(config, target, cache, key)
         if closures is None:
-            closures = {fn.name: _compute(fn, graph, includes) for fn in config.functions}
+            closures = {fn.name: _compute(fn, graph, inc, config.keep) for (graph, fns), inc in zip(graphs, includes)
+                        for fn in fns}  # fmt: skip
             if key is not None:
-                graph.cache.store_closures(_encode(key, graph, closures))
-        return closures
+                cache.store_closures(_encode(key, [g for g, _ in graphs], closures))
+        return {fn.name: closures[fn.name] for fn in config.functions}
 
 
-def _reuse(graph: ImportGraph, key: str | None) -> dict[str, Closure] | None:
+def _reuse(config: Config, target: Target, cache: ParseCache, key: str | None) -> dict[str, Closure] | None:
     """The stored closures, if they were computed from what is here now, else None.
 
     They were if the fingerprint is the same (builder's code, config, target, distributions,
-    module table, include matches: see ``ImportGraph.fingerprint``) and so is the content of
-    every file their run read (by content hash; the parse cache's stat signatures spare
-    reading the unchanged ones). Those are all the inputs of the computation.
+    module tables, include matches, data files: see ``ImportGraph.fingerprint``) and so is
+    the content of every file their run read (by content hash; the parse cache's stat
+    signatures spare reading the unchanged ones). Those are all the inputs of the computation.
     """
-    cache = graph.cache
     cache.closures_reused = False
     data = cache.stored_closures()
     if key is None or data.get("key") != key:
         return None
     try:
-        if not cache.unchanged(str(graph.root), data["read"]):
+        if not cache.unchanged(str(config.root), data["read"]):
             return None
-        closures = _decode(data, graph)
+        closures = _decode(data, config, target)
     except (OSError, LookupError, TypeError, ValueError, AttributeError):
         return None  # a file gone or unreadable (computing again reports it), or a damaged cache
     cache.closures_reused = True
     return closures
 
 
-def _encode(key: str, graph: ImportGraph, closures: dict[str, Closure]) -> dict:
+def _encode(key: str, graphs: list[ImportGraph], closures: dict[str, Closure]) -> dict:
     """Closures as JSON-able tables: each distinct string, reason, file and distribution once, a closure
     as indexes. Parallel lists rather than a list per item: they load several times faster."""
     files: dict[LocalFile, int] = {}
     dists: dict[DistNode, int] = {}
     stored = {name: [[files.setdefault(f, len(files)) for f in c.local_files],
                      [dists.setdefault(d, len(dists)) for d in c.distributions],
-                     [[w.path, w.line, w.message] for w in c.warnings]] for name, c in closures.items()}  # fmt: skip
+                     [[w.path, w.line, w.message] for w in c.warnings], c.lock_file] for name, c in closures.items()}  # fmt: skip
     reasons = {r: i for i, r in enumerate(dict.fromkeys(chain.from_iterable(n.reasons for n in (*files, *dists))))}
     local = {f.path: f for f in files}
     strings = {text: i for i, text in enumerate(dict.fromkeys((*local, *chain.from_iterable(r[:2] for r in reasons))))}
+    digests = graphs[0].cache.digests
+    read = sorted({rel for graph in graphs for rel in graph.sizes})
     return {
         "key": key,
-        "read": {rel: graph.cache.digests[rel] for rel in sorted(graph.sizes)},
-        "lock_file": graph.lock_file,
+        "read": {rel: digests[rel] for rel in read},
         "strings": list(strings),  # the paths of local files first: "sizes" and "modules" follow them
         "sizes": [f.size for f in local.values()],
         "modules": [f.module for f in local.values()],
@@ -361,7 +409,7 @@ def _encode(key: str, graph: ImportGraph, closures: dict[str, Closure]) -> dict:
     }  # fmt: skip
 
 
-def _decode(data: dict, graph: ImportGraph) -> dict[str, Closure]:
+def _decode(data: dict, config: Config, target: Target) -> dict[str, Closure]:
     new = tuple.__new__  # as in FileImports.from_json: no Python-level __new__ per tuple
     strings, sizes, modules = data["strings"], data["sizes"], data["modules"]
     kinds, origins, details = data["reasons"]
@@ -371,10 +419,10 @@ def _decode(data: dict, graph: ImportGraph) -> dict[str, Closure]:
              for p, optional, why in zip(*data["files"], strict=True)]  # fmt: skip
     dists = [new(DistNode, (name, version, size, tuple(map(reason, why)), optional))
              for name, version, size, why, optional in data["dists"]]  # fmt: skip
-    stored, lock_file, out = data["closures"], data["lock_file"], {}
-    for fn in graph.config.functions:
-        local, nodes, warnings = stored[fn.name]
-        out[fn.name] = Closure(fn, graph.target, tuple(map(files.__getitem__, local)),
+    stored, out = data["closures"], {}
+    for fn in config.functions:
+        local, nodes, warnings, lock_file = stored[fn.name]
+        out[fn.name] = Closure(fn, target, tuple(map(files.__getitem__, local)),
                                tuple(map(dists.__getitem__, nodes)), tuple(ClosureWarning(*w) for w in warnings),
                                lock_file)  # fmt: skip
     return out

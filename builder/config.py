@@ -1,112 +1,47 @@
-"""The backend's configuration: ``builder.toml`` or ``[tool.builder]`` in ``pyproject.toml``.
+"""The backend's configuration: its SAM template, with ``builder.toml`` (or ``[tool.builder]``) over it.
 
-Read and validated once into frozen dataclasses. Unknown keys are rejected with
-a "did you mean" suggestion. Precedence (CLI flag > config file > default) is
-applied by the CLI, which passes overrides to :func:`load`.
+Produces the project model (``model``).
+
+The template is the source of truth (``sam_project`` reads it): every Python function,
+its code roots (CodeUri and layers), requirements and local-run settings. ``builder.toml``
+holds overrides and extras, merged by function name or logical ID; without a template it
+defines the functions itself (handlers as paths from the root, ``source-roots``). Read
+and validated once into frozen dataclasses; unknown keys are rejected with a "did you
+mean" suggestion. Precedence (CLI flag > config file > template > default) is applied
+here, with the CLI's overrides passed to :func:`load`.
 """
 
 from __future__ import annotations
 
 import ast
-import difflib
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
 from .errors import ConfigError
-
-DEFAULT_BASE_IMAGE = "public.ecr.aws/lambda/python:3.11"
-DEFAULT_PLATFORMS = ("manylinux2014_x86_64",)
-CONFIG_FILE = "builder.toml"
+from .model import (  # noqa: F401 - the model's names are read through this module too
+    CONFIG_FILE,
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_PLATFORMS,
+    LOCAL_BASE,
+    LOCK_DIR,
+    SHARED_LOCK,
+    TASK_ROOT,
+    CheckConfig,
+    CodeRoot,
+    Config,
+    FunctionConfig,
+    StripConfig,
+    did_you_mean,
+)
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_HANDLER_RE = re.compile(r"^[A-Za-z_][\w/]*\.[A-Za-z_]\w*$")
-
-
-@dataclass(frozen=True)
-class FunctionConfig:
-    """One Lambda function: its name and its handler in Lambda's path form."""
-
-    name: str
-    handler: str  # "functions/user/auth/authorizer.handler"
-    include: tuple[str, ...] = ()  # extra local files (globs, relative to the root)
-    exclude_modules: tuple[str, ...] = ()  # local modules never followed
-    event: str = ""  # sample event, relative to the root
-
-    @property
-    def module(self) -> str:
-        """Dotted module name of the handler (``functions.user.auth.authorizer``)."""
-        return self.handler.rsplit(".", 1)[0].replace("/", ".")
-
-    @property
-    def module_path(self) -> str:
-        """Source file of the handler, relative to the root."""
-        return self.handler.rsplit(".", 1)[0] + ".py"
-
-    @property
-    def attribute(self) -> str:
-        """Name of the handler function inside its module."""
-        return self.handler.rsplit(".", 1)[1]
-
-
-@dataclass(frozen=True)
-class StripConfig:
-    """Strip rules: the defaults (unless turned off), then the user's, then per distribution."""
-
-    defaults: bool = True
-    patterns: tuple[str, ...] = ()
-    per_dist: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (canonical name, patterns), sorted
-    # Debug symbols stripped from these distributions' shared objects (off by default):
-    # (canonical name, patterns of .so files, '!' excludes), sorted.
-    debug_symbols: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-
-@dataclass(frozen=True)
-class CheckConfig:
-    """Size budgets of ``check``: growth tolerance, and ceilings on bytes above the base image."""
-
-    tolerance: float = 0.05  # relative growth allowed over the baseline, per function and in all
-    max_function_bytes: int | None = None
-    max_total_bytes: int | None = None
-
-
-@dataclass(frozen=True)
-class Config:
-    """A backend: where it is, what it targets and its functions (sorted by name)."""
-
-    root: Path
-    name: str
-    python_version: str = "3.11"
-    base_image: str = DEFAULT_BASE_IMAGE
-    lock_file: str = "requirements/functions.txt"
-    source_roots: tuple[str, ...] = ("functions", "shared")
-    platforms: tuple[str, ...] = DEFAULT_PLATFORMS
-    functions: tuple[FunctionConfig, ...] = field(default=())
-    strip: StripConfig = field(default_factory=lambda: StripConfig())
-    check: CheckConfig = field(default_factory=lambda: CheckConfig())
-
-    @property
-    def lock_path(self) -> Path:
-        return self.root / self.lock_file
-
-    def function(self, name: str) -> FunctionConfig:
-        """The function called ``name``; a ConfigError with a suggestion if there is none."""
-        for fn in self.functions:
-            if fn.name == name:
-                return fn
-        names = [fn.name for fn in self.functions]
-        raise ConfigError(
-            f"No function named {name!r} in {self.root / CONFIG_FILE}.{_did_you_mean(name, names)} "
-            f"Known functions: {', '.join(names) or 'none'}."
-        )
-
-    def image(self, function: str, tag: str = "latest") -> str:
-        """The image reference a function is built as: ``<project>-<function>:<tag>``."""
-        return f"{self.name}-{function}:{tag}"
+_HANDLER_RE = re.compile(r"^[A-Za-z_][\w/-]*\.[A-Za-z_]\w*$")
+_VERSION_RE = re.compile(r"^3\.\d{1,2}$")
 
 
 _TOP_KEYS = {
@@ -119,15 +54,18 @@ _TOP_KEYS = {
     "functions": dict,
     "strip": dict,
     "check": dict,
+    "templates": list,
+    "keep": list,
 }
 _STRIP_KEYS = {"defaults": bool, "patterns": list, "per-dist": dict, "debug-symbols": dict}
 _CHECK_KEYS = {"tolerance": float, "max-function-bytes": int, "max-total-bytes": int}
-_FUNCTION_KEYS = {"handler": str, "include": list, "exclude-modules": list, "event": str}
+_FUNCTION_KEYS = {
+    "handler": str, "include": list, "exclude-modules": list, "event": str, "keep": list, "name": str,
+}  # fmt: skip
+_LISTS_OF_STRINGS = {"source-roots", "platforms", "include", "exclude-modules", "keep", "templates", "patterns"}
 
 
-def _did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
+_did_you_mean = did_you_mean
 
 
 def _check_keys(table: dict[str, Any], allowed: dict[str, type], where: str) -> None:
@@ -138,13 +76,21 @@ def _check_keys(table: dict[str, Any], allowed: dict[str, type], where: str) -> 
                 f"Allowed keys: {', '.join(sorted(allowed))}."
             )
         expected = allowed[key]
-        if not isinstance(value, expected):
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
             raise ConfigError(
                 f"{where}: {key!r} must be a {expected.__name__}, not {type(value).__name__} ({value!r})."
             )
+        if key in _LISTS_OF_STRINGS:
+            for item in value:
+                if not isinstance(item, str) or not item:
+                    raise ConfigError(
+                        f"{where}: every item of {key!r} must be a non-empty string, not {item!r} "
+                        f"({type(item).__name__}). Write e.g. {key} = [\"text\"]."
+                    )
 
 
-def _read_table(root: Path) -> tuple[dict[str, Any], str]:
+def _read_table(root: Path) -> tuple[dict[str, Any], str] | None:
+    """builder.toml, else pyproject.toml's [tool.builder]; None when neither is there."""
     toml_path = root / CONFIG_FILE
     pyproject = root / "pyproject.toml"
     for path in (toml_path, pyproject):
@@ -156,24 +102,34 @@ def _read_table(root: Path) -> tuple[dict[str, Any], str]:
             raise ConfigError(f"Cannot read {path}: {exc}. Fix the TOML syntax and try again.") from exc
         if path is toml_path:
             return data, str(path)
-        if "builder" in data.get("tool", {}):
-            return data["tool"]["builder"], f"{path} [tool.builder]"
-    raise ConfigError(
-        f"No builder configuration in {root}: expected {CONFIG_FILE} or a [tool.builder] table in "
-        "pyproject.toml. Run the command from the backend's root or pass --project DIR."
-    )
+        tool = data.get("tool", {})
+        if isinstance(tool, dict) and "builder" in tool:
+            if not isinstance(tool["builder"], dict):
+                raise ConfigError(f"{path}: [tool.builder] must be a table.")
+            return tool["builder"], f"{path} [tool.builder]"
+    return None
 
 
-def _function(name: str, table: Any, where: str, root: Path, source_roots: tuple[str, ...]) -> FunctionConfig:
+def _function_table(name: str, table: Any, where: str) -> dict[str, Any]:
     where = f"{where} [functions.{name}]"
     if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table with at least a 'handler' key.")
+        raise ConfigError(f"{where} must be a table (e.g. handler = \"functions/health/ping.handler\").")
     _check_keys(table, _FUNCTION_KEYS, where)
+    return table
+
+
+def _check_name(name: str, where: str) -> None:
     if not _NAME_RE.match(name):
         raise ConfigError(
             f"{where}: function name {name!r} must be lowercase letters, digits and '-' "
             "(it becomes part of an image name)."
         )
+
+
+def _standalone(name: str, table: dict[str, Any], where: str, root: Path, source_roots: tuple[str, ...]) -> FunctionConfig:
+    """A function that builder.toml defines by itself (no template function of that name)."""
+    where = f"{where} [functions.{name}]"
+    _check_name(name, where)
     handler = table.get("handler")
     if not handler:
         raise ConfigError(f"{where} has no 'handler'. Add e.g. handler = \"functions/health/ping.handler\".")
@@ -182,29 +138,43 @@ def _function(name: str, table: Any, where: str, root: Path, source_roots: tuple
             f"{where}: handler {handler!r} is not of the form path/to/module.function "
             "(e.g. functions/user/auth/authorizer.handler)."
         )
-    fn = FunctionConfig(
-        name=name,
-        handler=handler,
-        include=tuple(table.get("include", ())),
-        exclude_modules=tuple(table.get("exclude-modules", ())),
-        event=table.get("event", f"events/{name}.json"),
-    )
+    fn = FunctionConfig(name=name, handler=handler, event=f"events/{name}.json",
+                        roots=(CodeRoot(".", TASK_ROOT, tops=source_roots, data=False),))  # fmt: skip
     top = fn.module_path.split("/", 1)[0]
     if top not in source_roots:
         raise ConfigError(
             f"{where}: handler {handler!r} is not under a source root ({', '.join(source_roots)}). "
             "Add its top folder to source-roots."
         )
-    if not (root / fn.module_path).is_file():
+    return _extended(fn, table)
+
+
+def _extended(fn: FunctionConfig, table: dict[str, Any]) -> FunctionConfig:
+    """``fn`` with what its builder.toml table adds or overrides."""
+    return replace(
+        fn,
+        name=table.get("name", fn.name),
+        handler=table.get("handler", fn.handler),
+        include=tuple(table.get("include", fn.include)),
+        exclude_modules=tuple(table.get("exclude-modules", fn.exclude_modules)),
+        event=table.get("event", fn.event),
+        keep=(*fn.keep, *table.get("keep", ())),
+    )
+
+
+def check_handler(fn: FunctionConfig, root: Path, where: str) -> None:
+    """The handler's file exists under its code root and defines the handler function."""
+    path = root / fn.module_path
+    if not path.is_file():
         raise ConfigError(
-            f"{where}: handler file {fn.module_path} does not exist in {root}. Check the handler path."
+            f"{where}: handler {fn.handler!r} of {fn.name}: {fn.module_path} does not exist. Check the handler "
+            f"(its module path is relative to {fn.code_root.owner or 'the backend root'})."
         )
-    if not _defines(root / fn.module_path, fn.attribute):
+    if not _defines(path, fn.attribute):
         raise ConfigError(
-            f"{where}: handler {handler!r}: {fn.module_path} defines no top-level {fn.attribute!r}. "
-            "Check the function name after the last dot."
+            f"{where}: handler {fn.handler!r} of {fn.name}: {fn.module_path} defines no top-level "
+            f"{fn.attribute!r}. Check the function name after the last dot."
         )
-    return fn
 
 
 def _defines(path: Path, name: str) -> bool:
@@ -238,12 +208,9 @@ def _strip(table: dict[str, Any], where: str) -> StripConfig:
         for dist, patterns in per_dist.items():
             if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
                 raise ConfigError(f"{where} {key}.{dist} must be a list of patterns (strings).")
-    patterns = table.get("patterns", [])
-    if not all(isinstance(p, str) for p in patterns):
-        raise ConfigError(f"{where} patterns must be a list of gitignore-style patterns (strings).")
     return StripConfig(
         defaults=table.get("defaults", True),
-        patterns=tuple(patterns),
+        patterns=tuple(table.get("patterns", [])),
         per_dist=tuple(sorted((canonicalize_name(d), tuple(p)) for d, p in tables["per-dist"].items())),
         debug_symbols=tuple(sorted((canonicalize_name(d), tuple(p)) for d, p in tables["debug-symbols"].items())),
     )
@@ -264,45 +231,131 @@ def _check(table: dict[str, Any], where: str) -> CheckConfig:
     return CheckConfig(tolerance, ceilings["max-function-bytes"], ceilings["max-total-bytes"])
 
 
-def load(root: Path | str, **overrides: Any) -> Config:
+def _merge(template_fns: tuple[FunctionConfig, ...], tables: dict[str, Any], where: str, root: Path,
+           source_roots: tuple[str, ...] | None, origin: dict[str, str]) -> list[FunctionConfig]:  # fmt: skip
+    """The template's functions with builder.toml's tables merged in (by name or logical ID),
+    then the functions builder.toml defines alone. ``origin`` gets where each handler was read."""
+    by_key = {fn.name: fn for fn in template_fns} | {fn.logical_id: fn for fn in template_fns}
+    origin.update({fn.name: fn.template for fn in template_fns})
+    tables = {name: _function_table(name, table, where) for name, table in tables.items()}
+    merged = {fn.name: fn for fn in template_fns}
+    for name, table in sorted(tables.items()):
+        fn = by_key.get(name)
+        if fn is None:
+            if not table.get("handler") and template_fns:
+                known = [f.name for f in template_fns]
+                raise ConfigError(
+                    f"{where} [functions.{name}] matches no function of the template.{_did_you_mean(name, known)} "
+                    f"Known functions: {', '.join(known)}; or give it a handler to define a function of its own."
+                )
+            fn = _standalone(name, table, where, root, source_roots or Config.source_roots)
+            merged[fn.name], origin[fn.name] = fn, where
+            continue
+        del merged[fn.name]
+        if source_roots is not None:  # builder's own layout replaces the template's CodeUri and layers
+            fn = replace(fn, roots=(CodeRoot(".", TASK_ROOT, tops=source_roots, data=False),))
+        fn = _extended(fn, table)
+        _check_name(fn.name, f"{where} [functions.{name}]")
+        merged[fn.name] = fn
+        origin[fn.name] = where if "handler" in table else origin.pop(name, fn.template)
+    return sorted(merged.values(), key=lambda f: f.name)
+
+
+def load(root: Path | str, *, templates: tuple[str, ...] = (), **overrides: Any) -> Config:
     """Read and validate the configuration of the backend at ``root``.
 
-    ``overrides`` (from CLI flags, by dataclass field name) win over the file.
+    ``templates`` (``--template``) names the SAM templates; else builder.toml's ``templates``,
+    samconfig.toml's ``template_file`` or ``template.yaml`` is read when there. ``overrides``
+    (from CLI flags, by dataclass field name) win over the file.
     """
+    from . import sam_project  # the template reader imports this module's dataclasses
+
     root = Path(root).resolve()
     if not root.is_dir():
         raise ConfigError(f"Project folder {root} does not exist. Pass --project DIR with the backend's root.")
-    table, where = _read_table(root)
+    found = _read_table(root)
+    table, where = found if found is not None else ({}, str(root / CONFIG_FILE))
     _check_keys(table, _TOP_KEYS, where)
-    source_roots = tuple(table.get("source-roots", Config.source_roots))
-    for src in source_roots:
+    samconfig = sam_project.read_samconfig(root)
+    paths = sam_project.find_templates(root, templates or tuple(table.get("templates", ())), samconfig)
+    if found is None and not paths:
+        raise ConfigError(
+            f"No builder configuration in {root}: neither a SAM template (template.yaml, template.yml, or "
+            f"--template FILE) nor {CONFIG_FILE}. Run the command from the backend's root or pass --project DIR."
+        )
+    python_version = overrides.get("python_version") or table.get("python-version")
+    if python_version is not None and not _VERSION_RE.match(python_version):
+        raise ConfigError(f"{where}: python-version {python_version!r} is not a Python 3 version such as \"3.11\".")
+    source_roots = tuple(table["source-roots"]) if "source-roots" in table else None
+    project = sam_project.read(root, paths, python_version=python_version, layout=source_roots is None)
+    for src in source_roots or (() if paths else Config.source_roots):
         if not (root / src).is_dir():
             raise ConfigError(f"{where}: source root {src!r} is not a folder in {root}.")
-    functions_table = table.get("functions", {})
-    if not functions_table:
-        raise ConfigError(f"{where} defines no functions. Add a [functions.NAME] table with a handler.")
-    functions = tuple(
-        _function(name, functions_table[name], where, root, source_roots) for name in sorted(functions_table)
-    )
+    origin: dict[str, str] = {}
+    functions = _merge(project.functions, table.get("functions", {}), where, root, source_roots, origin)
+    if not functions:
+        skipped = "; ".join(f"{fid}: {why}" for fid, why in project.skipped)
+        raise ConfigError(
+            f"{where if not paths else ', '.join(project.templates)} defines no Python function"
+            + (f" (left alone: {skipped})" if skipped else "")
+            + ". Add a python3.x AWS::Serverless::Function to the template, or a [functions.NAME] table with "
+            "a handler to builder.toml."
+        )
+    names = [fn.name for fn in functions]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"{where}: two functions are named {', '.join(twice)}; rename one with name = \"...\".")
+    python_version = python_version or project.python_version or Config.python_version
     name = table.get("name", root.name.lower())
+    name = overrides.get("name") or name
     if not _NAME_RE.match(name):
-        raise ConfigError(f"{where}: name {name!r} must be lowercase letters, digits and '-'.")
+        fixed = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63] or "backend"
+        if "name" in table:
+            raise ConfigError(f"{where}: name {name!r} must be lowercase letters, digits and '-'.")
+        name = fixed
+    explicit_lock = overrides.get("lock_file") or table.get("lock-file")
+    lock_file = explicit_lock or (SHARED_LOCK if paths else Config.lock_file)
+    functions = [replace(fn, lock_file=lock_of(root, fn, lock_file)) for fn in functions]
+    for fn in functions:
+        check_handler(fn, root, origin.get(fn.name) or where)
+    base_image = overrides.get("base_image") or table.get("base-image")
     config = Config(
         root=root,
         strip=_strip(table.get("strip", {}), where),
         check=_check(table.get("check", {}), where),
         name=name,
-        python_version=table.get("python-version", Config.python_version),
-        base_image=table.get("base-image", DEFAULT_BASE_IMAGE),
-        lock_file=table.get("lock-file", Config.lock_file),
-        source_roots=source_roots,
+        python_version=python_version,
+        base_image=base_image or DEFAULT_BASE_IMAGE.format(python_version=python_version),
+        base_image_set=bool(base_image),
+        lock_file=lock_file,
+        locked_by_builder=not explicit_lock and bool(paths),
+        source_roots=source_roots or Config.source_roots,
         platforms=tuple(table.get("platforms", DEFAULT_PLATFORMS)),
-        functions=functions,
+        functions=tuple(functions),
+        templates=project.templates,
+        keep=tuple(table.get("keep", ())),
+        skipped=project.skipped,
+        notices=project.notices,
+        parameters=samconfig.parameters,
+        env_vars=samconfig.env_vars,
     )
-    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    if not config.lock_path.is_file():
+    fields = set(Config.__dataclass_fields__) - {"root"}
+    config = replace(config, **{k: v for k, v in overrides.items() if v is not None and k in fields})
+    if "functions" in overrides:  # given as data (tests, tools): builder's layout and the shared lock
+        config = replace(config, functions=tuple(
+            replace(fn, lock_file=fn.lock_file or config.lock_file,
+                    roots=fn.roots if fn.roots != FunctionConfig.roots else
+                    (CodeRoot(".", TASK_ROOT, tops=config.source_roots, data=False),))
+            for fn in config.functions))  # fmt: skip
+    if not config.locked_by_builder and not config.lock_path.is_file():
         raise ConfigError(
             f"Lock file {config.lock_file} not found in {root}. Lock your requirements with "
             f"`pip-compile requirements/functions.in` or set lock-file in {CONFIG_FILE}."
         )
     return config
+
+
+def lock_of(root: Path, fn: FunctionConfig, shared: str) -> str:
+    """The lock of a function: the shared one, or its own where builder found its requirements diverge."""
+    own = f"{LOCK_DIR}/{fn.name}.txt"
+    return own if shared == SHARED_LOCK and (root / own).is_file() else shared

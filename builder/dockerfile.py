@@ -22,11 +22,13 @@ bytecode never reads file times, so fixing them is safe.
 
 from __future__ import annotations
 
+import json
 import posixpath
+import re
 import shlex
 from collections import defaultdict
 
-from .plan import TASK_ROOT, BuildPlan, DepGroup, FunctionPlan
+from .plan import BuildPlan, DepGroup, FunctionPlan
 from .units import human
 
 HEADER = """\
@@ -37,6 +39,7 @@ HEADER = """\
 """
 
 OUT = "/out"
+_PLAIN = re.compile(r"^[A-Za-z0-9_./@+=:,%-]+$")  # a path COPY takes as it is
 FIXED_MTIME = 315532800  # 1980-01-01: fixed file times make layers reproducible and shareable
 STRIP_DIR = ".builder/strip"  # in the build context, next to the wheelhouse
 STRIP_MOUNT = "/strip.txt"
@@ -142,15 +145,19 @@ def _deps_stage(group: DepGroup, wheelhouse: str) -> list[str]:
     ]
 
 
-def _copies(files: tuple[str, ...], dest_root: str) -> list[str]:
-    """One COPY per folder, so each file keeps its path relative to the root."""
-    by_dir: dict[str, list[str]] = defaultdict(list)
+def _copies(fn: FunctionPlan, files: tuple[str, ...], out: str) -> list[str]:
+    """One COPY per source folder and image folder, so each file lands where Lambda has it."""
+    by_dir: dict[tuple[str, str], list[str]] = defaultdict(list)
     for path in files:
-        by_dir[posixpath.dirname(path)].append(path)
+        source = fn.source(path)
+        by_dir[(posixpath.dirname(source), posixpath.dirname(fn.image_path(path)))].append(source)
     lines = []
-    for folder in sorted(by_dir):
-        dest = posixpath.join(dest_root, folder) if folder else dest_root
-        lines.append(f"COPY {' '.join(sorted(by_dir[folder]))} {dest}/")
+    for (_, image_dir), sources in sorted(by_dir.items(), key=lambda item: (item[0][1], item[0][0])):
+        args = [*sorted(sources), f"{out}{image_dir}/"]
+        if all(_PLAIN.match(a) for a in args):
+            lines.append(f"COPY {' '.join(args)}")
+        else:  # spaces or quotes in a name: the JSON form
+            lines.append(f"COPY {json.dumps(args)}")
     return lines
 
 
@@ -168,7 +175,7 @@ def _code_stage(fn: FunctionPlan, anchor: str) -> list[str]:
     for part, files in (("shared", fn.shared_files), ("function", fn.own_files)):
         if files:
             root = f"{OUT}/{part}"
-            lines += _copies(files, root + TASK_ROOT)
+            lines += _copies(fn, files, root)
             mount = f"--mount=type=bind,source={anchor},target=/tmp/context-anchor " if anchor else ""
             anchor = ""  # once per stage is enough
             lines.append(f"RUN {mount}{_COMPILE_CODE} -s {root} -p / {root} \\")

@@ -69,11 +69,12 @@ class RegressionError(BuilderError):
 class CommandFailed(BuildError):
     """An external command exited non-zero; ``output`` holds everything it printed."""
 
-    def __init__(self, argv: list[str], returncode: int, output: str, hint: str = "") -> None:
+    def __init__(self, argv: list[str], returncode: int, output: str, hint: str = "", timed_out: bool = False) -> None:
         self.argv = list(argv)
         self.returncode = returncode
         self.output = output
-        message = f"`{' '.join(argv[:3])} ...` failed with exit code {returncode}."
+        self.timed_out = timed_out
+        message = f"`{' '.join(argv[:3])} ...` " + ("was cut off" if timed_out else f"failed with exit code {returncode}.")
         if hint:
             message += " " + hint
         super().__init__(message)

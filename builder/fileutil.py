@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import tempfile
 from pathlib import Path
@@ -37,3 +38,20 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         if isinstance(exc, OSError):
             raise BuilderError(f"Cannot write {target}: {exc.strerror}. Check the folder's permissions.") from exc
         raise
+
+
+# aws-lambda-builders' PythonPipWorkflow.EXCLUDED_FILES: what `sam build` leaves out of a Python
+# function's CodeUri (and a layer it builds), matched against every file and folder name; plus
+# builder's own work folder and locks.
+SAM_EXCLUDED = (
+    ".aws-sam", ".chalice", ".git", ".gitignore", "*.pyc", "__pycache__", "*.so", ".Python",
+    "*.egg-info", "*.egg", "pip-log.txt", "pip-delete-this-directory.txt", "htmlcov", ".tox",
+    ".nox", ".coverage", ".cache", ".pytest_cache", ".python-version", ".mypy_cache",
+    ".dmypy.json", ".pyre", ".env", ".venv", "venv", "venv.bak", "env.bak", "ENV", "env",
+    ".vscode", ".idea", ".builder", "builder-locks",
+)  # fmt: skip
+
+
+def sam_excluded(name: str) -> bool:
+    """Whether `sam build` leaves a file or folder of this name out of a function's code."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SAM_EXCLUDED)

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import operator
 import os
+import posixpath
 import sys
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -26,14 +27,16 @@ import packaging
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from .config import Config
+from .model import CodeRoot, Config, FunctionConfig
 from .dists import DistIndex
 from .errors import AnalysisError, LockError
+from .fileutil import sam_excluded
 from .imports import OPTIONAL, SELF_BASE, FileImports, ImportRecord
 from .parse_cache import ParseCache
 from .target import Target
 
 _NAME = operator.attrgetter("name")
+_SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "venv", "env", "ENV", "htmlcov", "site_packages"})
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names) | {"__main__"}
 
 
@@ -72,18 +75,24 @@ class Edge(NamedTuple):
 class ImportGraph:
     """The local modules of a backend and the resolved imports of its files; shared by all functions."""
 
-    def __init__(self, config: Config, index: DistIndex, target: Target, cache: ParseCache) -> None:
+    def __init__(self, config: Config, index: DistIndex, target: Target, cache: ParseCache,
+                 function: FunctionConfig | None = None) -> None:  # fmt: skip
+        """The graph of the code roots of ``function`` (functions with the same roots and lock share one)."""
         self.config, self.index, self.target, self.cache = config, index, target, cache
         self.root = Path(config.root)
+        legacy = CodeRoot(".", "/var/task", tops=config.source_roots, data=False)
+        self.roots: tuple[CodeRoot, ...] = function.roots if function is not None else (legacy,)
         self.modules: dict[str, str] = {}  # dotted name -> file (module or package __init__.py)
         self.namespaces: set[str] = set()  # packages without __init__.py
         self.module_of: dict[str, tuple[str, bool]] = {}  # file -> (dotted name, is package)
         # file -> (the __init__.py of its package, Reason("package", file, 0)): importing a module
         # executes every package __init__.py above it, so each file pulls in its package's
         self.package_of: dict[str, tuple[str, Reason]] = {}
-        for source_root in config.source_roots:
-            rel = source_root.strip("/")
-            self._walk(str(self.root / rel), rel.replace("/", "."), rel, None, set())
+        self.root_of: dict[str, CodeRoot] = {}  # file -> the code root it was found in
+        folders = self.search_folders()
+        for code_root, folder in folders:
+            skip = {os.path.join(self.root, f) for _, f in folders if f != folder and _below(f, folder)}
+            self._walk_root(code_root, folder, skip)
         self.tops = {name.partition(".")[0] for name in (*self.modules, *self.namespaces)}
         self.sizes: dict[str, int] = {}
         self.plain_of: dict[str, tuple[tuple[str, Reason, str], ...]] = {}  # see ``resolve``
@@ -93,16 +102,118 @@ class ImportGraph:
         self._resolved: dict[tuple, tuple] = {}  # import key -> _resolve(key)
         self._providers: dict[tuple, tuple[str, ...]] = {}  # (module, names) -> distributions
         self.env = target.marker_environment()
-        lock = PurePosixPath(config.lock_file)
+        lock = PurePosixPath((function.lock_file if function else "") or config.lock_file)
         self.lock_file, self.lock_in = str(lock), str(lock.with_suffix(".in"))
+        self.requirements = function.requirements if function else ()
+        self._data: tuple[tuple[str, int], ...] | None = None
+        self.arn_layers = function.arn_layers if function else ()
 
-    def _walk(self, folder: str, dotted: str, rel: str, above: str | None, seen: set) -> None:
+    def data_files(self) -> tuple[tuple[str, int], ...]:
+        """(file, size) of the non-Python files of the roots that ship them, sorted.
+
+        A ZIP holds every file of its CodeUri (but what `sam build` leaves out), and a layer
+        every file of its content: so does the image. Python files ship only when imported.
+        Memoised: every function of the graph has the same.
+        """
+        if self._data is None:
+            found: dict[str, int] = {}
+            for code_root in self.roots:
+                if code_root.data:
+                    found.update(self._data_of(code_root))
+            self._data = tuple(sorted(found.items()))
+        return self._data
+
+    def _data_of(self, code_root: CodeRoot) -> Iterator[tuple[str, int]]:
+        top = os.path.join(self.root, code_root.path)
+        seen: set = set()
+        for folder, dirs, files in os.walk(top, followlinks=True):
+            stat = os.stat(folder)
+            if (stat.st_dev, stat.st_ino) in seen:
+                rel = os.path.relpath(folder, self.root)
+                raise AnalysisError(
+                    f"{rel} is a symbolic link to a folder above it (a loop): the image would have no end. "
+                    "Remove the link or point it elsewhere."
+                )
+            seen.add((stat.st_dev, stat.st_ino))
+            dirs[:] = sorted(d for d in dirs if d not in (".builder", "builder-locks")
+                             and (code_root.as_is or not sam_excluded(d)))  # fmt: skip
+            rel_folder = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            for name in sorted(files):
+                if name.endswith(".py") or (not code_root.as_is and sam_excluded(name)):
+                    continue
+                path = os.path.join(folder, name)
+                try:
+                    size = os.stat(path).st_size
+                except OSError as exc:
+                    raise AnalysisError(
+                        f"{rel_folder}/{name} cannot be read ({exc.strerror}): a broken symbolic link? "
+                        "Fix or remove it; the build would fail on it."
+                    ) from exc
+                yield posixpath.normpath(f"{rel_folder}/{name}"), size
+
+    def search_folders(self) -> list[tuple[CodeRoot, str]]:
+        """(root, folder) for every folder on the function's ``sys.path``, in Lambda's order.
+
+        The code root first (``/var/task``), then each image folder of the layers
+        (``/opt/python/lib/python3.X/site-packages``, ``/opt/python``); where several layers
+        fill one image folder, the later layer's files win, as when Lambda extracts them.
+        """
+        first, layers = self.roots[0], self.roots[1:]
+        found = [(first, posixpath.normpath(posixpath.join(first.path, s))) for s in first.search]
+        by_dest: dict[str, list[tuple[CodeRoot, str]]] = {}
+        for layer in layers:
+            for sub in layer.search:
+                dest = posixpath.normpath(posixpath.join(layer.dest, sub))
+                by_dest.setdefault(dest, []).append((layer, posixpath.normpath(posixpath.join(layer.path, sub))))
+        for dest in sorted(by_dest, key=lambda d: (not d.endswith("site-packages"), d)):
+            found += reversed(by_dest[dest])
+        return found
+
+    def _walk_root(self, code_root: CodeRoot, folder: str, skip: set[str]) -> None:
+        """Add the top-level modules of one folder on sys.path (or of its ``tops`` only)."""
+        seen: set = set()
+        if code_root.tops is not None:
+            for top in code_root.tops:
+                rel = posixpath.normpath(posixpath.join(folder, top.strip("/")))
+                self._walk(str(self.root / rel), top.strip("/").replace("/", "."), rel, None, seen, code_root, skip)
+            return
+        path = self.root / folder
+        if not path.is_dir():
+            return  # a layer without python/lib/python3.X/site-packages, say
+        try:
+            entries = sorted(os.scandir(path), key=_NAME)
+        except OSError as exc:
+            raise AnalysisError(
+                f"{folder} ({code_root.owner or 'a code root'}): cannot list the folder ({exc.strerror})."
+            ) from exc
+        names = {e.name for e in entries}
+        prefix = "" if folder == "." else folder + "/"
+        for entry in entries:
+            name = entry.name
+            if name.endswith(".py"):
+                stem = name[:-3]
+                if stem.isidentifier() and stem not in self.modules and _is_file(entry):
+                    self.modules[stem] = prefix + name
+                    self.module_of[prefix + name] = (stem, False)
+                    self.root_of[prefix + name] = code_root
+            elif name.isidentifier() and name not in _SKIPPED_DIRS and _is_dir(entry) and entry.path not in skip:
+                if f"{name}.py" in names and not os.path.isfile(os.path.join(entry.path, "__init__.py")):
+                    continue  # a module file wins over a namespace folder of the same name
+                if name in self.modules or name in self.namespaces:
+                    continue  # an earlier folder on sys.path has it
+                self._walk(entry.path, name, prefix + name, None, seen, code_root, skip)
+
+    def _walk(self, folder: str, dotted: str, rel: str, above: str | None, seen: set, code_root: CodeRoot,
+              skip: set[str]) -> None:  # fmt: skip
         """Add the modules below ``folder``, in name order (so the module table's order is stable)."""
         try:
             stat = os.stat(folder)
             if (stat.st_dev, stat.st_ino) in seen:
-                return  # a symlink loop
-            seen.add((stat.st_dev, stat.st_ino))
+                raise AnalysisError(
+                    f"{rel} is a symbolic link to a folder above it (a loop): its modules would have no end. "
+                    "Remove the link or point it elsewhere."
+                )
+            seen = seen | {(stat.st_dev, stat.st_ino)}
             with os.scandir(folder) as it:
                 entries = sorted(it, key=_NAME)
         except OSError as exc:
@@ -114,6 +225,7 @@ class ImportGraph:
             here = f"{rel}/__init__.py"
             modules[dotted] = here
             module_of[here] = (dotted, True)
+            self.root_of[here] = code_root
             if above:
                 package_of[here] = (above, new(Reason, ("package", here, 0)))
         else:
@@ -129,13 +241,14 @@ class ImportGraph:
                     path = f"{rel}/{name}"
                     modules[child] = path
                     module_of[path] = (child, False)
+                    self.root_of[path] = code_root
                     if here:
                         package_of[path] = (here, new(Reason, ("package", path, 0)))
-            elif name.isidentifier() and name != "__pycache__" and entry.is_dir():
+            elif name.isidentifier() and name not in _SKIPPED_DIRS and entry.is_dir() and entry.path not in skip:
                 child = f"{dotted}.{name}"
                 if f"{name}.py" in names and not os.path.isfile(os.path.join(entry.path, "__init__.py")):
                     continue  # a module file wins over a namespace folder of the same name
-                self._walk(entry.path, child, f"{rel}/{name}", here, seen)
+                self._walk(entry.path, child, f"{rel}/{name}", here, seen, code_root, skip)
 
     def fingerprint(self, extra: object = ()) -> str | None:
         """A hash of what the closures depend on besides the content of the files read.
@@ -179,6 +292,12 @@ class ImportGraph:
                 size = 0  # removed since the glob
             matched.append((path.relative_to(self.root).as_posix(), size))
         return tuple(matched), (*warnings, *(() if matched else (f"include {pattern!r} matches no file",)))
+
+    def describe_roots(self) -> str:
+        """Where this graph's modules come from, for messages."""
+        if len(self.roots) == 1 and self.roots[0].tops is not None:
+            return f"the source roots ({', '.join(self.roots[0].tops)})"
+        return " or ".join(f"{r.path} ({r.owner})" if r.owner else r.path for r in self.roots)
 
     def lookup(self, name: str) -> str | None | bool:
         """The file of a local module, None for a namespace package, False if there is no such module."""
@@ -277,8 +396,8 @@ class ImportGraph:
         if kind == "beyond":
             return f"{where} goes beyond the top-level package {name!r}. Use fewer dots or an absolute import."
         if kind == "missing":
-            return (f"{where}: there is no module {name!r} in the source roots "
-                    f"({', '.join(self.config.source_roots)}). Fix the import or add the file.")  # fmt: skip
+            return (f"{where}: there is no module {name!r} in {self.describe_roots()}. "
+                    "Fix the import or add the file.")  # fmt: skip
         return f"{where}: {target!r} is a namespace package and has no module {name!r}. Fix the import or add the file."
 
     def _resolve_local(self, target: str, names: tuple[str, ...] | None) -> tuple[tuple, str, tuple[str, ...]]:
@@ -328,13 +447,26 @@ class ImportGraph:
             self._providers[(target, record.names)] = dists
         error = ""
         if not dists:
-            error = (
-                f"{rel}:{record.line}: `{_statement(record)}`: no distribution locked in {self.lock_file} provides "
-                f"the module {target!r}. Add the distribution that provides it to {self.lock_in}, re-lock "
-                "(pip-compile) and download the wheels again; if the import is optional, wrap it in "
-                "try/except ImportError."
-            )
+            error = f"{rel}:{record.line}: `{_statement(record)}`: " + self._missing_hint(target)
         return Edge(Reason("import", rel, record.line), record.optional, target, (), dists, error)
+
+    def _missing_hint(self, module: str) -> str:
+        """What to do about an import that neither the code roots nor the locked distributions provide."""
+        optional = "if the import is optional, wrap it in try/except ImportError."
+        if not self.config.locked_by_builder:
+            return (f"no distribution locked in {self.lock_file} provides the module {module!r}. Add the distribution "
+                    f"that provides it to {self.lock_in}, re-lock (pip-compile) and download the wheels again; "
+                    + optional)  # fmt: skip
+        code = self.roots[0]
+        own = posixpath.join(code.path, "requirements.txt").removeprefix("./")
+        listed = f"the requirements ({', '.join(self.requirements)})" if self.requirements else "no requirements file"
+        arns = ""
+        if self.arn_layers:
+            arns = (f" On Lambda it may come from the layer {self.arn_layers[0]}, which an image does not have: "
+                    "require the distribution instead.")  # fmt: skip
+        return (f"no module {module!r} in {self.describe_roots()}, and no distribution of {listed} provides it. "
+                f"Add the distribution that provides it to {own} (builder locks it on the next build);{arns} "
+                + optional)  # fmt: skip
 
     def requires(self, name: str, extras: frozenset[str]) -> tuple:
         """The requirements of dist ``name`` with ``extras`` that apply to the target, memoised.
@@ -373,8 +505,8 @@ class ImportGraph:
 
 # builder's modules that closure.py imports, directly or not (a test keeps this list complete):
 # a change to any of them may change closures, so it is part of the fingerprint
-CODE_MODULES = ("cachefile", "closure", "closure_render", "config", "dists", "errors", "fastscan", "fileutil",
-                "import_graph", "imports", "lock", "parse_cache", "target", "units")  # fmt: skip
+CODE_MODULES = ("cachefile", "closure", "closure_render", "dists", "errors", "fastscan", "fileutil",
+                "import_graph", "imports", "lock", "model", "parse_cache", "target", "units")  # fmt: skip
 
 
 @functools.cache
@@ -399,3 +531,22 @@ def _statement(record: ImportRecord) -> str:
 def _requirement_text(req: Requirement) -> str:
     extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
     return f"{req.name}{extras}{req.specifier}"
+
+
+def _below(folder: str, parent: str) -> bool:
+    """Whether the posix folder ``folder`` lies inside ``parent`` ("." holds everything)."""
+    return parent == "." or folder.startswith(parent.rstrip("/") + "/")
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False

@@ -6,34 +6,41 @@ CLI and keeps the order of work in one place.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cachefile, dists, dockerfile, engine, wheelhouse
+from . import cachefile, dists, dockerfile, engine, locking, wheelhouse
 from . import closure as closure_mod
-from .config import Config
-from .errors import ConfigError
+from .config import LOCAL_BASE, CodeRoot, Config, lock_of
+from .errors import BuildError, ConfigError
 from .fileutil import write_atomic
 from .lock import parse_lock
 from .parse_cache import ParseCache
-from .plan import BuildPlan, Dist, Needs, make_plan, strip_key
-from .strip import StripResult
+from .plan import BuildPlan, Dist, Needs, dist_key, make_plan, owner, strip_key
+from .requirements import requirement_names
+from .strip import LOCAL_RULES, StripResult, stripped_local
 from .target import Target
 
 STRIP_CACHE = ".builder/cache/strip.json"
+CONTEXT_COPIES = ".builder/context"  # files that symbolic links lead to outside the backend
 DEFAULT_JOBS = 4  # concurrent docker builds; BuildKit runs a stage shared by several of them once
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """The locked distributions and every function's closure."""
+    """The locked distributions and every function's closure (and what locking did)."""
 
-    index: dists.DistIndex
+    index: dists.DistIndex  # the shared lock's distributions
     closures: dict[str, closure_mod.Closure]
+    indexes: Mapping[str, dists.DistIndex] = field(default_factory=dict)  # by lock file
+    config: Config | None = None  # the configuration the closures were computed with (locks current)
+    locked: locking.LockResult = field(default_factory=locking.LockResult)
+    dropped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # function -> requirements no import reaches
 
 
 @dataclass(frozen=True)
@@ -48,37 +55,96 @@ class Built:
 
 
 def analyse(config: Config, *, on_line: Callable[[str], None] | None = None) -> Analysis:
-    """Download the wheelhouse if needed, read the wheels' metadata and compute all closures."""
+    """Lock the requirements and download the wheelhouse if needed; compute all closures."""
+    locked = locking.ensure(config, on_line=on_line) if config.locked_by_builder else locking.LockResult()
+    if locked.written:
+        config = with_locks(config)
     target = Target.from_config(config)
     house = wheelhouse.ensure(config, on_line=on_line)
-    index = dists.DistIndex.from_wheelhouse(house, parse_lock(config.lock_path, target=target), target=target)
+    indexes = {
+        lock: dists.DistIndex.from_wheelhouse(house, _pins(config, lock, target), target=target)
+        for lock in config.lock_files
+    }
     cache = ParseCache.load(config.root)
-    closures = closure_mod.compute_closures(config, index, target=target, cache=cache)
+    closures = closure_mod.compute_closures(config, indexes, target=target, cache=cache)
     cache.save(config.root)
-    return Analysis(index, closures)
+    dropped = {}
+    for fn in config.functions:
+        asked = {name for rel in fn.requirements for name in requirement_names(config.root / rel, target)}
+        used = {d.name for d in closures[fn.name].distributions}
+        if asked - used:
+            dropped[fn.name] = tuple(sorted(asked - used))
+    return Analysis(indexes[config.lock_file], closures, indexes, config, locked, dropped)
+
+
+def _pins(config: Config, lock: str, target: Target) -> dict:
+    """The pins of a lock; a lock builder has not written yet (no requirements anywhere) pins nothing."""
+    path = config.root / lock
+    if config.locked_by_builder and not path.is_file():
+        return {}
+    return parse_lock(path, target=target)
+
+
+def with_locks(config: Config) -> Config:
+    """``config`` with each function's lock file as builder-locks/ holds them now."""
+    functions = tuple(replace(fn, lock_file=lock_of(config.root, fn, config.lock_file)) for fn in config.functions)
+    return replace(config, functions=functions)
 
 
 def plan(config: Config, analysis: Analysis) -> BuildPlan:
     """The build plan from the closures: each image gets only what its function needs."""
+    config = analysis.config or config
+    locked = {}
+    for index in analysis.indexes.values() or [analysis.index]:
+        for name in index.names():
+            d = index.dist(name)
+            locked[dist_key(d.name, d.version)] = Dist(d.name, d.version, d.size, tuple(zip(d.files, d.file_sizes)), d.wheel)
     needs = {
         name: Needs(
-            dists=frozenset(d.name for d in c.distributions),
-            local_files=tuple(f.path for f in c.local_files),
+            dists=frozenset(dist_key(d.name, d.version) for d in c.distributions),
+            local_files=_shipped(config, c),
         )
         for name, c in analysis.closures.items()
     }
-    locked = {}
-    for name in analysis.index.names():
-        d = analysis.index.dist(name)
-        locked[name] = Dist(d.name, d.version, d.size, tuple(zip(d.files, d.file_sizes)), d.wheel)
+    sources = {}
+    for need in needs.values():
+        for rel in need.local_files:
+            source = context_source(config.root, rel)
+            if source != rel:
+                sources[rel] = source
     cache_path = config.root / STRIP_CACHE
     stored = cachefile.load(cache_path)
     cache = {k: StripResult(tuple(v[0]), tuple(map(tuple, v[1])), tuple(v[2])) for k, v in stored.items()}
-    result = make_plan(config, needs, locked, strip_cache=cache)
+    result = make_plan(config, needs, locked, strip_cache=cache, sources=sources)
     used = {strip_key(list(g.dists), config.strip): g.strip for g in result.groups}  # drop stale entries
     if used.keys() != stored.keys():
         cachefile.save(cache_path, {k: [r.paths, r.removed, r.debug_paths] for k, r in used.items()})
     return result
+
+
+def _shipped(config: Config, closure: closure_mod.Closure) -> tuple[str, ...]:
+    """The closure's local files less the data files that strip rules remove (tests/, C sources...)."""
+    rules = (LOCAL_RULES if config.strip.defaults else ()) + config.strip.patterns
+    data: dict[CodeRoot, dict[str, str]] = {}
+    for f in closure.local_files:
+        if f.reasons[0].kind == "data":
+            root = owner(closure.function.roots, f.path)
+            data.setdefault(root, {})[f.path if root.path == "." else f.path[len(root.path) + 1 :]] = f.path
+    gone = {files[inner] for root, files in data.items() for inner in stripped_local(files, rules)}
+    return tuple(f.path for f in closure.local_files if f.path not in gone)
+
+
+def context_source(root: Path, rel: str) -> str:
+    """Where the build context has ``rel``: itself, the file a symbolic link on its way points to
+    (inside the backend), or a copy under .builder/context/ (the link leads outside the backend)."""
+    path = root / rel
+    real = Path(os.path.realpath(path))
+    if real == path:
+        return rel
+    try:
+        return real.relative_to(root).as_posix()
+    except ValueError:
+        return f"{CONTEXT_COPIES}/{rel}"
 
 
 def render(config: Config, analysis: Analysis) -> str:
@@ -86,16 +152,42 @@ def render(config: Config, analysis: Analysis) -> str:
     return dockerfile.render(plan(config, analysis))
 
 
+def with_base(config: Config) -> Config:
+    """``config`` with the base image a build uses: the one configured, else AWS's Lambda base for
+    the runtime when the engine has it, else builder's local stand-in (``base --bootstrap``)."""
+    if engine.image_exists(config.base_image):
+        return config
+    stand_in = LOCAL_BASE.format(python_version=config.python_version)
+    if not config.base_image_set and engine.image_exists(stand_in):
+        return replace(config, base_image=stand_in)
+    where = "" if config.base_image_set else f" (AWS's Lambda base for python{config.python_version})"
+    raise ConfigError(
+        f"The base image {config.base_image}{where} is not available locally. Pull it (`docker pull "
+        f"{config.base_image}`), or make a local stand-in with `python -m builder base --bootstrap` "
+        "(no registry needed), which builds then use."
+    )
+
+
 def prepare(config: Config, build_plan: BuildPlan) -> str:
-    """Check the base image, write the strip lists the Dockerfile mounts; return the Dockerfile."""
-    if not engine.image_exists(config.base_image):
-        raise ConfigError(
-            f"The base image {config.base_image} is not available locally. Pull it, or make one "
-            "here with `python -m builder base --bootstrap` (no registry needed)."
-        )
+    """Write what the Dockerfile reads from the build context (strip lists, files behind links);
+    return the Dockerfile. ``config`` has its base image resolved (``with_base``)."""
     for relative, text in dockerfile.strip_lists(build_plan).items():
         write_atomic(config.root / relative, text)
+    for fn in build_plan.functions:  # files behind links that lead outside the backend: copied in
+        for rel, source in fn.sources:
+            if source.startswith(CONTEXT_COPIES + "/"):
+                _copy_in(config.root / rel, config.root / source)
     return dockerfile.render(build_plan)
+
+
+def _copy_in(path: Path, dest: Path) -> None:
+    try:
+        data = path.read_bytes()
+        if not dest.is_file() or dest.read_bytes() != data:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+    except OSError as exc:
+        raise BuildError(f"Cannot copy {path} (reached through a symbolic link) into the build context: {exc}.") from exc
 
 
 def build(

@@ -16,12 +16,11 @@ from collections import defaultdict
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, replace
 
-from .config import Config, StripConfig
+from .model import TASK_ROOT, CodeRoot, Config, FunctionConfig, StripConfig  # noqa: F401 - TASK_ROOT for callers
 from .strip import DEFAULT_RULES, StripResult, plan_debug_strip, plan_strip
 from .wheelhouse import WHEELHOUSE
 
 DEPS_ROOT = "/opt/deps"
-TASK_ROOT = "/var/task"
 MAX_DEP_LAYERS = 8  # per image; past it, a function's smallest groups are merged
 _PRIVATE = "!private"  # marks the merged group of one function in a users set
 
@@ -70,17 +69,49 @@ class DepGroup:
 
 @dataclass(frozen=True)
 class FunctionPlan:
-    """One production image: its groups (lowest layer first), shared code, own code."""
+    """One production image: its groups (lowest layer first), shared code (layers), own code.
+
+    Files are paths relative to the backend root; ``roots`` says where each is in the image
+    and ``sources`` where the build context has a file that is reached through a symbolic link.
+    """
 
     name: str
     handler: str
     groups: tuple[str, ...]
     shared_files: tuple[str, ...]
     own_files: tuple[str, ...]
+    roots: tuple[CodeRoot, ...] = FunctionConfig.roots
+    sources: tuple[tuple[str, str], ...] = ()  # (file, its path in the build context)
 
     @property
     def pythonpath(self) -> str:
-        return ":".join([TASK_ROOT] + [f"{DEPS_ROOT}/{g}" for g in self.groups])
+        return ":".join([*python_path(self.roots), *(f"{DEPS_ROOT}/{g}" for g in self.groups)])
+
+    def image_path(self, rel: str) -> str:
+        """Where the backend file ``rel`` is in the image."""
+        return owner(self.roots, rel).image_path(rel)
+
+    def source(self, rel: str) -> str:
+        """Where the build context holds ``rel`` (itself, unless it is reached through a link)."""
+        return dict(self.sources).get(rel, rel)
+
+
+def owner(roots: tuple[CodeRoot, ...], rel: str) -> CodeRoot:
+    """The code root a file belongs to: the innermost that holds it (a layer inside a CodeUri of ".")."""
+    return max((r for r in roots if r.holds(rel)), key=lambda r: len(r.path) if r.path != "." else 0)
+
+
+def python_path(roots: tuple[CodeRoot, ...]) -> tuple[str, ...]:
+    """The image folders on ``sys.path`` that code roots give, in Lambda's order: the code first,
+    then the layers' ``python/lib/python3.X/site-packages`` and ``python``."""
+    first = [posixpath.normpath(posixpath.join(roots[0].dest, s)) for s in roots[0].search]
+    layers = {posixpath.normpath(posixpath.join(r.dest, s)) for r in roots[1:] for s in r.search}
+    return tuple(dict.fromkeys([*first, *sorted(layers, key=lambda d: (not d.endswith("site-packages"), d))]))
+
+
+def dist_key(name: str, version: str) -> str:
+    """How the plan knows a locked distribution: by pin, since functions may lock different versions."""
+    return f"{name}=={version}"
 
 
 @dataclass(frozen=True)
@@ -104,13 +135,19 @@ def _group_name(dists: list[Dist]) -> str:
     return biggest if len(dists) == 1 else f"{biggest}-group"
 
 
+def _versioned(name: str, dists: list[Dist]) -> str:
+    """A group name made unique by its largest member's version (two locks, two versions of it)."""
+    biggest = sorted(dists, key=lambda d: (-d.size, d.name))[0]
+    return f"{name}-{biggest.version}".replace("+", "-")
+
+
 def _make_groups(needs: Mapping[str, Needs], dists: Mapping[str, Dist]) -> dict[frozenset[str], list[Dist]]:
     users: dict[str, set[str]] = defaultdict(set)
     for function, need in needs.items():
         for dist in need.dists:
             users[dist].add(function)
     by_users: dict[frozenset[str], list[Dist]] = defaultdict(list)
-    for dist, functions in users.items():
+    for dist, functions in sorted(users.items()):
         by_users[frozenset(functions)].append(dists[dist])
     return by_users
 
@@ -171,32 +208,44 @@ def make_plan(
     dists: Mapping[str, Dist],
     *,
     strip_cache: MutableMapping[str, StripResult] | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> BuildPlan:
     """Plan the images of every function in ``needs`` (a function name -> what it needs).
 
-    ``strip_cache`` (key -> result) spares matching every installed file against the
-    strip rules again when a group's wheels and the rules are unchanged.
+    ``dists`` maps the keys ``needs`` uses to the locked distributions. ``strip_cache``
+    (key -> result) spares matching every installed file against the strip rules again
+    when a group's wheels and the rules are unchanged. ``sources`` maps files reached
+    through symbolic links to where the build context has them.
     """
     by_users = _bound_layers(_make_groups(needs, dists))
     groups = []
+    key_of = {id(d): k for k, d in dists.items()}
     for users, members in by_users.items():
-        members = sorted(set(members), key=lambda d: d.name)
+        members = sorted(set(members), key=lambda d: (d.name, d.version))
         private = [f.removesuffix(_PRIVATE) for f in users if f.endswith(_PRIVATE)]
         functions = tuple(sorted(f for f in users if not f.endswith(_PRIVATE)))
         name = f"{private[0]}-private" if private else _group_name(members)
         groups.append(DepGroup(name, tuple(members), functions, _strip(members, config.strip, strip_cache)))
+    names = [g.name for g in groups]
+    groups = [g if names.count(g.name) == 1 else replace(g, name=_versioned(g.name, list(g.dists))) for g in groups]
     # Shared by many first (changes least, lowest layer), then by name.
     groups.sort(key=lambda g: (-len(g.functions), g.name))
     plans = []
+    sources = dict(sources or {})
     for fn in config.functions:
         if fn.name not in needs:
             continue
         need = needs[fn.name]
-        own_dir = posixpath.dirname(fn.module_path) + "/"
-        own = tuple(sorted(f for f in need.local_files if f.startswith(own_dir)))
-        shared = tuple(sorted(f for f in need.local_files if not f.startswith(own_dir)))
-        mine = tuple(g.name for g in groups if fn.name in g.functions and set(d.name for d in g.dists) & need.dists)
-        plans.append(FunctionPlan(fn.name, fn.handler, mine, shared, own))
+        if fn.roots[0].tops is not None:  # builder's own layout: code beside the handler is its own
+            own_dir = posixpath.dirname(fn.module_path) + "/"
+            mine_files = {f for f in need.local_files if f.startswith(own_dir)}
+        else:  # a CodeUri is the function's own; its layers are shared
+            mine_files = {f for f in need.local_files if owner(fn.roots, f) is fn.roots[0]}
+        own = tuple(sorted(mine_files))
+        shared = tuple(sorted(set(need.local_files) - mine_files))
+        mine = tuple(g.name for g in groups if fn.name in g.functions and {key_of[id(d)] for d in g.dists} & need.dists)
+        linked = tuple(sorted((f, sources[f]) for f in need.local_files if f in sources))
+        plans.append(FunctionPlan(fn.name, fn.handler, mine, shared, own, fn.roots, linked))
     return BuildPlan(
         project=config.name,
         base_image=config.base_image,

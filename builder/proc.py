@@ -6,6 +6,7 @@ import logging
 import os
 import shlex
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +34,15 @@ def run(
     on_line: Callable[[str], None] | None = None,
     check: bool = True,
     hint: str = "",
+    timeout: float | None = None,
 ) -> Result:
     """Run ``argv`` (never through a shell) and return what it printed.
 
     Each output line goes to ``on_line`` as it arrives (and to the debug log, so
     ``--verbose`` shows it). ``env`` is added to the current environment. With
     ``check`` a non-zero exit raises :class:`CommandFailed` carrying the whole
-    output, so the CLI can replay it; ``hint`` says what the user can do.
+    output, so the CLI can replay it; ``hint`` says what the user can do. After
+    ``timeout`` seconds the command is killed (``CommandFailed.timed_out``).
     """
     argv = [str(a) for a in argv]
     log.debug("$ %s", shlex.join(argv))
@@ -61,14 +64,28 @@ def run(
         proc.stdin.close()
     lines: list[str] = []
     assert proc.stdout is not None
-    for raw in proc.stdout:
-        line = raw.decode("utf-8", "replace").rstrip("\n")
-        lines.append(line)
-        log.debug("  %s", line)
-        if on_line is not None:
-            on_line(line)
-    returncode = proc.wait()
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill) if timeout is not None else None
+    if timer is not None:
+        timer.start()
+    try:
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            lines.append(line)
+            log.debug("  %s", line)
+            if on_line is not None:
+                on_line(line)
+        returncode = proc.wait()
+    finally:
+        if timer is not None:
+            timer.cancel()
+    timed_out = killed.is_set()
     output = "\n".join(lines)
-    if check and returncode != 0:
-        raise CommandFailed(argv, returncode, output, hint)
+    if timed_out or (check and returncode != 0):
+        raise CommandFailed(argv, returncode, output, hint, timed_out=timed_out)
     return Result(tuple(argv), returncode, output)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import engine
-from .config import Config
+from .model import Config
 from .errors import ConfigError, RegistryError
 
 IMAGE_URIS = "image-uris.json"

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from . import engine, local
-from .config import Config
+from .model import Config
 from .errors import ConfigError
 
 START_TIMEOUT = 30.0  # seconds for the emulator to answer HTTP after the container starts

@@ -29,7 +29,6 @@ folder has a requirements.txt.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
 import zipfile
@@ -42,20 +41,14 @@ from packaging.utils import canonicalize_name
 
 from .dists import DistIndex
 from .errors import ConfigError, TemplateError
+from .fileutil import SAM_EXCLUDED, sam_excluded
+from .requirements import requirement_lines
 from .sam import FunctionInfo, Template
 from .target import Target
 
 log = logging.getLogger("builder")
 
-# aws-lambda-builders' PythonPipWorkflow.EXCLUDED_FILES: what `sam build` leaves out of a
-# Python function or layer, matched against every file and folder name. Plus ".builder".
-EXCLUDED = (
-    ".aws-sam", ".chalice", ".git", ".gitignore", "*.pyc", "__pycache__", "*.so", ".Python",
-    "*.egg-info", "*.egg", "pip-log.txt", "pip-delete-this-directory.txt", "htmlcov", ".tox",
-    ".nox", ".coverage", ".cache", ".pytest_cache", ".python-version", ".mypy_cache",
-    ".dmypy.json", ".pyre", ".env", ".venv", "venv", "venv.bak", "env.bak", "ENV", "env",
-    ".vscode", ".idea", ".builder",
-)  # fmt: skip
+EXCLUDED = SAM_EXCLUDED
 REQUIREMENTS = "requirements.txt"
 
 
@@ -96,10 +89,6 @@ class FunctionSize:
         }
 
 
-def _excluded(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in EXCLUDED)
-
-
 def folder_size(path: Path) -> int:
     """Bytes of the files SAM would copy from ``path`` (a folder, a .zip or a single file)."""
     if path.is_file():
@@ -109,9 +98,9 @@ def folder_size(path: Path) -> int:
         return path.stat().st_size
     total = 0
     for top, dirs, files in os.walk(path):
-        dirs[:] = [d for d in dirs if not _excluded(d)]
+        dirs[:] = [d for d in dirs if not sam_excluded(d)]
         for name in files:
-            if _excluded(name):
+            if sam_excluded(name):
                 continue
             try:
                 total += os.stat(os.path.join(top, name)).st_size
@@ -120,36 +109,13 @@ def folder_size(path: Path) -> int:
     return total
 
 
-def _requirement_lines(path: Path, seen: frozenset[Path] = frozenset()) -> Iterator[tuple[str, str]]:
-    """(``file:line``, requirement text) of a requirements file, following ``-r``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TemplateError(f"Cannot read {path}: {exc}.") from exc
-    lines = text.replace("\\\n", " ").splitlines()
-    for number, raw in enumerate(lines, 1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("-"):
-            option, _, value = line.replace("=", " ", 1).partition(" ")
-            if option in ("-r", "--requirement"):
-                included = (path.parent / value.strip()).resolve()
-                if included not in seen:
-                    yield from _requirement_lines(included, seen | {path.resolve()})
-            elif option in ("-e", "--editable"):
-                raise TemplateError(f"{path}:{number}: builder cannot size the editable requirement {value.strip()!r}.")
-            continue  # index and install options do not change what is installed
-        yield f"{path}:{number}", line.split(" --hash", 1)[0].strip()
-
-
 def requirements_closure(
     path: Path, index: DistIndex, target: Target, *, lock: str = "the lock file"
 ) -> tuple[str, ...]:
     """Canonical names of what installing ``path`` brings in, with requirements, as locked."""
     env = target.marker_environment()
     wanted: list[tuple[str, frozenset[str], str]] = []
-    for where, text in _requirement_lines(path):
+    for where, text in requirement_lines(path):
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:

@@ -32,6 +32,9 @@ DEFAULT_RULES = (
     "*.pyi",  # type stubs: read by type checkers, never imported
     "/bin/",  # console scripts: Lambda runs the handler, not commands
 )
+# What of the default rules applies to a function's own files (CodeUri, layers): a layer's bin/
+# holds programs the function runs (Lambda puts /opt/bin on PATH).
+LOCAL_RULES = tuple(rule for rule in DEFAULT_RULES if rule != "/bin/")
 # auditwheel vendors the libraries a wheel links to in <name>.libs/; stripping
 # those breaks imports ("ELF load command address/offset not page-aligned").
 VENDORED_SUFFIX = ".libs"
@@ -130,3 +133,9 @@ def plan_debug_strip(
             if not vendored and ".so" in path.rsplit("/", 1)[-1] and spec.match_file(path):
                 selected.append(path)
     return tuple(sorted(selected))
+
+
+def stripped_local(paths: Iterable[str], rules: Sequence[str]) -> set[str]:
+    """Which of a code root's files (paths relative to the root) the rules remove."""
+    spec = _spec(tuple(rules))
+    return {result.file for result in spec.check_files(paths) if result.include}

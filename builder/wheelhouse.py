@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import proc
-from .config import Config
+from .model import Config
 from .errors import CommandFailed, LockError
+from .lock import parse_lock
 
 WHEELHOUSE = ".builder/wheelhouse"
 _STAMP = ".builder-key"
@@ -35,8 +36,10 @@ def target_args(python_version: str, platforms: Sequence[str]) -> list[str]:
     return args
 
 
-def _key(lock: Path, python_version: str, platforms: Sequence[str]) -> str:
-    digest = hashlib.sha256(lock.read_bytes())
+def _key(locks: Sequence[Path], python_version: str, platforms: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for lock in locks:
+        digest.update(lock.name.encode() + b"\0" + lock.read_bytes() + b"\0")
     digest.update(f"\0{python_version}\0{','.join(platforms)}".encode())
     return digest.hexdigest()
 
@@ -76,23 +79,27 @@ def download(
 
 
 def ensure(config: Config, *, refresh: bool = False, on_line: Callable[[str], None] | None = None) -> Path:
-    """The backend's wheelhouse for its lock file, downloaded when missing or stale."""
+    """The backend's wheelhouse for its lock files, downloaded when missing or stale."""
     dest = config.root / WHEELHOUSE
-    key = _key(config.lock_path, config.python_version, config.platforms)
+    locks = [config.root / rel for rel in config.lock_files if (config.root / rel).is_file()]
+    key = _key(locks, config.python_version, config.platforms)
     stamp = dest / _STAMP
     if not refresh and stamp.is_file() and stamp.read_text().strip() == key:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="wheelhouse.tmp-", dir=dest.parent))
     try:
-        download(
-            ["-r", str(config.lock_path)],
-            tmp,
-            python_version=config.python_version,
-            platforms=config.platforms,
-            source=config.lock_file,
-            on_line=on_line,
-        )
+        for lock in locks:
+            if not parse_lock(lock):
+                continue  # nothing pinned: pip download wants at least one requirement
+            download(
+                ["-r", str(lock)],
+                tmp,
+                python_version=config.python_version,
+                platforms=config.platforms,
+                source=lock.relative_to(config.root).as_posix(),
+                on_line=on_line,
+            )
         (tmp / _STAMP).write_text(key + "\n")
         if dest.exists():
             shutil.rmtree(dest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from collections.abc import Sequence
 
 from tqdm import tqdm
@@ -61,7 +62,7 @@ def build_images(
     cfg: config.Config, build_plan: BuildPlan, names: Sequence[str], tag: str, jobs: int = pipeline.DEFAULT_JOBS
 ) -> list[pipeline.Built]:
     """Build the images of ``names`` from one prepared Dockerfile, ``jobs`` at a time, with a progress bar."""
-    text = pipeline.prepare(cfg, build_plan)
+    text = pipeline.prepare(cfg, replace(build_plan, base_image=cfg.base_image))
     with progress_bar(total=len(names), desc="build", unit="image") as bar:
 
         def done(built: pipeline.Built) -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .. import check, check_render, engine, pipeline, report, sizes
-from ..config import Config
+from ..model import Config
 from ..errors import BuilderError, ConfigError, RegressionError
 from ..fileutil import write_atomic
 from ..plan import BuildPlan

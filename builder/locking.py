@@ -1,0 +1,228 @@
+"""Locks from a SAM project's requirements files, with pip-tools (``pip-compile``).
+
+Each function's requirements are its CodeUri's ``requirements.txt`` and those of the
+layers SAM builds for it. builder resolves them all together into one lock
+(``builder-locks/shared.txt``), so every distribution has one version and dependency
+layers stay shared between functions. Where the requirements conflict, the functions
+that do not fit get a lock of their own (``builder-locks/<function>.txt``), resolved
+with the shared pins as preferences, so they diverge only where they must.
+
+Each lock records what it was made from (its functions and the sha256 of each input
+file) in its header: a changed requirements file makes the locks stale, and the next
+build locks again, keeping every pin it can. A team commits ``builder-locks/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from . import proc
+from .model import LOCK_DIR, SHARED_LOCK, Config
+from .errors import CommandFailed, LockError
+from .fileutil import write_atomic
+
+RESOLVE_TIMEOUT = 300.0  # seconds one pip-compile run may take (backtracking is cut off)
+_INPUT = re.compile(r"^# input (\S+) sha256=([0-9a-f]{64})$", re.M)
+_FUNCTIONS = re.compile(r"^# functions: (.*)$", re.M)
+_LOOKING = re.compile(r"pip is looking at multiple versions of ([A-Za-z0-9_.-]+)")
+
+
+@dataclass(frozen=True)
+class LockResult:
+    """What ``ensure`` did: the lock files written (none when they were current) and why."""
+
+    written: tuple[str, ...] = ()
+    divergent: tuple[str, ...] = ()  # functions with a lock of their own
+    reason: str = ""  # "no lock yet", "src/a/requirements.txt changed", "--upgrade"
+
+
+def inputs(config: Config) -> dict[str, tuple[str, ...]]:
+    """Function -> its requirements files (relative to the root), for the functions that have any."""
+    return {fn.name: fn.requirements for fn in config.functions if fn.requirements}
+
+
+def _digest(root: Path, rel: str) -> str:
+    try:
+        return hashlib.sha256((root / rel).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise LockError(f"Cannot read {rel}: {exc.strerror}. Restore it or remove it from the template.") from exc
+
+
+def _recorded(path: Path) -> tuple[tuple[str, ...], dict[str, str]] | None:
+    """(functions, {input: sha256}) from a lock's header; None when there is no such lock."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    names = _FUNCTIONS.search(text)
+    return (tuple(names[1].split()) if names else ()), dict(_INPUT.findall(text))
+
+
+def staleness(config: Config) -> str:
+    """Why the locks must be made again ("" when they are current): what changed since."""
+    wanted = inputs(config)
+    lock_of = {fn.name: fn.lock_file for fn in config.functions if fn.name in wanted}
+    if not wanted:
+        return "" if (config.root / SHARED_LOCK).is_file() else "no lock yet"
+    for lock in sorted(set(lock_of.values()) | {SHARED_LOCK}):
+        if lock == SHARED_LOCK and SHARED_LOCK not in lock_of.values() and not (config.root / lock).is_file():
+            continue
+        recorded = _recorded(config.root / lock)
+        if recorded is None:
+            return "no lock yet" if lock == SHARED_LOCK else f"{lock} is missing"
+        functions, digests = recorded
+        mine = sorted(name for name, file in lock_of.items() if file == lock)
+        if not set(mine) <= set(functions):
+            new = sorted(set(mine) - set(functions))
+            return f"{', '.join(new)} {'is' if len(new) == 1 else 'are'} not in {lock}"
+        for rel in sorted({r for name in mine for r in wanted[name]}):
+            if digests.get(rel) != _digest(config.root, rel):
+                return f"{rel} changed" if rel in digests else f"{rel} is new"
+    return ""
+
+
+def _header(config: Config, functions: Sequence[str], files: Sequence[str]) -> str:
+    lines = [
+        f"# Locked by builder from requirements files for CPython {config.python_version}; commit this file.",
+        "# Edit the requirements and build (or `python -m builder lock`) to change it;",
+        "# `python -m builder lock --upgrade` takes the newest versions they allow.",
+        f"# functions: {' '.join(sorted(functions))}",
+    ]
+    lines += [f"# input {rel} sha256={_digest(config.root, rel)}" for rel in sorted(files)]
+    return "\n".join(lines) + "\n"
+
+
+class _Compiler:
+    """Runs pip-compile on sets of requirements files, seeded with earlier pins as preferences."""
+
+    def __init__(self, config: Config, tmp: Path, timeout: float, on_line: Callable[[str], None] | None) -> None:
+        self.config, self.tmp, self.timeout, self.on_line = config, tmp, timeout, on_line
+        self.runs = 0
+
+    def compile(self, files: Sequence[str], seed: str | None, upgrade: bool) -> str | None:
+        """The pinned output for ``files``, or None when they conflict (no version satisfies all)."""
+        self.runs += 1
+        out = self.tmp / f"run-{self.runs}.txt"
+        if seed:
+            out.write_text(seed)
+        argv = [sys.executable, "-m", "piptools", "compile", "--quiet", "--no-header", "--no-emit-index-url",
+                "--no-emit-find-links", "--generate-hashes", "--allow-unsafe", "--no-strip-extras",
+                "--output-file", str(out), *(["--upgrade"] if upgrade else []),
+                *files]  # relative to the root (the cwd): the lock's "via" notes name them so  # fmt: skip
+        if not files:
+            return ""
+        try:
+            proc.run(argv, cwd=self.config.root, on_line=self.on_line, timeout=self.timeout)
+        except CommandFailed as exc:
+            if exc.timed_out:
+                raise self._timeout(exc, files) from exc
+            if re.search(r"ResolutionImpossible|conflict|Could not find a version that (matches|satisfies)", exc.output):
+                return None
+            tail = "\n".join(exc.output.splitlines()[-12:])
+            raise LockError(
+                f"pip-compile could not lock {', '.join(files)}:\n{tail}\nFix the requirement it names "
+                "(a typo, a version that does not exist, a private index pip cannot reach), then build again."
+            ) from exc
+        return out.read_text(encoding="utf-8")
+
+    def _timeout(self, exc: CommandFailed, files: Sequence[str]) -> LockError:
+        looked = Counter(_LOOKING.findall(exc.output)).most_common(3)
+        names = ", ".join(name for name, _ in looked) or "the distributions it names"
+        return LockError(
+            f"Resolving {', '.join(files)} took longer than {self.timeout:.0f} s: pip kept backtracking over "
+            f"{names}. Pin {looked[0][0] if looked else 'them'} to one version (name==x.y.z) in the requirements "
+            "file, so pip need not search, then build again."
+        )
+
+
+def _strip_header(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("# "))
+
+
+def _split(compiler: _Compiler, wanted: dict[str, tuple[str, ...]], seed: str | None, upgrade: bool,
+           old: dict[str, str]) -> tuple[list[str], str, dict[str, str]]:  # fmt: skip
+    """Requirements that conflict: (the functions that share a lock, its text, {function: own lock}).
+
+    Each function is resolved alone; each distribution gets the version most functions
+    resolved to (the newest on a tie), and the functions that resolved to another version
+    of one get a lock of their own, seeded with their old lock (``old``) or the shared pins, so
+    they differ only there.
+    """
+    alone = {}
+    for name in sorted(wanted):
+        text = compiler.compile(list(wanted[name]), seed, upgrade)
+        if text is None:
+            raise LockError(
+                f"The requirements of {name} ({', '.join(wanted[name])}) conflict among themselves: no "
+                "version satisfies them all. Fix the pins in those files, then build again."
+            )
+        alone[name] = _pins(text)
+    votes: dict[str, Counter[str]] = {}
+    for pins in alone.values():
+        for dist, version in pins.items():
+            votes.setdefault(dist, Counter())[version] += 1
+    chosen = {dist: max(counts, key=lambda v: (counts[v], _version_key(v))) for dist, counts in votes.items()}
+    members = [n for n in sorted(wanted) if all(chosen[d] == v for d, v in alone[n].items())]
+    shared = compiler.compile(sorted({r for n in members for r in wanted[n]}), seed, upgrade) if members else ""
+    while shared is None:  # agreeing pin by pin is not always enough: drop the last member until it resolves
+        members.pop()
+        shared = compiler.compile(sorted({r for n in members for r in wanted[n]}), seed, upgrade) if members else ""
+    own = {}
+    for name in sorted(set(wanted) - set(members)):
+        own[name] = compiler.compile(list(wanted[name]), old.get(name) or shared or seed, upgrade) or ""
+    return members, shared, own
+
+
+def _pins(text: str) -> dict[str, str]:
+    """name -> version of a pip-compile output (its ``name==version`` lines)."""
+    return {canonicalize_name(n): v for n, v in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(\S+)", text, re.M)}
+
+
+def _version_key(text: str) -> tuple:
+    try:
+        return (1, Version(text))
+    except InvalidVersion:
+        return (0, text)
+
+
+def ensure(
+    config: Config,
+    *,
+    upgrade: bool = False,
+    timeout: float = RESOLVE_TIMEOUT,
+    on_line: Callable[[str], None] | None = None,
+) -> LockResult:
+    """Make the locks current: nothing when they are, else lock again (keeping pins unless ``upgrade``)."""
+    reason = "--upgrade" if upgrade else staleness(config)
+    if not reason:
+        return LockResult()
+    wanted = inputs(config)
+    locks = config.root / LOCK_DIR
+    seed = _strip_header((locks / "shared.txt").read_text()) if (locks / "shared.txt").is_file() and not upgrade else None
+    (config.root / ".builder").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lock-", dir=config.root / ".builder") as tmp:
+        compiler = _Compiler(config, Path(tmp), timeout, on_line)
+        every = sorted({rel for files in wanted.values() for rel in files})
+        shared = compiler.compile(every, seed, upgrade)
+        members, own = sorted(wanted), {}
+        if shared is None:
+            old = {} if upgrade else {p.stem: _strip_header(p.read_text()) for p in locks.glob("*.txt") if p.stem != "shared"}
+            members, shared, own = _split(compiler, wanted, seed, upgrade, old)
+        texts = {SHARED_LOCK: _header(config, members, sorted({r for n in members for r in wanted[n]})) + shared}
+        texts |= {f"{LOCK_DIR}/{name}.txt": _header(config, [name], wanted[name]) + text for name, text in own.items()}
+    for old in locks.glob("*.txt") if locks.is_dir() else ():
+        if f"{LOCK_DIR}/{old.name}" not in texts:
+            old.unlink()  # a function that no longer diverges (or is gone)
+    for rel, text in sorted(texts.items()):
+        write_atomic(config.root / rel, text)
+    return LockResult(tuple(sorted(texts)), tuple(sorted(own)), reason)

@@ -1,0 +1,18 @@
+"""Says hello in the words of greeting.txt, which sits next to this file."""
+
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def lambda_handler(event, context):
+    with open(os.path.join(HERE, "greeting.txt"), encoding="utf-8") as handle:
+        words = handle.read().strip()
+    body = {
+        "message": words.format(name=os.environ.get("GREETING_NAME", "nobody")),
+        "stage": os.environ["STAGE"],
+        "service": os.environ["SERVICE_NAME"],
+        "path": event.get("path"),
+    }
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
