@@ -22,6 +22,21 @@ from .model import LOCAL_BASE
 DEFAULT_TAG = LOCAL_BASE  # the local stand-in for AWS's base that builds use when AWS's is not there
 DEBIAN_TAG = "builder-debian:{suite}"
 DEFAULT_SUITE = "bookworm"  # its python3 is 3.11, the default target
+DEFAULT_PYTHON = "3.11"
+# The Debian release whose python3 is each version (a Lambda runtime's Python, made locally).
+SUITES = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
+
+
+def suite_for(python_version: str) -> str:
+    """The Debian suite whose python3 is ``python_version``; a ConfigError naming the choices if none."""
+    try:
+        return SUITES[python_version]
+    except KeyError:
+        raise ConfigError(
+            f"No Debian release has Python {python_version} as its python3, so `base --bootstrap` cannot make "
+            f"that base (it can make {', '.join(sorted(SUITES))}). Pull AWS's public.ecr.aws/lambda/python:"
+            f"{python_version} (or build `base --from` an image with that Python), or set python-version."
+        ) from None
 _RESOURCES = ("Dockerfile.base", "lambda-entrypoint.sh", "emulator.py")
 _DEFAULT_MIRROR = "http://deb.debian.org/debian"
 

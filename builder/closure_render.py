@@ -29,6 +29,10 @@ def _reason_text(reason: Reason) -> str:
         return "handler"
     if reason.kind == "package":
         return f"package of {reason.origin}"
+    if reason.kind == "data":
+        return f"a file of {reason.origin} (its ZIP held it)"
+    if reason.kind == "keep":
+        return f"keep {reason.origin}"
     return f"include {reason.origin}"
 
 
@@ -50,6 +54,7 @@ def render_tree(closure: Closure, why: str | None = None) -> str:
     lines = [f"{fn.name}  (handler {fn.handler}, Python {closure.target.short_version} "
              f"{closure.target.sys_platform}/{closure.target.platform_machine})", ""]  # fmt: skip
     lines.append(f"local files: {len(closure.local_files)}, {human_size(closure.local_size)}")
+    lock = f", locked in {closure.lock_file}" if closure.lock_file else ""
     width = max((len(f.path) for f in closure.local_files), default=0)
     for f in closure.local_files:
         lines.append(f"  {f.path:<{width}}  {human_size(f.size):>9}  {_reasons_text(f.reasons, f.optional)}")
@@ -57,7 +62,7 @@ def render_tree(closure: Closure, why: str | None = None) -> str:
     if not closure.distributions:
         lines.append("distributions: none")
     else:
-        lines.append(f"distributions: {len(closure.distributions)}, {human_size(closure.distribution_size)}")
+        lines.append(f"distributions: {len(closure.distributions)}, {human_size(closure.distribution_size)}{lock}")
         by_name = {d.name: d for d in closure.distributions}
         children: dict[str, list[str]] = {}
         roots = []
@@ -96,6 +101,9 @@ def _render_why(closure: Closure, why: str) -> str:
     elif why in files or why in modules:
         node = files.get(why) or modules[why]
         label = node.path
+    elif any(p.endswith("/" + why.lstrip("/")) for p in files):  # relative to a code folder, as in the image
+        node = next(f for p, f in files.items() if p.endswith("/" + why.lstrip("/")))
+        label = node.path
     else:
         return f"{why} is not in the closure of {closure.function.name}.\n"
     lines = [f"why {label} is in {closure.function.name}:"]
@@ -123,6 +131,10 @@ def _reason_json(reason: Reason) -> dict[str, Any]:
         return {"kind": "handler", "handler": reason.origin}
     if reason.kind == "package":
         return {"kind": "package", "of": reason.origin}
+    if reason.kind == "data":
+        return {"kind": "data", "root": reason.origin}
+    if reason.kind == "keep":
+        return {"kind": "keep", "name": reason.origin}
     return {"kind": "include", "pattern": reason.origin}
 
 

@@ -40,7 +40,8 @@ _STRING_OR_COMMENT = re.compile(
 )
 _WORD_CHARS = re.compile(r"\w*")
 _WORDS = {"import", "__import__", "import_module", "run_module", "__all__", "spec_from_file_location",
-          "load_source", "run_path", "SourceFileLoader"}  # fmt: skip
+          "load_source", "run_path", "SourceFileLoader", "entry_points", "iter_entry_points",
+          "load_entry_point"}  # fmt: skip
 _DYNAMIC_WORDS = _WORDS - {"import", "__all__"}
 _CODE_START = re.compile(r"^[^\s#]", re.MULTILINE)
 _CLAUSE = re.compile(r"(?:else|elif|except|finally)\b")

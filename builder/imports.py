@@ -30,6 +30,7 @@ SELF_BASE = 4  # relative to the module itself (import_module(".x", __name__))
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 _DYNAMIC_CALLS = {"import_module", "__import__", "run_module"}
 _PATH_LOADERS = {"spec_from_file_location", "load_source", "run_path", "SourceFileLoader"}
+_ENTRY_POINTS = {"entry_points", "iter_entry_points", "load_entry_point"}  # importlib.metadata, pkg_resources
 
 
 class ImportRecord(NamedTuple):
@@ -142,6 +143,12 @@ class _Walker:
 
     def call(self, node: ast.Call, flags: int) -> None:
         func = node.func
+        called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        if called in _ENTRY_POINTS:
+            self.warnings.append((node.lineno, f"entry-point lookup {ast.unparse(func)}() loads what installed "
+                                  "distributions register, which cannot be followed; add what it loads to "
+                                  "keep = [...] in builder.toml"))  # fmt: skip
+            return
         if isinstance(func, ast.Name):
             attr = callee = func.id
         elif isinstance(func, ast.Attribute) and _base_name(func.value) in self.importlib_names:
@@ -150,7 +157,7 @@ class _Walker:
             return
         if attr in _PATH_LOADERS:
             self.warnings.append((node.lineno, f"{callee}() loads code by file path, which cannot be followed; "
-                                  "add the files it loads to the function's `include`"))  # fmt: skip
+                                  "add the files it loads to the function's `include` in builder.toml"))  # fmt: skip
             return
         name = self.loaders.get(attr) if isinstance(func, ast.Name) else (attr if attr in _DYNAMIC_CALLS else None)
         if name is None:
@@ -162,7 +169,8 @@ class _Walker:
         if literal is None:
             shown = ast.unparse(target)[:60] if target is not None else ""
             self.warnings.append((node.lineno, f"dynamic import {callee}({shown}) cannot be resolved statically; "
-                                  "if it loads local code, add those files to the function's `include`"))  # fmt: skip
+                                  "add the modules it loads to keep = [...] in builder.toml (or their files "
+                                  "to the function's `include`)"))  # fmt: skip
             return
         flags |= DYNAMIC
         if name == "__import__":
@@ -279,7 +287,7 @@ def scan_full(source: str, path: str) -> FileImports:
 
 
 DYNAMIC_TEXT = re.compile(
-    r"import_module|__import__|run_module|spec_from_file_location|load_source|run_path|SourceFileLoader"
+    r"import_module|__import__|run_module|spec_from_file_location|load_source|run_path|SourceFileLoader|entry_point"
 )
 
 

@@ -23,7 +23,6 @@ from .errors import ConfigError, InvokeError
 CONTAINER_PORT = 8080  # the emulator's (and AWS's RIE's) invoke port inside the image
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 SANDBOX_USER = "993:993"  # Lambda runs functions as a non-root user (sbx_user1051)
-TMP_SIZE = "512m"  # Lambda's default ephemeral storage
 PIDS_LIMIT = 1024  # Lambda's limit on processes and threads
 NOFILE = 1024  # Lambda's limit on file descriptors
 LABEL = "builder.function"
@@ -83,12 +82,13 @@ def sandbox_spec(
     port: int,
     memory_mb: int = 128,
     timeout_s: int = 3,
+    tmp_mb: int = 512,
     env: Mapping[str, str] = MappingProxyType({}),
     sandbox: bool = True,
 ) -> ContainerSpec:
     """Plan a container that runs ``handler`` from ``image`` like Lambda would.
 
-    The sandbox is Lambda's: read-only root with a 512 MB ``/tmp``, a non-root user, no
+    The sandbox is Lambda's: read-only root with a ``tmp_mb`` MB ``/tmp``, a non-root user, no
     capabilities, ``memory_mb`` of memory and no swap, 1024 processes and open files. The
     environment carries Lambda's variables; ``env`` (the function's own variables) may
     override the defaults (e.g. ``AWS_REGION``) but not what the arguments set. With
@@ -98,6 +98,8 @@ def sandbox_spec(
         raise ConfigError(f"Memory size {memory_mb} MB is outside Lambda's range; use 128 to 10240.")
     if not 1 <= timeout_s <= 900:
         raise ConfigError(f"Timeout {timeout_s} s is outside Lambda's range; use 1 to 900.")
+    if not 512 <= tmp_mb <= 10240:
+        raise ConfigError(f"Ephemeral storage {tmp_mb} MB is outside Lambda's range; use 512 to 10240.")
     if not 1 <= port <= 65535:
         raise ConfigError(f"Port {port} is not a TCP port; use 1 to 65535 (e.g. 9000).")
     if not handler or "." not in handler:
@@ -129,7 +131,7 @@ def sandbox_spec(
     if not sandbox:
         return replace(spec, read_only=False, user=None, cap_drop=(), security_opt=(), pids_limit=None, ulimits=())
     memory = f"{memory_mb}m"
-    tmpfs = MappingProxyType({"/tmp": f"rw,size={TMP_SIZE}"})
+    tmpfs = MappingProxyType({"/tmp": f"rw,size={tmp_mb}m"})
     return replace(spec, tmpfs=tmpfs, mem_limit=memory, memswap_limit=memory)
 
 

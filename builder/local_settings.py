@@ -142,12 +142,13 @@ def local_settings(
     *,
     parameter_overrides: Mapping[str, str] | None = None,
     env_vars: Mapping[str, Mapping[str, str]] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> LocalSettings:
     """The environment, memory, timeout and /tmp size of ``fn`` for a local run.
 
     ``env_vars`` (SAM's env-vars file) sets variables the template declares: its
     ``Parameters`` table for every function, then the function's own table (by logical ID
-    or name), as ``sam local invoke`` does.
+    or name), as ``sam local invoke`` does. ``env`` (``--env``) sets any variable, last.
     """
     resolver = _Resolver(parameters(config, parameter_overrides or {}), config.name)
     declared = fn.setting("Environment") or {}
@@ -168,12 +169,14 @@ def local_settings(
                 environment[key] = value
                 if key in unresolved:
                     unresolved.remove(key)
+    environment.update(env or {})
+    unresolved = [key for key in unresolved if key not in (env or {})]
     notices = []
     if unresolved:
         notices.append(
             f"{fn.name}: {', '.join(unresolved)} {'has' if len(unresolved) == 1 else 'have'} no local value (only a "
-            "deployed stack knows it) and get a placeholder; set them with --env KEY=VALUE, --env-vars FILE or "
-            "--parameter-overrides KEY=VALUE."
+            f"deployed stack knows {'it' if len(unresolved) == 1 else 'them'}), so the run sees a placeholder; set "
+            "with --env KEY=VALUE, --env-vars FILE or --parameter-overrides KEY=VALUE."
         )
     storage = fn.setting("EphemeralStorage")
     return LocalSettings(

@@ -29,7 +29,7 @@ from .imports import FileImports, scan_full
 
 CACHE_FILE = Path(".builder") / "cache" / "imports.json"
 CLOSURES_FILE = CACHE_FILE.with_name("closures.json")
-SCANNER_VERSION = 3
+SCANNER_VERSION = 4
 
 
 def decode_source(data: bytes, path: str) -> str:

@@ -35,6 +35,7 @@ def spec_for(
     port: int = 9000,
     memory_mb: int = 128,
     timeout_s: int = 3,
+    tmp_mb: int = 512,
     env: dict[str, str] | None = None,
     sandbox: bool = True,
 ) -> local.ContainerSpec:
@@ -47,7 +48,7 @@ def spec_for(
             f"`python -m builder --project {config.root} build --function {function} --tag {tag}`."
         )
     return local.sandbox_spec(
-        image, function, fn.handler, port=port, memory_mb=memory_mb, timeout_s=timeout_s,
+        image, function, fn.handler, port=port, memory_mb=memory_mb, timeout_s=timeout_s, tmp_mb=tmp_mb,
         env=env or {}, sandbox=sandbox,
     )
 

@@ -145,7 +145,7 @@ def plan_template(
                 reasons.append(
                     "no git history"
                     if changes is None
-                    else f"rarely changed: {changes} recent commits"
+                    else f"rarely changed: {changes} recent commit{'' if changes == 1 else 's'}"
                 )
                 if _cold_start_critical(info):
                     reasons.append("cold-start-critical: serves synchronous API calls")

@@ -174,9 +174,11 @@ class Sizer:
         index: Callable[[], DistIndex] | None = None,
         target: Target | None = None,
         lock: str = "the lock file",
+        own_lock: Callable[[Path], tuple[DistIndex, str] | None] | None = None,
     ) -> None:
         self.base = Path(base)
         self._load_index = index
+        self._own_lock = own_lock  # a requirements file's own lock (its function's diverge), if any
         self._index: DistIndex | None = None
         self.target = target or Target()
         self.lock = lock
@@ -208,8 +210,9 @@ class Sizer:
             dists: tuple[str, ...] = ()
             requirements = path / REQUIREMENTS
             if path.is_dir() and requirements.is_file():
-                index = self.index(requirements)
-                dists = requirements_closure(requirements, index, self.target, lock=self.lock)
+                own = self._own_lock(requirements) if self._own_lock else None
+                index, lock = own or (self.index(requirements), self.lock)
+                dists = requirements_closure(requirements, index, self.target, lock=lock)
                 deps = sum(index.dist(name).size for name in dists)
             else:
                 deps = 0

@@ -172,7 +172,7 @@ def test_plan_follows_the_phase_1_rules():
     assert plans["ReportFunction"].reasons == ("changed often: 25 recent commits to src/report/",)
     assert plans["PingFunction"].reasons == (
         "tiny: 0.4% of the 250 MB limit",
-        "rarely changed: 1 recent commits",
+        "rarely changed: 1 recent commit",
         "cold-start-critical: serves synchronous API calls",
     )
     orders = plans["OrdersFunction"]

@@ -320,7 +320,7 @@ def test_pin_needs_an_image_for_each_named_function(tmp_path):
     _image_uris(root, ["health"])
     fails(
         cli(root, "migrate", "--function", "UserAuthFunction", "--pin"), 6,
-        "no image for UserAuthFunction (handler functions/user/auth/authorizer.handler)", "push --function",
+        "no image for UserAuthFunction (user-auth)", "push --function",
     )  # fmt: skip
     (root / registry.IMAGE_URIS).write_text('{"health": "example:latest"}', encoding="utf-8")
     fails(cli(root, "migrate", "--function", "HealthFunction", "--pin"), 8, "not <repository>@sha256:")

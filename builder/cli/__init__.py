@@ -14,10 +14,12 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BuilderError, CommandFailed
-from . import images, local, sam, sizes
+from . import images, local, project, sam, sizes
 
 EPILOG = """\
 examples:
+  cd my-sam-app && python -m builder build --all       # a SAM project as it is: no configuration
+  python -m builder --project examples/sam-app functions
   python -m builder --project examples/backend base --bootstrap
   python -m builder --project examples/backend build --all
   python -m builder --project examples/backend closure --function analytics-report --why numpy
@@ -28,7 +30,7 @@ examples:
   python -m builder --project examples/backend migrate --function UserAuthFunction --dry-run
 """
 
-COMMAND_MODULES = (images, local, sam, sizes)
+COMMAND_MODULES = (project, images, local, sam, sizes)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,6 +42,8 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--project", default=".", metavar="DIR", help="the backend's root (default: current folder)")
+    p.add_argument("--template", dest="templates", action="append", default=[], metavar="FILE",
+                   help="the SAM template, relative to DIR (repeatable; default: samconfig.toml's, or template.yaml)")
     p.add_argument("-v", "--verbose", action="store_true", help="echo commands and stream their output")
     p.add_argument("--version", action="version", version=f"builder {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -23,7 +23,33 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def load(args: argparse.Namespace, **overrides) -> config.Config:
-    return config.load(args.project, **overrides)
+    return config.load(args.project, templates=tuple(args.templates or ()), **overrides)
+
+
+def names(cfg: config.Config, given: Sequence[str]) -> list[str]:
+    """The functions named by ``--function`` (names or logical IDs), as builder's names, in order."""
+    return list(dict.fromkeys(cfg.function(name).name for name in given))
+
+
+def selected(args: argparse.Namespace, cfg: config.Config, *, default_all: bool = False) -> list[str]:
+    """``--function`` (repeatable) or ``--all``: never both; nothing given means all with ``default_all``."""
+    given = getattr(args, "function", []) or []
+    if getattr(args, "all", False) and given:
+        raise config.ConfigError("Pass either --function NAME (repeatable) or --all, not both.")
+    if getattr(args, "all", False) or (default_all and not given):
+        return [f.name for f in cfg.functions]
+    if not given:
+        raise config.ConfigError("Name the functions with --function NAME (repeatable; a name or a logical ID), or pass --all.")
+    return names(cfg, given)
+
+
+def notices(cfg: config.Config, *, skipped: bool = True) -> None:
+    """Say once what reading the template noticed: functions left alone, layers not in the images."""
+    if skipped and cfg.skipped:
+        shown = "; ".join(f"{fid} ({why})" for fid, why in cfg.skipped)
+        print(f"note: left alone: {shown}", file=sys.stderr)
+    for line in cfg.notices:
+        print(f"note: {line}", file=sys.stderr)
 
 
 def progress_bar(items=None, **kwargs) -> tqdm:
@@ -58,10 +84,36 @@ def positive(text: str) -> int:
     return int(text)
 
 
+def analyse(cfg: config.Config) -> pipeline.Analysis:
+    """Lock, download and analyse, with a progress line; say what locking did."""
+    with progress_bar(desc="analyse", unit="line", total=None, leave=False, disable=not sys.stderr.isatty()) as bar:
+        analysis = pipeline.analyse(cfg, on_line=progress_line(bar))
+    locked = analysis.locked
+    if locked.written:
+        own = f"; {', '.join(locked.divergent)} diverge (their requirements conflict), each with a lock of its own" if locked.divergent else ""
+        print(f"locked the requirements ({locked.reason}): wrote {', '.join(locked.written)}{own}. Commit them.",
+              file=sys.stderr)  # fmt: skip
+    return analysis
+
+
+def dropped(analysis: pipeline.Analysis, names: Sequence[str]) -> None:
+    """One line naming the requirements no import reaches (so they are not in the images)."""
+    found = [f"{name}: {', '.join(analysis.dropped[name])}" for name in names if name in analysis.dropped]
+    if found:
+        print(f"note: not in the images, as no import reaches them: {'; '.join(found)}. If code loads one "
+              "dynamically, add it to keep = [...] in builder.toml (top level or [functions.NAME]).",
+              file=sys.stderr)  # fmt: skip
+
+
 def build_images(
     cfg: config.Config, build_plan: BuildPlan, names: Sequence[str], tag: str, jobs: int = pipeline.DEFAULT_JOBS
 ) -> list[pipeline.Built]:
-    """Build the images of ``names`` from one prepared Dockerfile, ``jobs`` at a time, with a progress bar."""
+    """Build the images of ``names`` from one prepared Dockerfile, ``jobs`` at a time, with a progress bar.
+
+    The base is the configured one, else AWS's for the runtime, else the local stand-in: said on stderr.
+    """
+    cfg = pipeline.with_base(cfg)
+    print(f"base: {cfg.base_image}", file=sys.stderr)
     text = pipeline.prepare(cfg, replace(build_plan, base_image=cfg.base_image))
     with progress_bar(total=len(names), desc="build", unit="image") as bar:
 

@@ -8,24 +8,36 @@ import sys
 from pathlib import Path
 
 from .. import base, closure, engine, pipeline
-from ..errors import ConfigError
+from ..errors import BuilderError, ConfigError
 from ..fileutil import write_atomic
 from ..units import human
-from .common import build_images, jobs_option, load, progress_bar, progress_line, table
+from .common import analyse, build_images, dropped, jobs_option, load, notices, progress_bar, progress_line, selected, table
+
+
+def _python_version(args: argparse.Namespace) -> str:
+    """--python-version, else the project's (from its functions' runtime), else 3.11."""
+    if args.python_version:
+        return args.python_version
+    try:
+        return load(args).python_version
+    except BuilderError:
+        return base.DEFAULT_PYTHON
 
 
 def cmd_base(args: argparse.Namespace) -> int:
-    tag = args.tag or base.DEFAULT_TAG.format(python_version=args.python_version)
+    python_version = _python_version(args)
+    tag = args.tag or base.DEFAULT_TAG.format(python_version=python_version)
+    suite = args.suite or base.suite_for(python_version)
     from_image = args.from_image
     with progress_bar(total=2 if args.bootstrap else 1, desc="base", unit="step") as bar:
         if args.bootstrap:
-            from_image = base.DEBIAN_TAG.format(suite=args.suite)
+            from_image = base.DEBIAN_TAG.format(suite=suite)
             if args.rebuild or not engine.image_exists(from_image):
-                bar.set_description(f"debootstrap {args.suite}")
-                base.bootstrap_debian(from_image, suite=args.suite, mirror=args.mirror, on_line=progress_line(bar))
+                bar.set_description(f"debootstrap {suite}")
+                base.bootstrap_debian(from_image, suite=suite, mirror=args.mirror, on_line=progress_line(bar))
             bar.update()
         bar.set_description(f"build {tag}")
-        image_id = base.build_base(from_image, tag, python_version=args.python_version, on_line=progress_line(bar))
+        image_id = base.build_base(from_image, tag, python_version=python_version, on_line=progress_line(bar))
         bar.update()
     print(f"{tag}  {image_id[:19]}  (from {from_image})")
     return 0
@@ -33,7 +45,7 @@ def cmd_base(args: argparse.Namespace) -> int:
 
 def cmd_dockerfile(args: argparse.Namespace) -> int:
     cfg = load(args)
-    text = pipeline.render(cfg, pipeline.analyse(cfg))
+    text = pipeline.render(cfg, analyse(cfg))
     output = Path(args.output) if args.output else cfg.root / "Dockerfile"
     if args.check:
         current = output.read_text() if output.is_file() else None
@@ -55,14 +67,12 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     cfg = load(args)
-    names = [f.name for f in cfg.functions] if args.all else args.function
-    if not names:
-        raise ConfigError("Name the functions to build with --function NAME (repeatable), or pass --all.")
-    for name in names:
-        cfg.function(name)  # unknown names fail before any work
+    names = selected(args, cfg)  # unknown names fail before any work
     engine.check()
-    analysis = pipeline.analyse(cfg)
+    notices(cfg)
+    analysis = analyse(cfg)
     build_plan = pipeline.plan(cfg, analysis)
+    dropped(analysis, names)
     results = build_images(cfg, build_plan, names, args.tag, args.jobs)
     if args.json:
         print(json.dumps([r.__dict__ for r in results], indent=2, sort_keys=True))
@@ -77,8 +87,8 @@ def cmd_closure(args: argparse.Namespace) -> int:
     if not args.unused and not args.function:
         raise ConfigError("Name a function with --function NAME, or pass --unused.")
     if args.function:
-        cfg.function(args.function)
-    analysis = pipeline.analyse(cfg)
+        args.function = cfg.function(args.function).name
+    analysis = analyse(cfg)
     if args.unused:
         names = closure.unused_distributions(analysis.closures, analysis.index)
         out = closure.unused_to_json(names, analysis.index) if args.json else closure.render_unused(names, analysis.index)
@@ -98,10 +108,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = b.add_mutually_exclusive_group(required=True)
     src.add_argument("--from", dest="from_image", metavar="IMAGE", help="a local Debian or Python image to start from")
     src.add_argument("--bootstrap", action="store_true", help="make a Debian image with debootstrap (no registry needed)")
-    b.add_argument("--suite", default=base.DEFAULT_SUITE, help="Debian suite for --bootstrap (default: %(default)s)")
+    b.add_argument("--suite", help="Debian suite for --bootstrap (default: the one whose python3 is the version asked)")
     b.add_argument("--mirror", help="Debian mirror for --bootstrap (default: the one apt uses here)")
     b.add_argument("--rebuild", action="store_true", help="bootstrap again even if the Debian image exists")
-    b.add_argument("--python-version", default="3.11", help="Python the base must have (default: %(default)s)")
+    b.add_argument("--python-version", help="Python the base must have (default: the project's runtime, else 3.11)")
     b.add_argument("--tag", help="image tag (default: builder-lambda-python:<python-version>)")
     b.set_defaults(handler=cmd_base)
 
@@ -111,7 +121,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(handler=cmd_dockerfile)
 
     bd = sub.add_parser("build", help="build per-function images and print their sizes")
-    bd.add_argument("--function", "-f", action="append", default=[], metavar="NAME", help="a function to build (repeatable)")
+    bd.add_argument("--function", "-f", action="append", default=[], metavar="NAME",
+                    help="a function to build: its name or logical ID (repeatable)")
     bd.add_argument("--all", action="store_true", help="build every function")
     bd.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
     bd.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -9,8 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import config, engine, local, pipeline, runner
+from .. import config, engine, local, local_settings, pipeline, runner
 from ..errors import ConfigError, InvokeError
+from ..sam_project import parse_parameter_overrides
 from .common import load
 
 
@@ -22,7 +23,10 @@ def _event(args: argparse.Namespace, cfg: config.Config) -> bytes:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"Cannot read the event {path}: {exc.strerror}. Pass --event FILE (or - for stdin).") from exc
+        where = "" if args.event else " (builder looks in events/<name>.json, events/event.json and <CodeUri>/event.json)"
+        raise ConfigError(
+            f"Cannot read the event {path}: {exc.strerror}{where}. Pass --event FILE (or - for stdin)."
+        ) from exc
     try:
         json.loads(data)
     except ValueError as exc:
@@ -41,9 +45,19 @@ def _env(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def _spec(args: argparse.Namespace, cfg: config.Config):
+    """The container, with the template's settings under the flags (as `sam local invoke` takes them)."""
+    args.function = cfg.function(args.function).name
+    overrides = dict(parse_parameter_overrides(args.parameter_overrides, "--parameter-overrides")) if args.parameter_overrides else {}
+    env_vars_path = args.env_vars or (str(cfg.root / cfg.env_vars) if cfg.env_vars else None)
+    env_vars = local_settings.env_vars_file(Path(env_vars_path)) if env_vars_path else None
+    settings = local_settings.local_settings(cfg, cfg.function(args.function), parameter_overrides=overrides,
+                                             env_vars=env_vars, env=_env(args.env))  # fmt: skip
+    for line in settings.notices:
+        print(f"note: {line}", file=sys.stderr)
     return runner.spec_for(
-        cfg, args.function, tag=args.tag, port=args.port, memory_mb=args.memory, timeout_s=args.timeout,
-        env=_env(args.env), sandbox=not args.no_sandbox,
+        cfg, args.function, tag=args.tag, port=args.port, memory_mb=args.memory or settings.memory_mb,
+        timeout_s=args.timeout or settings.timeout_s, tmp_mb=args.tmp or settings.tmp_mb, env=dict(settings.environment),
+        sandbox=not args.no_sandbox,
     )
 
 
@@ -106,12 +120,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("run", cmd_run, "serve a function's image on a local port, the way AWS's base images do"),
     ):
         r = sub.add_parser(name, help=help_text)
-        r.add_argument("--function", "-f", required=True, metavar="NAME", help="the function")
+        r.add_argument("--function", "-f", required=True, metavar="NAME", help="the function (its name or logical ID)")
         r.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
         r.add_argument("--port", type=int, default=9000, help="host port for the invoke endpoint (default: %(default)s)")
-        r.add_argument("--memory", type=int, default=128, metavar="MB", help="memory size, enforced (default: %(default)s)")
-        r.add_argument("--timeout", type=int, default=3, metavar="S", help="function timeout in seconds (default: %(default)s)")
-        r.add_argument("--env", action="append", default=[], metavar="K=V", help="an environment variable (repeatable)")
+        r.add_argument("--memory", type=int, metavar="MB", help="memory size, enforced (default: the template's MemorySize, else 128)")
+        r.add_argument("--timeout", type=int, metavar="S", help="function timeout in seconds (default: the template's Timeout, else 3)")
+        r.add_argument("--tmp", type=int, metavar="MB", help="size of /tmp (default: the template's EphemeralStorage, else 512)")
+        r.add_argument("--env", action="append", default=[], metavar="K=V",
+                       help="an environment variable (repeatable; over the template's Environment)")
+        r.add_argument("--env-vars", metavar="FILE",
+                       help="SAM's env-vars JSON: {\"FunctionLogicalId\": {\"VAR\": \"value\"}} (default: samconfig.toml's env_vars)")
+        r.add_argument("--parameter-overrides", metavar="K=V ...",
+                       help="template parameters, as for sam (default: samconfig.toml's parameter_overrides)")
         r.add_argument("--no-sandbox", action="store_true", help="writable root, root user, no memory limit")
         if name == "invoke":
             r.add_argument("--event", metavar="FILE", help="the event JSON ('-': stdin; default: the sample event)")

@@ -8,14 +8,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .. import config as config_mod
-from .. import registry, sam, sam_edit, sam_sizes, wheelhouse
+from .. import locking, pipeline, registry, sam, sam_edit, sam_project, sam_sizes, wheelhouse
 from ..dists import DistIndex
-from ..errors import ConfigError, TemplateError
+from ..errors import BuilderError, ConfigError, TemplateError
 from ..fileutil import write_atomic
 from ..lock import parse_lock
 from ..target import Target
-from .common import load, progress_bar, progress_line, table
+from .common import load, progress_bar, progress_line, selected, table
 
 PUSH_EPILOG = """\
 Each function's local image <project>-<function>:<tag> is pushed to ONE repository as the
@@ -30,7 +29,12 @@ the docker credential store (docker login).
 
 
 def _template_path(args: argparse.Namespace) -> Path:
-    return Path(args.template) if args.template else Path(args.project) / "template.yaml"
+    """The template the command edits: --template, else the project's (samconfig.toml's, template.yaml)."""
+    if args.template:
+        return Path(args.template)
+    named = tuple(args.templates or ())
+    found = sam_project.find_templates(Path(args.project).resolve(), named, sam_project.read_samconfig(Path(args.project)))
+    return found[0] if found else Path(args.project) / "template.yaml"
 
 
 def _mib(n: int) -> str:
@@ -55,11 +59,25 @@ def _sizer(args: argparse.Namespace, template: sam.Template) -> sam_sizes.Sizer:
         return sam_sizes.Sizer(base, index=fail)
     target = Target.from_config(cfg)
 
-    def index() -> DistIndex:  # the locked wheels only: no closures needed
-        house = wheelhouse.ensure(cfg)
-        return DistIndex.from_wheelhouse(house, parse_lock(cfg.lock_path, target=target), target=target)
+    current = []  # the configuration with current locks, once index() has locked
 
-    return sam_sizes.Sizer(base, index=index, target=target, lock=cfg.lock_file)
+    def index(lock: str | None = None) -> DistIndex:  # the locked wheels only: no closures needed
+        if not current:
+            relocked = cfg.locked_by_builder and locking.ensure(cfg).written
+            current.append(pipeline.with_locks(cfg) if relocked else cfg)
+        house = wheelhouse.ensure(current[0])
+        path = current[0].root / (lock or current[0].lock_file)
+        return DistIndex.from_wheelhouse(house, parse_lock(path, target=target), target=target)
+
+    def own_lock(requirements: Path) -> tuple[DistIndex, str] | None:
+        index()  # locks first
+        rel = requirements.resolve().relative_to(cfg.root).as_posix()
+        for fn in current[0].functions:
+            if rel in fn.requirements and fn.lock_file != current[0].lock_file:
+                return index(fn.lock_file), fn.lock_file
+        return None
+
+    return sam_sizes.Sizer(base, index=index, target=target, lock=cfg.lock_file, own_lock=own_lock)
 
 
 def render_plan(
@@ -86,18 +104,31 @@ def render_plan(
     return "\n".join(lines)
 
 
+def _diverging(args: argparse.Namespace) -> dict[str, str]:
+    """Functions with a lock of their own (their requirements conflict with the shared lock's)."""
+    try:
+        cfg = load(args)
+    except BuilderError:
+        return {}
+    return {fn.logical_id or fn.name: fn.lock_file for fn in cfg.functions if fn.lock_file != cfg.lock_file}
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     template = sam.load_template(_template_path(args))
     sizes = sam_sizes.template_sizes(template, _sizer(args, template))
     uris = [f.code_uri for f in template.functions if f.code_uri]
     counts = sam.git_change_counts(Path(template.path).parent, uris, since=args.since)
     plans = sam.plan_template(template, sizes=lambda info: sizes[info.logical_id].total, change_counts=counts)
+    diverging = _diverging(args)
     if not args.json:
         print(render_plan(template, plans, sizes))
+        for fid, lock in diverging.items():
+            print(f"  {fid}: its requirements conflict with the other functions', so it has a lock of its own ({lock})")
         return 0
     out = [
         {**p.__dict__, "layers": list(p.layers), "reasons": list(p.reasons),
-         "limit_bytes": sam.LIMIT_BYTES, "size": sizes[p.logical_id].to_json()}
+         "limit_bytes": sam.LIMIT_BYTES, "size": sizes[p.logical_id].to_json(),
+         "own_lock": diverging.get(p.logical_id)}
         for p in plans
     ]  # fmt: skip
     print(json.dumps(out, indent=2, sort_keys=True))
@@ -121,24 +152,29 @@ def _logical_ids(args: argparse.Namespace, template: sam.Template) -> list[str]:
 
 
 def _pins(args: argparse.Namespace, template: sam.Template, ids: list[str]) -> dict[str, str]:
-    """Logical id -> pushed image, from image-uris.json (builder's names mapped by handler).
+    """Logical id -> pushed image, from image-uris.json (builder's function names mapped to logical IDs;
+    a function builder.toml alone defines maps by its handler).
 
     Named functions and ZIP functions must have one; other image functions are pinned if pushed.
     """
     cfg = load(args)
     path = Path(args.pin) if args.pin != "-" else cfg.root / registry.IMAGE_URIS
     by_handler = sam.functions_by_handler(template)
+    known = {f.name: f for f in cfg.functions}
     pins = {}
     for name, uri in sorted(registry.read_image_uris(path).items()):
-        if name in {f.name for f in cfg.functions}:  # else: no longer in builder.toml
-            pins.update({fid: uri for fid in by_handler.get(cfg.function(name).handler, ())})
+        fn = known.get(name)
+        if fn is None:
+            continue  # no longer a function of the project
+        for fid in (fn.logical_id,) if fn.logical_id else by_handler.get(fn.handler, ()):
+            pins[fid] = uri
     required = ids if args.function else [f for f in ids if template.function(f).package_type == "Zip"]
-    missing = [f"{fid} (handler {sam.function_handler(template.function(fid))})" for fid in required if fid not in pins]
+    names = {f.logical_id: f.name for f in cfg.functions if f.logical_id}
+    missing = [f"{fid} ({names[fid]})" if fid in names else fid for fid in required if fid not in pins]
     if missing:
         raise TemplateError(
-            f"{path} has no image for {', '.join(missing)}: no function in "
-            f"{cfg.root / config_mod.CONFIG_FILE} has that handler, or it was not pushed. Push it "
-            "(`python -m builder push --function NAME --repository URI`), then pin again."
+            f"{path} has no image for {', '.join(missing)}: it was not pushed (or is not a function builder "
+            "builds). Push it (`python -m builder push --function NAME --repository URI`), then pin again."
         )
     return {fid: pins[fid] for fid in ids if fid in pins}
 
@@ -179,11 +215,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_push(args: argparse.Namespace) -> int:
     cfg = load(args)
-    if args.all == bool(args.function):
-        raise ConfigError("Name the functions to push with --function NAME (repeatable), or pass --all.")
-    names = [f.name for f in cfg.functions] if args.all else list(dict.fromkeys(args.function))
-    for name in names:
-        cfg.function(name)  # unknown names fail before any work
+    names = selected(args, cfg)  # unknown names fail before any work
     repository = registry.parse_repository(args.repository)
     auth = registry.credentials(repository)
     output = Path(args.output) if args.output else cfg.root / registry.IMAGE_URIS
@@ -205,7 +237,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's commands to the parser."""
     p = sub.add_parser("plan", help="size every SAM function and say which should become an image")
-    p.add_argument("--template", "-t", metavar="FILE", help="the SAM template (default: <project>/template.yaml)")
+    p.add_argument("--template", "-t", metavar="FILE", help="the SAM template (default: the project's)")
     p.add_argument("--since", default="90 days", help="git history window for 'changed often' (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(handler=cmd_plan)
@@ -213,7 +245,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m = sub.add_parser(
         "migrate", help="turn SAM functions into image functions (or roll back, or pin pushed digests)"
     )
-    m.add_argument("--template", "-t", metavar="FILE", help="the SAM template (default: <project>/template.yaml)")
+    m.add_argument("--template", "-t", metavar="FILE", help="the SAM template (default: the project's)")
     m.add_argument("--function", "-f", action="append", default=[], metavar="LOGICAL_ID",
                    help="a function of the template (repeatable)")  # fmt: skip
     m.add_argument("--all", action="store_true", help="every ZIP function (with --rollback: every migrated one)")
@@ -230,7 +262,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=PUSH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     u.add_argument("--function", "-f", action="append", default=[], metavar="NAME",
-                   help="a function to push (repeatable)")  # fmt: skip
+                   help="a function to push: its name or logical ID (repeatable)")  # fmt: skip
     u.add_argument("--all", action="store_true", help="push every function")
     u.add_argument("--repository", "-r", required=True, metavar="URI",
                    help="host[:port]/name, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop")  # fmt: skip

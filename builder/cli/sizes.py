@@ -13,14 +13,11 @@ from ..model import Config
 from ..errors import BuilderError, ConfigError, RegressionError
 from ..fileutil import write_atomic
 from ..plan import BuildPlan
-from .common import build_images, jobs_option, load, progress_bar
+from .common import analyse, build_images, jobs_option, load, progress_bar, selected
 
 
 def _names(args: argparse.Namespace, cfg: Config) -> list[str]:
-    names = [f.name for f in cfg.functions] if args.all or not args.function else list(dict.fromkeys(args.function))
-    for name in names:
-        cfg.function(name)  # unknown names fail before any work
-    return names
+    return selected(args, cfg, default_all=True)  # unknown names fail before any work
 
 
 def _require_images(args: argparse.Namespace, cfg: Config, names: list[str], hint: str = "") -> None:
@@ -69,7 +66,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     cfg = load(args)
     names = _names(args, cfg)
     _require_images(args, cfg, names)
-    build_plan = pipeline.plan(cfg, pipeline.analyse(cfg))
+    build_plan = pipeline.plan(cfg, analyse(cfg))
     images = _measure(cfg, names, args.tag)
     stripped = {name: _stripped(build_plan, name) for name in names}
     fmt = "json" if args.json else "markdown" if args.markdown else "text"
@@ -97,7 +94,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         engine.check()
     else:
         _require_images(args, cfg, names, hint=", or pass --build")
-    analysis = pipeline.analyse(cfg)
+    analysis = analyse(cfg)
     if args.build:
         build_images(cfg, pipeline.plan(cfg, analysis), names, args.tag, args.jobs)
     current = {name: check.measure(image) for name, image in zip(names, _measure(cfg, names, args.tag))}

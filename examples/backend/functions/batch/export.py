@@ -3,7 +3,7 @@
 Invoked by an EventBridge schedule (or directly) with ``{"export_name": ...,
 "records": [...]}``. Nested records are flattened with shared.records. The CSV is
 uploaded to ``s3://$EXPORT_BUCKET/exports/<name>.csv`` only when ``EXPORT_BUCKET``
-is set; either way the answer carries the CSV text and its shape.
+is set (not empty); either way the answer carries the CSV text and its shape.
 """
 
 import csv
@@ -43,7 +43,7 @@ def handler(event, context):
     )
     text, columns = to_csv(records)
     key = f"exports/{name}.csv"
-    bucket = os.environ.get("EXPORT_BUCKET")
+    bucket = os.environ.get("EXPORT_BUCKET") or None
     if bucket:
         s3.put_object(
             Bucket=bucket, Key=key, Body=text.encode(), ContentType="text/csv"
