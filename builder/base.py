@@ -24,7 +24,8 @@ DEBIAN_TAG = "builder-debian:{suite}"
 DEFAULT_SUITE = "bookworm"  # its python3 is 3.11, the default target
 DEFAULT_PYTHON = "3.11"
 # The Debian release whose python3 is each version (a Lambda runtime's Python, made locally).
-SUITES = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
+# (bullseye's 3.9 has no wheel of the runtime client pinned in base-requirements.txt.)
+SUITES = {"3.11": "bookworm", "3.13": "trixie"}
 
 
 def suite_for(python_version: str) -> str:

@@ -126,12 +126,18 @@ class _Compiler:
         except CommandFailed as exc:
             if exc.timed_out:
                 raise self._timeout(exc, files) from exc
-            if re.search(r"ResolutionImpossible|conflict|Could not find a version that (matches|satisfies)", exc.output):
+            missing = sorted(set(re.findall(r"No matching distribution found for (\S+)", exc.output)))
+            if not missing and "ResolutionImpossible" in exc.output:
                 return None
-            tail = "\n".join(exc.output.splitlines()[-12:])
+            if missing:
+                raise LockError(
+                    f"pip-compile could not lock {', '.join(files)}: no distribution matches {', '.join(missing)}. "
+                    "Check the name and that the version is published on your index, then build again."
+                ) from exc
+            said = [line for line in exc.output.splitlines() if line.strip() and not line.startswith((" ", "Traceback"))]
             raise LockError(
-                f"pip-compile could not lock {', '.join(files)}:\n{tail}\nFix the requirement it names "
-                "(a typo, a version that does not exist, a private index pip cannot reach), then build again."
+                f"pip-compile could not lock {', '.join(files)}:\n" + "\n".join(said[-8:]) + "\nFix the requirement "
+                "it names (a typo, a version that does not exist, a private index pip cannot reach), then build again."
             ) from exc
         return out.read_text(encoding="utf-8")
 

@@ -196,6 +196,9 @@ class _Reader:
         if self.python_version and version != self.python_version:
             self._skip(fid, f"runtime {runtime}, and the project builds Python {self.python_version}")
             return None
+        if props.get("Architectures") not in (None, ["x86_64"]):
+            self._note(fid, f"Architectures {sam.describe(props['Architectures'])}: builder builds x86_64 images "
+                            "only for now, which do not run on an arm64 function; deploy them to x86_64.")  # fmt: skip
         code_uri = props.get("CodeUri", ".")
         if not isinstance(code_uri, str):
             self._skip(fid, f"CodeUri {sam.describe(code_uri)} is not a local folder")
