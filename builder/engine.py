@@ -212,6 +212,20 @@ def remove_image(ref: str) -> None:
         pass
 
 
+@_wrap("Removing untagged images")
+def remove_untagged(project: str) -> int:
+    """Remove the untagged images that rebuilds of ``project`` left (by label: never another project's)."""
+    images = client().images.list(filters={"dangling": True, "label": f"builder.project={project}"})
+    removed = 0
+    for image in images:
+        try:
+            client().images.remove(image.id, noprune=False)
+            removed += 1
+        except docker.errors.APIError:
+            pass  # used by a container, or removed meanwhile: left alone
+    return removed
+
+
 @_wrap("Running a container")
 def run_once(
     image: str,

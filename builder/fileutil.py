@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import BuilderError
+from .model import LOCK_DIR, WORK_DIR
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
@@ -48,10 +49,30 @@ SAM_EXCLUDED = (
     "*.egg-info", "*.egg", "pip-log.txt", "pip-delete-this-directory.txt", "htmlcov", ".tox",
     ".nox", ".coverage", ".cache", ".pytest_cache", ".python-version", ".mypy_cache",
     ".dmypy.json", ".pyre", ".env", ".venv", "venv", "venv.bak", "env.bak", "ENV", "env",
-    ".vscode", ".idea", ".builder", "builder-locks",
+    ".vscode", ".idea", WORK_DIR, LOCK_DIR,
 )  # fmt: skip
 
 
 def sam_excluded(name: str) -> bool:
     """Whether `sam build` leaves a file or folder of this name out of a function's code."""
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in SAM_EXCLUDED)
+
+
+WORK_IGNORE = """\
+# builder's work folder: wheels, caches, strip lists and generated files, all made again
+# when missing. Nothing here is committed; the locks (builder-locks/) and sizes.json are.
+*
+"""
+
+
+def work_dir(root: Path) -> Path:
+    """builder's work folder in the backend, made with its own .gitignore when missing."""
+    folder = Path(root) / WORK_DIR
+    ignore = folder / ".gitignore"
+    if not ignore.is_file():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            ignore.write_text(WORK_IGNORE)
+        except OSError as exc:
+            raise BuilderError(f"Cannot make {folder}: {exc.strerror}. Check the folder's permissions.") from exc
+    return folder

@@ -27,7 +27,7 @@ import packaging
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from .model import CodeRoot, Config, FunctionConfig
+from .model import LOCK_DIR, WORK_DIR, CodeRoot, Config, FunctionConfig
 from .dists import DistIndex
 from .errors import AnalysisError, LockError
 from .fileutil import sam_excluded
@@ -135,7 +135,7 @@ class ImportGraph:
                     "Remove the link or point it elsewhere."
                 )
             seen.add((stat.st_dev, stat.st_ino))
-            dirs[:] = sorted(d for d in dirs if d not in (".builder", "builder-locks")
+            dirs[:] = sorted(d for d in dirs if d not in (WORK_DIR, LOCK_DIR)
                              and (code_root.as_is or not sam_excluded(d)))  # fmt: skip
             rel_folder = os.path.relpath(folder, self.root).replace(os.sep, "/")
             for name in sorted(files):
@@ -281,7 +281,7 @@ class ImportGraph:
         except (NotImplementedError, ValueError) as exc:
             raise AnalysisError(f"include {pattern!r}: {exc}. Use a glob relative to the backend root.") from exc
         for path in paths:
-            if not path.is_file() or ".builder" in path.relative_to(self.root).parts:
+            if not path.is_file() or WORK_DIR in path.relative_to(self.root).parts:
                 continue
             if not path.resolve().is_relative_to(root):
                 warnings.append(f"include {pattern!r} matches {path}, outside the backend; skipped")

@@ -2,10 +2,11 @@
 
 Pure: the template's values (``FunctionConfig.settings``, Globals merged) are resolved the
 way CloudFormation would, with parameters from their defaults, samconfig.toml's and the
-command line's overrides (as ``sam local invoke`` takes them), and AWS's pseudo parameters
-for a local region and account. What only a deployed stack knows (a table's name, an ARN,
-a parameter read from SSM) gets a visible placeholder, and a notice says which variables
-have one and how to set them.
+command line's overrides (as ``sam local invoke`` takes them), and the pseudo parameters
+``sam local`` uses. What only a deployed stack knows gets a stand-in, and a notice says which
+variables have one and how to set them: a resource's ``!Ref`` is its logical ID (as ``sam
+local`` has it), anything else (an attribute, a parameter read from SSM or without a default)
+a visible ``<unresolved: ...>``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ from .model import Config, FunctionConfig
 DEFAULT_MEMORY_MB = 128  # Lambda's defaults, when the template says nothing
 DEFAULT_TIMEOUT_S = 3
 DEFAULT_TMP_MB = 512
-LOCAL_REGION = "us-east-1"
-LOCAL_ACCOUNT = "123456789012"
+# The pseudo parameters `sam local invoke` resolves (samcli's IntrinsicsSymbolTable), so both answer alike.
+PSEUDO = {
+    "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
+    "AWS::URLSuffix": "localhost", "AWS::StackName": "local",
+    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/local/51af3dc0-da77-11e4-872e-1234567db123",
+}  # fmt: skip
 _SUB = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -46,13 +51,9 @@ def placeholder(value: Any) -> str:
 
 
 class _Resolver:
-    def __init__(self, parameters: Mapping[str, str | None], stack: str) -> None:
-        self.values: dict[str, str | None] = {
-            "AWS::Region": LOCAL_REGION, "AWS::AccountId": LOCAL_ACCOUNT, "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": stack,
-            "AWS::StackId": f"arn:aws:cloudformation:{LOCAL_REGION}:{LOCAL_ACCOUNT}:stack/{stack}/local",
-            **parameters,
-        }  # fmt: skip
+    def __init__(self, parameters: Mapping[str, str | None], resources: set[str]) -> None:
+        self.values: dict[str, str | None] = {**PSEUDO, **parameters}
+        self.resources = resources
         self.unresolved: list[str] = []
 
     def text(self, value: Any) -> str:
@@ -65,6 +66,9 @@ class _Resolver:
             ((name, arg),) = value.items()
             if name == "Ref" and isinstance(arg, str) and self.values.get(arg) is not None:
                 return str(self.values[arg])
+            if name == "Ref" and arg in self.resources and arg not in self.values:
+                self.unresolved.append(f"!Ref {arg}")
+                return str(arg)  # a resource's name is known once deployed: its logical ID stands in
             if name == "Fn::Sub":
                 return self._sub(arg, value)
             if name == "Fn::Join" and isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list):
@@ -88,21 +92,28 @@ class _Resolver:
                 return self.text(local[name])
             if "." not in name and self.values.get(name) is not None:
                 return str(self.values[name])
+            if name in self.resources and name not in self.values:
+                self.unresolved.append("${" + name + "}")
+                return name
             self.unresolved.append("${" + name + "}")
             return f"<unresolved: ${{{name}}}>"
 
         return _SUB.sub(one, text)
 
 
-def parameters(config: Config, overrides: Mapping[str, str]) -> dict[str, str | None]:
-    """Parameter values for local runs: defaults, then samconfig.toml's, then ``overrides``.
+def parameters(config: Config, overrides: Mapping[str, str]) -> tuple[dict[str, str | None], set[str]]:
+    """Parameter values for local runs (defaults, then samconfig.toml's, then ``overrides``), and the
+    logical IDs of the templates' resources.
 
     A parameter that CloudFormation reads from SSM Parameter Store has no local value unless
     it is overridden.
     """
     values: dict[str, str | None] = {}
+    resources: set[str] = set()
     for path in config.templates:
-        declared = sam.load_template(config.root / path).data.get("Parameters") or {}
+        data = sam.load_template(config.root / path).data
+        resources |= set(data.get("Resources") or {})
+        declared = data.get("Parameters") or {}
         for name, spec in declared.items() if isinstance(declared, dict) else ():
             spec = spec if isinstance(spec, dict) else {}
             from_ssm = str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value")
@@ -110,7 +121,7 @@ def parameters(config: Config, overrides: Mapping[str, str]) -> dict[str, str | 
             values.setdefault(name, None if from_ssm or default is None else _plain(default))
     values.update(dict(config.parameters))
     values.update(overrides)
-    return values
+    return values, resources
 
 
 def _plain(value: Any) -> str:
@@ -150,7 +161,7 @@ def local_settings(
     ``Parameters`` table for every function, then the function's own table (by logical ID
     or name), as ``sam local invoke`` does. ``env`` (``--env``) sets any variable, last.
     """
-    resolver = _Resolver(parameters(config, parameter_overrides or {}), config.name)
+    resolver = _Resolver(*parameters(config, parameter_overrides or {}))
     declared = fn.setting("Environment") or {}
     declared = declared.get("Variables") if isinstance(declared, dict) else None
     environment: dict[str, str] = {}
@@ -175,8 +186,9 @@ def local_settings(
     if unresolved:
         notices.append(
             f"{fn.name}: {', '.join(unresolved)} {'has' if len(unresolved) == 1 else 'have'} no local value (only a "
-            f"deployed stack knows {'it' if len(unresolved) == 1 else 'them'}), so the run sees a placeholder; set "
-            "with --env KEY=VALUE, --env-vars FILE or --parameter-overrides KEY=VALUE."
+            f"deployed stack knows {'it' if len(unresolved) == 1 else 'them'}), so the run sees a stand-in (a "
+            "resource's logical ID, as sam local gives, or <unresolved: ...>); set them with --env KEY=VALUE, "
+            "--env-vars FILE or --parameter-overrides KEY=VALUE."
         )
     storage = fn.setting("EphemeralStorage")
     return LocalSettings(

@@ -29,7 +29,7 @@ from packaging.version import InvalidVersion, Version
 from . import proc
 from .model import LOCK_DIR, SHARED_LOCK, Config
 from .errors import CommandFailed, LockError
-from .fileutil import write_atomic
+from .fileutil import work_dir, write_atomic
 
 RESOLVE_TIMEOUT = 300.0  # seconds one pip-compile run may take (backtracking is cut off)
 _INPUT = re.compile(r"^# input (\S+) sha256=([0-9a-f]{64})$", re.M)
@@ -215,8 +215,7 @@ def ensure(
     wanted = inputs(config)
     locks = config.root / LOCK_DIR
     seed = _strip_header((locks / "shared.txt").read_text()) if (locks / "shared.txt").is_file() and not upgrade else None
-    (config.root / ".builder").mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="lock-", dir=config.root / ".builder") as tmp:
+    with tempfile.TemporaryDirectory(prefix="lock-", dir=work_dir(config.root)) as tmp:
         compiler = _Compiler(config, Path(tmp), timeout, on_line)
         every = sorted({rel for files in wanted.values() for rel in files})
         shared = compiler.compile(every, seed, upgrade)

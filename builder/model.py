@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import posixpath
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,15 @@ CONFIG_FILE = "builder.toml"
 LOCK_DIR = "builder-locks"  # the locks builder writes from requirements files; a team commits them
 SHARED_LOCK = f"{LOCK_DIR}/shared.txt"
 TASK_ROOT = "/var/task"
+_WORD = re.compile(r"[A-Z]+[0-9]*(?=[A-Z][a-z]|$)|[A-Z]?[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+")
+# builder's work folder in the backend: everything in it is made again when missing (its own
+# .gitignore keeps it out of git); what a team commits (locks, sizes.json) lives outside it.
+WORK_DIR = ".builder"
+WHEELHOUSE = f"{WORK_DIR}/wheelhouse"
+STRIP_DIR = f"{WORK_DIR}/strip"  # strip lists the Dockerfile reads, next to the wheelhouse
+CACHE_DIR = f"{WORK_DIR}/cache"
+CONTEXT_COPIES = f"{WORK_DIR}/context"  # files that symbolic links lead to outside the backend
+SAM_DOCKERFILE = f"{WORK_DIR}/sam/Dockerfile"  # the classic-builder Dockerfile migrated functions name
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,13 @@ class Config:
     def image(self, function: str, tag: str = "latest") -> str:
         """The image reference a function is built as: ``<project>-<function>:<tag>``."""
         return f"{self.name}-{function}:{tag}"
+
+
+def function_name(logical_id: str) -> str:
+    """The image-friendly name of a logical ID: ``ConfirmBookingFunction`` -> ``confirm-booking``."""
+    stem = logical_id[: -len("Function")] if logical_id.endswith("Function") and len(logical_id) > 8 else logical_id
+    words = _WORD.findall(stem) or [stem]
+    return "-".join(w.lower() for w in words)[:63].strip("-") or "function"
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:

@@ -26,8 +26,9 @@ from . import cachefile
 from .errors import AnalysisError
 from .fastscan import scan_fast
 from .imports import FileImports, scan_full
+from .model import CACHE_DIR
 
-CACHE_FILE = Path(".builder") / "cache" / "imports.json"
+CACHE_FILE = Path(CACHE_DIR) / "imports.json"
 CLOSURES_FILE = CACHE_FILE.with_name("closures.json")
 SCANNER_VERSION = 4
 

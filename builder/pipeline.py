@@ -16,9 +16,10 @@ from pathlib import Path
 
 from . import cachefile, dists, dockerfile, engine, locking, wheelhouse
 from . import closure as closure_mod
-from .config import LOCAL_BASE, CodeRoot, Config, lock_of
+from .config import lock_of
+from .model import CACHE_DIR, CONTEXT_COPIES, LOCAL_BASE, SAM_DOCKERFILE, CodeRoot, Config
 from .errors import BuildError, ConfigError
-from .fileutil import write_atomic
+from .fileutil import work_dir, write_atomic
 from .lock import parse_lock
 from .parse_cache import ParseCache
 from .plan import BuildPlan, Dist, Needs, dist_key, make_plan, owner, strip_key
@@ -26,8 +27,7 @@ from .requirements import requirement_names
 from .strip import LOCAL_RULES, StripResult, stripped_local
 from .target import Target
 
-STRIP_CACHE = ".builder/cache/strip.json"
-CONTEXT_COPIES = ".builder/context"  # files that symbolic links lead to outside the backend
+STRIP_CACHE = f"{CACHE_DIR}/strip.json"
 DEFAULT_JOBS = 4  # concurrent docker builds; BuildKit runs a stage shared by several of them once
 
 
@@ -169,10 +169,13 @@ def with_base(config: Config) -> Config:
 
 
 def prepare(config: Config, build_plan: BuildPlan) -> str:
-    """Write what the Dockerfile reads from the build context (strip lists, files behind links);
-    return the Dockerfile. ``config`` has its base image resolved (``with_base``)."""
+    """Write what the Dockerfile reads from the build context (strip lists, files behind links) and
+    the classic-builder Dockerfile `sam build` reads; return the Dockerfile. ``config`` has its base
+    image resolved (``with_base``)."""
+    work_dir(config.root)
     for relative, text in dockerfile.strip_lists(build_plan).items():
         write_atomic(config.root / relative, text)
+    write_atomic(config.root / SAM_DOCKERFILE, dockerfile.render(build_plan, classic=True))
     for fn in build_plan.functions:  # files behind links that lead outside the backend: copied in
         for rel, source in fn.sources:
             if source.startswith(CONTEXT_COPIES + "/"):

@@ -16,9 +16,9 @@ from collections import defaultdict
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, replace
 
-from .model import TASK_ROOT, CodeRoot, Config, FunctionConfig, StripConfig  # noqa: F401 - TASK_ROOT for callers
+from .model import TASK_ROOT, WHEELHOUSE, CodeRoot, Config, FunctionConfig, StripConfig  # noqa: F401 - TASK_ROOT for callers
 from .strip import DEFAULT_RULES, StripResult, plan_debug_strip, plan_strip
-from .wheelhouse import WHEELHOUSE
+
 
 DEPS_ROOT = "/opt/deps"
 MAX_DEP_LAYERS = 8  # per image; past it, a function's smallest groups are merged

@@ -42,20 +42,38 @@ def _shift(text: str, delta: int) -> str:
     return "".join(out)
 
 
+# Kept text holds ``${AWS::Region}`` and the like from !Sub; outside a Sub, cfn-lint reports each
+# (E1029), so it is kept as ``$!{...}`` (any "!" already there gets one more: undone exactly).
+_ESCAPE = re.compile(r"\$(!*)\{")
+_UNESCAPE = re.compile(r"\$!(!*)\{")
+
+
 def _snippet(column: int, **texts: str) -> dict[str, Any]:
     """Lines kept for later, dedented by ``column`` when that can be undone exactly.
 
-    Else they are kept as they are, with ``Indent`` saying where their keys are.
+    Else they are kept as they are, with ``Indent`` saying where their keys are. Text with
+    ``${`` is kept escaped, with ``Escaped: true``.
     """
     lines = [line.rstrip("\n") for text in texts.values() for line in split_lines(text)]
     if all(not line or (line.startswith(" " * column) and line[column:]) for line in lines):
-        return {name: _shift(text, -column) for name, text in texts.items()}
-    return {**texts, "Indent": column}
+        kept: dict[str, Any] = {name: _shift(text, -column) for name, text in texts.items()}
+    else:
+        kept = {**texts, "Indent": column}
+    if any("${" in text for text in texts.values()):
+        kept = {k: _ESCAPE.sub(lambda m: "$!" + m[1] + "{", v) if k in texts else v for k, v in kept.items()}
+        kept["Escaped"] = True
+    return kept
+
+
+def kept_text(snippet: Mapping[str, Any], name: str = "Text") -> str:
+    """A kept snippet's text as it was (escapes undone)."""
+    text = snippet[name]
+    return _UNESCAPE.sub(lambda m: "$" + m[1] + "{", text) if snippet.get("Escaped") else text
 
 
 def _placed(snippet: Mapping[str, Any], column: int, name: str = "Text") -> str:
     """A kept snippet's lines indented for a mapping whose keys are at ``column``."""
-    return _shift(snippet[name], column - snippet.get("Indent", 0))
+    return _shift(kept_text(snippet, name), column - snippet.get("Indent", 0))
 
 
 def _scalar(value: str) -> str:

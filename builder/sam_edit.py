@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from .errors import TemplateError
+from .model import SAM_DOCKERFILE, function_name
 from .sam import (
     FUNCTION_TYPE,
     ZIP_ONLY,
@@ -70,10 +71,13 @@ class ImageMetadata:
     context: str
     dockerfile: str
     tag: str
+    target: str = ""  # the stage of a multi-stage Dockerfile
 
 
 def default_image_metadata(info: FunctionInfo) -> ImageMetadata:
-    return ImageMetadata(".", f".builder/{info.logical_id}/Dockerfile", "latest")
+    """builder's classic-builder Dockerfile (written by every build) in the template's folder,
+    its stage named after the function."""
+    return ImageMetadata(".", SAM_DOCKERFILE, "latest", function_name(info.logical_id))
 
 
 def migratable(template: Template) -> tuple[str, ...]:
@@ -177,6 +181,8 @@ def _to_image(
     if uses_globals:
         record["UsesGlobals"] = True
     docker = {"DockerTag": meta.tag, "DockerContext": meta.context, "Dockerfile": meta.dockerfile}
+    if meta.target:
+        docker["DockerBuildTarget"] = meta.target
     entry = resource.get("Metadata")
     existing = doc.template.function(fid).metadata
     if (
@@ -211,12 +217,14 @@ def migrate(
     *,
     image_uri: Callable[[str], str] | None = None,
     image_metadata: Callable[[FunctionInfo], ImageMetadata] = default_image_metadata,
+    names: Callable[[str], str] = function_name,
 ) -> str:
     """The template's text with each of ``logical_ids`` turned into an image function.
 
     Each function gets ``PackageType: Image``, an ``ImageUri`` (``image_uri(id)``,
-    else a tag of the template's ``AWS::ECR::Repository``, added with scan on push
-    when there is none) and ``ImageConfig.Command: [its handler]``; CodeUri,
+    else the tag ``push`` gives it, ``<name>-latest`` with ``names(id)``, in the template's
+    ``AWS::ECR::Repository``, added with scan on push when there is none) and
+    ``ImageConfig.Command: [its handler]``; CodeUri,
     Handler, Runtime and Layers are removed and kept in its Metadata for
     :func:`rollback`. Globals.Function's Runtime, Handler, CodeUri and Layers
     move onto the functions that stay ZIP, because SAM would apply them to
@@ -250,7 +258,7 @@ def migrate(
         doc = _Doc(doc.apply(), template.path)
     repository, add_repository = _repository(doc) if image_uri is None else ("", False)
     if image_uri is None:
-        uris = {fid: f'!Sub "${{{repository}.RepositoryUri}}:{fid.lower()}"' for fid in ids}
+        uris = {fid: f'!Sub "${{{repository}.RepositoryUri}}:{names(fid)}-latest"' for fid in ids}
     else:
         uris = {fid: _scalar(image_uri(fid)) for fid in ids}
     for fid in ids:  # image_metadata sees the function as it was, Globals applied

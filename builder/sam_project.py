@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import sam
-from .model import TASK_ROOT, CodeRoot, FunctionConfig
+from .model import _WORD, TASK_ROOT, CodeRoot, FunctionConfig, function_name
 from .errors import ConfigError, TemplateError
 
 log = logging.getLogger("builder")
@@ -31,7 +31,6 @@ TEMPLATE_NAMES = ("template.yaml", "template.yml")
 SAMCONFIG = "samconfig.toml"
 REQUIREMENTS = "requirements.txt"
 _PYTHON = re.compile(r"^python(3\.\d+)$")
-_WORD = re.compile(r"[A-Z]+[0-9]*(?=[A-Z][a-z]|$)|[A-Z]?[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+")
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 # Layers published by ARN that stand for a distribution: an image has no layers, so it needs that
 # distribution in a requirements file instead.
@@ -62,13 +61,6 @@ class Project:
     skipped: tuple[tuple[str, str], ...] = ()
     notices: tuple[str, ...] = ()
     python_version: str = ""
-
-
-def function_name(logical_id: str) -> str:
-    """The image-friendly name of a logical ID: ``ConfirmBookingFunction`` -> ``confirm-booking``."""
-    stem = logical_id[: -len("Function")] if logical_id.endswith("Function") and len(logical_id) > 8 else logical_id
-    words = _WORD.findall(stem) or [stem]
-    return "-".join(w.lower() for w in words)[:63].strip("-") or "function"
 
 
 def parse_parameter_overrides(value: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -271,7 +263,7 @@ class _Reader:
             shown = sam.describe(layer)
             arns.append(shown)
             dist = _layer_distribution(shown)
-            instead = f" Require {dist} in its requirements.txt instead." if dist else ""
+            instead = f" If the function imports it, require {dist} in its requirements.txt instead." if dist else ""
             self._note(fid, f"the layer {shown} is not in the image: an image function has no layers.{instead}")
             return
         props = resource.get("Properties") or {}

@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import TemplateError
 from .sam import Template
-from .sam_doc import IMAGE_KEYS, ROLLBACK_KEY, _Doc, _finish, _open, _placed, _put_back
+from .sam_doc import IMAGE_KEYS, ROLLBACK_KEY, _Doc, _finish, _open, _placed, _put_back, kept_text
 from .sam_globals import _receive, _restore_globals
 from .sam_plan import references
 from .sam_yaml import compose
@@ -89,9 +89,9 @@ def rollback(template: Template, logical_ids: Iterable[str]) -> str:
     state = doc.state()
     images_left = {f.logical_id for f in template.functions if f.package_type == "Image"} - set(ids)
     back_on_globals = {fid for fid in ids if records[fid].get("UsesGlobals")}
-    texts = [(fid, run["Text"]) for fid in ids for run in records[fid]["Properties"]]
+    texts = [(fid, kept_text(run)) for fid in ids for run in records[fid]["Properties"]]
     if state.get("Moved") and (back_on_globals or not images_left):
-        texts += [("Globals.Function", m["Text"]) for m in state["Moved"]]
+        texts += [("Globals.Function", kept_text(m)) for m in state["Moved"]]
     _check_references(template, texts)
     for fid in ids:
         _to_zip(doc, fid, records[fid])

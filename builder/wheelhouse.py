@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import proc
-from .model import Config
+from .fileutil import work_dir
+from .model import WHEELHOUSE, Config
 from .errors import CommandFailed, LockError
 from .lock import parse_lock
 
-WHEELHOUSE = ".builder/wheelhouse"
 _STAMP = ".builder-key"
 
 
@@ -86,8 +86,7 @@ def ensure(config: Config, *, refresh: bool = False, on_line: Callable[[str], No
     stamp = dest / _STAMP
     if not refresh and stamp.is_file() and stamp.read_text().strip() == key:
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="wheelhouse.tmp-", dir=dest.parent))
+    tmp = Path(tempfile.mkdtemp(prefix="wheelhouse.tmp-", dir=work_dir(config.root)))
     try:
         for lock in locks:
             if not parse_lock(lock):

@@ -14,6 +14,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "backend"
+SAM_APP = REPO / "examples" / "sam-app"
+SAM_APP_FUNCTIONS = ("format-date", "get-order", "hello-world", "legacy-export", "parse-config", "search-orders",
+                     "token-authorizer")  # fmt: skip
 BASE_IMAGE = "builder-lambda-python:3.11"
 TEST_TAG = f"pytest-{os.getpid()}"  # per session: parallel sessions never remove each other's images
 
@@ -57,6 +60,12 @@ def copy_example(dest: Path) -> Path:
     return dest
 
 
+def copy_sam_app(dest: Path) -> Path:
+    """A private copy of the second bundled example, SAM's usual layout (without any wheelhouse)."""
+    shutil.copytree(SAM_APP, dest, ignore=shutil.ignore_patterns(".builder", "__pycache__", ".aws-sam"))
+    return dest
+
+
 @pytest.fixture(scope="session")
 def docker_engine():
     """The engine must answer: these tests fail, never skip, without one."""
@@ -92,3 +101,14 @@ def built_example(tmp_path_factory, base_image, docker_engine):
 
     for fn in config.load(root).functions:
         docker_engine.remove_image(config.load(root).image(fn.name, TEST_TAG))
+
+
+@pytest.fixture(scope="session")
+def sam_app(tmp_path_factory, base_image, docker_engine):
+    """A copy of examples/sam-app with all its Python functions built with no configuration (tag per session)."""
+    root = copy_sam_app(tmp_path_factory.mktemp("sam") / "sam-app")
+    result = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)
+    assert result.returncode == 0, result.stdout + result.stderr
+    yield root, result
+    for name in SAM_APP_FUNCTIONS:
+        docker_engine.remove_image(f"sam-app-{name}:{TEST_TAG}")

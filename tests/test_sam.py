@@ -235,7 +235,7 @@ def test_migrating_one_function_rewrites_only_that_function(tmp_path, deployed):
     new = step(old, sam_edit.migrate, ["OrdersFunction"])
     orders = fn(new, "OrdersFunction")["Properties"]
     assert orders["PackageType"] == "Image"
-    assert orders["ImageUri"] == {"Fn::Sub": "${ImageRepository.RepositoryUri}:ordersfunction"}
+    assert orders["ImageUri"] == {"Fn::Sub": "${ImageRepository.RepositoryUri}:orders-latest"}  # as `push` tags it
     assert orders["ImageConfig"] == {"Command": ["orders.app.handler"]}
     assert not ZIP_ONLY & set(orders)
     was = fn(old, "OrdersFunction")["Properties"]
@@ -246,7 +246,8 @@ def test_migrating_one_function_rewrites_only_that_function(tmp_path, deployed):
     assert repository["Type"] == "AWS::ECR::Repository"
     assert repository["Properties"] == {"ImageScanningConfiguration": {"ScanOnPush": True}}
     metadata = fn(new, "OrdersFunction")["Metadata"]
-    assert {"DockerTag", "DockerContext", "Dockerfile"} <= set(metadata)
+    assert (metadata["DockerContext"], metadata["Dockerfile"], metadata["DockerBuildTarget"]) == (
+        ".", ".builder/sam/Dockerfile", "orders")  # builder writes that file; its stage for the function
     # Only these lines go; every other one (comments, quoting, short-form tags) stays as it was.
     removed = [
         "      # Code and runtime: what an image replaces.",
@@ -434,7 +435,7 @@ def test_pin_writes_the_pushed_digest_into_image_uri(tmp_path):
     ] == [
         "--- a/t",
         "+++ b/t",
-        '-      ImageUri: !Sub "${ImageRepository.RepositoryUri}:ordersfunction"',
+        '-      ImageUri: !Sub "${ImageRepository.RepositoryUri}:orders-latest"',
         f"+      ImageUri: {DIGEST}",
     ]
     lint(tmp_path, pinned=pinned.text)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from tqdm import tqdm
 
-from .. import config, pipeline
+from .. import config, engine, pipeline
 from ..plan import BuildPlan
 
 
@@ -121,4 +121,8 @@ def build_images(
             bar.set_description(f"built {built.function}", refresh=False)
             bar.update()
 
-        return pipeline.build_many(cfg, text, names, tag=tag, jobs=jobs, on_done=done, on_line=progress_line(bar))
+        built = pipeline.build_many(cfg, text, names, tag=tag, jobs=jobs, on_done=done, on_line=progress_line(bar))
+    removed = engine.remove_untagged(cfg.name)
+    if removed:
+        print(f"removed {removed} untagged image(s) that earlier builds of {cfg.name} left", file=sys.stderr)
+    return built

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -14,7 +16,8 @@ from ..errors import BuilderError, ConfigError, TemplateError
 from ..fileutil import write_atomic
 from ..lock import parse_lock
 from ..target import Target
-from .common import load, progress_bar, progress_line, selected, table
+from ..model import SAM_DOCKERFILE, Config, function_name
+from .common import analyse, load, progress_bar, progress_line, selected, table
 
 PUSH_EPILOG = """\
 Each function's local image <project>-<function>:<tag> is pushed to ONE repository as the
@@ -139,15 +142,23 @@ def _logical_ids(args: argparse.Namespace, template: sam.Template) -> list[str]:
     """The functions the command acts on: --function, else what --all (or --pin alone) means."""
     if args.all and args.function:
         raise ConfigError("Pass either --function LOGICAL_ID (repeatable) or --all, not both.")
-    for fid in args.function:
+    cfg = _project(args)
+    by_name = {f.name: f.logical_id for f in cfg.functions if f.logical_id} if cfg else {}
+    ids = [by_name.get(fid, fid) for fid in args.function]  # builder's names work too
+    for fid in ids:
         template.function(fid)  # unknown ids fail here, with a "did you mean"
-    if args.function:
-        return list(dict.fromkeys(args.function))
+        skipped = dict(cfg.skipped) if cfg else {}
+        if fid in skipped and not args.rollback:
+            raise ConfigError(f"builder builds no image for {fid}: it is left alone ({skipped[fid]}).")
+    if ids:
+        return list(dict.fromkeys(ids))
     images = [f.logical_id for f in template.functions if f.package_type == "Image"]
+    built = set(by_name.values())  # --all: the functions builder builds (a Node.js one stays ZIP)
+    migratable = [fid for fid in sam_edit.migratable(template) if not built or fid in built]
     if args.pin:  # --all: migrate every ZIP function and pin every image; alone: pin the images
-        return [*sam_edit.migratable(template), *images] if args.all else images
+        return [*migratable, *images] if args.all else images
     if args.all:
-        return list(sam_edit.migrated(template) if args.rollback else sam_edit.migratable(template))
+        return list(sam_edit.migrated(template) if args.rollback else migratable)
     raise ConfigError("Name the functions with --function LOGICAL_ID (repeatable), or pass --all.")
 
 
@@ -186,9 +197,48 @@ def _pinned_text(args: argparse.Namespace, template: sam.Template, ids: list[str
     """
     pins = _pins(args, template, ids)
     zips = [fid for fid in pins if template.function(fid).package_type == "Zip"]
-    text = sam_edit.migrate(template, zips, image_uri=pins.__getitem__)
+    text = sam_edit.migrate(template, zips, image_uri=pins.__getitem__, **_image_settings(args, template))
     images = {fid: uri for fid, uri in pins.items() if fid not in zips}
     return (sam_edit.pin(sam.parse_template(text, template.path), images) if images else text), list(pins)
+
+
+def _project(args: argparse.Namespace) -> Config | None:
+    """The project's configuration, or None where builder cannot read it (a template of its own)."""
+    try:
+        return load(args)
+    except BuilderError:
+        return None
+
+
+def _image_settings(args: argparse.Namespace, template: sam.Template) -> dict:
+    """How migrate names each image function's tag and `sam build` input: builder's function names
+    (builder.toml may rename them), the backend root as DockerContext (relative to the template)."""
+    cfg = _project(args)
+    names = {f.logical_id: f.name for f in cfg.functions if f.logical_id} if cfg else {}
+    context = os.path.relpath(cfg.root, Path(template.path).resolve().parent) if cfg else "."
+    context = context.replace(os.sep, "/")
+
+    def name(fid: str) -> str:
+        return names.get(fid) or function_name(fid)
+
+    def metadata(info: sam.FunctionInfo) -> sam_edit.ImageMetadata:
+        return sam_edit.ImageMetadata(context, SAM_DOCKERFILE, "latest", name(info.logical_id))
+
+    return {"names": name, "image_metadata": metadata}
+
+
+def _prepare_sam_build(args: argparse.Namespace) -> None:
+    """Write what `sam build` reads for the migrated functions: the classic-builder Dockerfile, the
+    wheelhouse and strip lists (the base: AWS's, or the local stand-in when the engine has only that)."""
+    cfg = load(args)
+    analysis = analyse(cfg)
+    try:
+        cfg = pipeline.with_base(analysis.config or cfg)
+    except BuilderError:
+        pass  # no engine, or no base yet: the Dockerfile names the configured one
+    build_plan = pipeline.plan(cfg, analysis)
+    pipeline.prepare(cfg, replace(build_plan, base_image=cfg.base_image))
+    print(f"wrote {SAM_DOCKERFILE} and the wheelhouse for `sam build` (base {cfg.base_image})", file=sys.stderr)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -200,7 +250,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     elif args.pin:
         text, ids = _pinned_text(args, template, ids)
     else:
-        text = sam_edit.migrate(template, ids)
+        text = sam_edit.migrate(template, ids, **_image_settings(args, template))
     if args.dry_run:
         sys.stdout.write(sam.unified_diff(template.text, text, path.name) or f"{path}: no change\n")
         return 0
@@ -210,6 +260,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     write_atomic(path, text)
     action = "rolled back" if args.rollback else "pinned" if args.pin else "migrated"
     print(f"{path}: {action} {', '.join(ids)}")
+    if not args.rollback and _project(args) is not None:
+        _prepare_sam_build(args)
     return 0
 
 
