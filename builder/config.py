@@ -29,6 +29,7 @@ from .model import (  # noqa: F401 - the model's names are read through this mod
     DEFAULT_PLATFORMS,
     LOCAL_BASE,
     LOCK_DIR,
+    ONE_IMAGE,
     SHARED_LOCK,
     TASK_ROOT,
     CheckConfig,
@@ -56,6 +57,7 @@ _TOP_KEYS = {
     "check": dict,
     "templates": list,
     "keep": list,
+    "images": str,
 }
 _STRIP_KEYS = {"defaults": bool, "patterns": list, "per-dist": dict, "debug-symbols": dict}
 _CHECK_KEYS = {"tolerance": float, "max-function-bytes": int, "max-total-bytes": int}
@@ -338,6 +340,7 @@ def load(root: Path | str, *, templates: tuple[str, ...] = (), **overrides: Any)
         notices=project.notices,
         parameters=samconfig.parameters,
         env_vars=samconfig.env_vars,
+        images=_images(table.get("images", Config.images), where),
     )
     fields = set(Config.__dataclass_fields__) - {"root"}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None and k in fields})
@@ -353,6 +356,15 @@ def load(root: Path | str, *, templates: tuple[str, ...] = (), **overrides: Any)
             f"`pip-compile requirements/functions.in` or set lock-file in {CONFIG_FILE}."
         )
     return config
+
+
+def _images(value: str, where: str) -> str:
+    if value not in ("per-function", ONE_IMAGE):
+        raise ConfigError(
+            f"{where}: images must be \"per-function\" (an image per function, the default) or \"{ONE_IMAGE}\" "
+            f"(one image holding every function, the migration guide's shape), not {value!r}."
+        )
+    return value
 
 
 def lock_of(root: Path, fn: FunctionConfig, shared: str) -> str:

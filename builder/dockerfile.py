@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Iterable
 import re
 import shlex
 from collections import defaultdict
 
+from . import one_image
 from .model import STRIP_DIR
 from .plan import BuildPlan, DepGroup, FunctionPlan
 from .units import human
@@ -47,6 +49,7 @@ CLASSIC_HEADER = """\
 """
 
 OUT = "/out"
+ONE_IMAGE_TARGET = "builder-all"  # the stage of the one image holding every function (a reserved name)
 _PLAIN = re.compile(r"^[A-Za-z0-9_./@+=:,%-]+$")  # a path COPY takes as it is
 FIXED_MTIME = 315532800  # 1980-01-01: fixed file times make layers reproducible and shareable
 STRIP_MOUNT = "/strip.txt"
@@ -159,12 +162,12 @@ def _deps_stage(group: DepGroup, wheelhouse: str, classic: bool = False) -> list
     ]
 
 
-def _copies(fn: FunctionPlan, files: tuple[str, ...], out: str) -> list[str]:
-    """One COPY per source folder and image folder, so each file lands where Lambda has it."""
+def _copies(files: Iterable[tuple[str, str]], out: str) -> list[str]:
+    """One COPY per source folder and image folder of (context file, image path) pairs, so each
+    file lands where Lambda has it."""
     by_dir: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for path in files:
-        source = fn.source(path)
-        by_dir[(posixpath.dirname(source), posixpath.dirname(fn.image_path(path)))].append(source)
+    for source, image in files:
+        by_dir[(posixpath.dirname(source), posixpath.dirname(image))].append(source)
     lines = []
     for (_, image_dir), sources in sorted(by_dir.items(), key=lambda item: (item[0][1], item[0][0])):
         args = [*sorted(sources), f"{out}{image_dir}/"]
@@ -189,7 +192,7 @@ def _code_stage(fn: FunctionPlan, anchor: str) -> list[str]:
     for part, files in (("shared", fn.shared_files), ("function", fn.own_files)):
         if files:
             root = f"{OUT}/{part}"
-            lines += _copies(fn, files, root)
+            lines += _copies(((fn.source(f), fn.image_path(f)) for f in files), root)
             mount = f"--mount=type=bind,source={anchor},target=/tmp/context-anchor " if anchor else ""
             anchor = ""  # once per stage is enough
             lines.append(f"RUN {mount}{_COMPILE_CODE} -s {root} -p / {root} \\")
@@ -216,6 +219,33 @@ def _production_stage(fn: FunctionPlan, plan: BuildPlan) -> list[str]:
     return lines
 
 
+def _one_image_stages(plan: BuildPlan) -> list[str]:
+    """The image of every function (the guide's shape), last: the target of a plain `docker build .`."""
+    one = one_image.plan(plan)
+    root = f"{OUT}/all"
+    lines = [
+        "# ---- one image holding every function, each picking its handler with ImageConfig.Command ----",
+        "# (the last stage, so `docker build -t NAME .` builds it; see builder/one_image.py)",
+        "",
+        f"FROM ${{BASE_IMAGE}} AS {ONE_IMAGE_TARGET}-code",
+        *_copies(one.files, root),
+        f"RUN {_COMPILE_CODE} -s {root} -p / {root} \\",
+        f"    && {_freeze(root)}",
+        "",
+        f"FROM ${{BASE_IMAGE}} AS {ONE_IMAGE_TARGET}",
+    ]
+    lines += [f"COPY --from=deps-{name} {OUT}/ /" for name in one.groups]
+    lines += [
+        f"COPY --from={ONE_IMAGE_TARGET}-code {root}/ /",
+        f'ENV PYTHONPATH="{one.pythonpath}"',
+        f'LABEL builder.project="{plan.project}" builder.function="" \\',
+        f'      builder.layers="{" ".join([*(f"deps/{g}" for g in one.groups), "function"])}"',
+        f'CMD ["{one.commands[0][1]}"]',
+        "",
+    ]
+    return lines
+
+
 def render(plan: BuildPlan, *, classic: bool = False) -> str:
     """The Dockerfile text for ``plan``; ``classic``: for the builder without BuildKit (``sam build``)."""
     lines = [(CLASSIC_HEADER if classic else HEADER).format(wheelhouse=plan.wheelhouse)]
@@ -235,4 +265,6 @@ def render(plan: BuildPlan, *, classic: bool = False) -> str:
     lines += ["# ---- production images: base, dependencies, shared code, function code ----", ""]
     for fn in plan.functions:
         lines += _production_stage(fn, plan)
+    if plan.functions:
+        lines += _one_image_stages(plan)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -23,6 +23,8 @@ CONFIG_FILE = "builder.toml"
 LOCK_DIR = "builder-locks"  # the locks builder writes from requirements files; a team commits them
 SHARED_LOCK = f"{LOCK_DIR}/shared.txt"
 TASK_ROOT = "/var/task"
+ONE_IMAGE = "one"
+DISPATCH_PACKAGE = "builder_functions"  # the one image's modules that start functions with code of their own
 _WORD = re.compile(r"[A-Z]+[0-9]*(?=[A-Z][a-z]|$)|[A-Z]?[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+")
 # builder's work folder in the backend: everything in it is made again when missing (its own
 # .gitignore keeps it out of git); what a team commits (locks, sizes.json) lives outside it.
@@ -148,6 +150,7 @@ class Config:
     notices: tuple[str, ...] = ()  # what reading the template noticed, said once per command
     parameters: tuple[tuple[str, str], ...] = ()  # samconfig.toml's parameter_overrides
     env_vars: str = ""  # samconfig.toml's env_vars file (SAM's --env-vars), relative to the root
+    images: str = "per-function"  # or ONE_IMAGE: the guide's shape, one image holding every function
 
     @property
     def lock_path(self) -> Path:
@@ -178,8 +181,23 @@ class Config:
         )
 
     def image(self, function: str, tag: str = "latest") -> str:
-        """The image reference a function is built as: ``<project>-<function>:<tag>``."""
-        return f"{self.name}-{function}:{tag}"
+        """The image a function runs from: ``<project>-<function>:<tag>``, or ``<project>:<tag>``,
+        the image of every function, with ``images = "one"``."""
+        return f"{self.name}:{tag}" if self.images == ONE_IMAGE else f"{self.name}-{function}:{tag}"
+
+    @property
+    def one_image_shared(self) -> bool:
+        """Whether every function can run from one image as it is: one code folder, one lock."""
+        return (len({fn.code_root.path for fn in self.functions}) <= 1
+                and len({fn.lock_file or self.lock_file for fn in self.functions}) <= 1)  # fmt: skip
+
+    def command(self, function: str) -> str:
+        """The image command (``ImageConfig.Command``) that runs a function: its handler, or in the one
+        image of functions with code folders (or locks) of their own, the module that starts it."""
+        fn = self.function(function)
+        if self.images != ONE_IMAGE or self.one_image_shared:
+            return fn.handler
+        return f"{DISPATCH_PACKAGE}/{fn.name.replace('-', '_')}.handler"
 
 
 def function_name(logical_id: str) -> str:

@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cachefile, dists, dockerfile, engine, locking, wheelhouse
+from . import cachefile, dists, dockerfile, engine, locking, one_image, wheelhouse
 from . import closure as closure_mod
 from .config import lock_of
-from .model import CACHE_DIR, CONTEXT_COPIES, LOCAL_BASE, SAM_DOCKERFILE, CodeRoot, Config
+from .model import CACHE_DIR, CONTEXT_COPIES, LOCAL_BASE, ONE_IMAGE, SAM_DOCKERFILE, CodeRoot, Config
 from .errors import BuildError, ConfigError
 from .fileutil import work_dir, write_atomic
 from .lock import parse_lock
@@ -168,18 +168,26 @@ def with_base(config: Config) -> Config:
     )
 
 
-def prepare(config: Config, build_plan: BuildPlan) -> str:
-    """Write what the Dockerfile reads from the build context (strip lists, files behind links) and
-    the classic-builder Dockerfile `sam build` reads; return the Dockerfile. ``config`` has its base
-    image resolved (``with_base``)."""
+def write_context(config: Config, build_plan: BuildPlan) -> None:
+    """Write what the Dockerfiles read from the build context besides the sources and the wheels:
+    strip lists, the one image's modules, copies of files behind links that lead outside the
+    backend, and the classic-builder Dockerfile `sam build` reads (whose base is the plan's)."""
     work_dir(config.root)
     for relative, text in dockerfile.strip_lists(build_plan).items():
         write_atomic(config.root / relative, text)
-    write_atomic(config.root / SAM_DOCKERFILE, dockerfile.render(build_plan, classic=True))
-    for fn in build_plan.functions:  # files behind links that lead outside the backend: copied in
+    for relative, text in one_image.plan(build_plan).dispatchers:
+        write_atomic(config.root / relative, text)
+    for fn in build_plan.functions:
         for rel, source in fn.sources:
             if source.startswith(CONTEXT_COPIES + "/"):
                 _copy_in(config.root / rel, config.root / source)
+    write_atomic(config.root / SAM_DOCKERFILE, dockerfile.render(build_plan, classic=True))
+
+
+def prepare(config: Config, build_plan: BuildPlan) -> str:
+    """Write the build context (``write_context``) and return the Dockerfile to build with.
+    ``config`` has its base image resolved (``with_base``)."""
+    write_context(config, build_plan)
     return dockerfile.render(build_plan)
 
 
@@ -201,10 +209,12 @@ def build(
     tag: str = "latest",
     on_line: Callable[[str], None] | None = None,
 ) -> Built:
-    """Build one function's production image (its stage of the prepared Dockerfile) and measure it."""
+    """Build one function's production image (its stage of the prepared Dockerfile) and measure it;
+    with ``images = "one"`` the image of every function (``function`` is then any of them)."""
     image = config.image(function, tag)
+    target = dockerfile.ONE_IMAGE_TARGET if config.images == ONE_IMAGE else function
     started = time.monotonic()
-    engine.build(config.root, dockerfile_text, target=function, tag=image, on_line=on_line)
+    engine.build(config.root, dockerfile_text, target=target, tag=image, on_line=on_line)
     seconds = time.monotonic() - started
     size, base = engine.image_info(image).size, engine.image_info(config.base_image).size
     return Built(function, image, size, size - base, seconds)

@@ -124,6 +124,7 @@ class BuildPlan:
     wheelhouse: str
     groups: tuple[DepGroup, ...]
     functions: tuple[FunctionPlan, ...]
+    one_image_shared: bool = True  # Config.one_image_shared: the one image needs no start modules
 
     def group(self, name: str) -> DepGroup:
         return next(g for g in self.groups if g.name == name)
@@ -253,4 +254,5 @@ def make_plan(
         wheelhouse=WHEELHOUSE,
         groups=tuple(groups),
         functions=tuple(plans),
+        one_image_shared=config.one_image_shared,
     )

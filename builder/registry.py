@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import engine
-from .model import Config
+from .model import ONE_IMAGE, Config
 from .errors import ConfigError, RegistryError
 
 IMAGE_URIS = "image-uris.json"
@@ -67,8 +67,9 @@ class Repository:
         return EcrRegistry(self.host, match["account"], match["region"]) if match else None
 
     def tagged(self, function: str, tag: str) -> str:
-        """Where ``function``'s image is pushed: ``<repository>:<function>-<tag>``."""
-        reference = f"{function}-{tag}"
+        """Where ``function``'s image is pushed: ``<repository>:<function>-<tag>`` (``<repository>:<tag>``
+        for the one image of every function, ``function`` "")."""
+        reference = f"{function}-{tag}" if function else tag
         if not _TAG.match(reference):
             raise ConfigError(
                 f"{reference!r} is not a valid image tag (letters, digits, '_', '.', '-'; at most "
@@ -186,12 +187,14 @@ def push_image(
     """
     config.function(function)
     image = config.image(function, tag)
+    one = config.images == ONE_IMAGE
     if not engine.image_exists(image):
+        what = "--all" if one else f"--function {function}"
         raise ConfigError(
             f"Image {image} does not exist. Build it first: "
-            f"`python -m builder --project {config.root} build --function {function} --tag {tag}`."
+            f"`python -m builder --project {config.root} build {what} --tag {tag}`."
         )
-    target = repository.tagged(function, tag)
+    target = repository.tagged("" if one else function, tag)
     engine.tag(image, target)
     digest = engine.push(target, auth_config=auth, on_line=on_line)
     return Pushed(function, image, target, repository.pinned(digest))

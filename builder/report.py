@@ -111,6 +111,16 @@ class RegistryView:
         return sum(layer.size for layer in self.layers if layer.role != BASE_ROLE)
 
 
+# The guide's figure for Amazon ECR storage, per GB-month (AWS bills GB as 2**30 bytes).
+ECR_USD_PER_GB_MONTH = 0.10
+
+
+def ecr_monthly_usd(size: int) -> float:
+    """What storing ``size`` bytes in ECR costs a month, at the guide's rate. Sizes here are of
+    uncompressed layers and ECR stores them compressed: an upper bound."""
+    return size / 2**30 * ECR_USD_PER_GB_MONTH
+
+
 def registry_view(images: Sequence[ImageSizes]) -> RegistryView:
     """Several images as a registry stores them: each distinct layer once, with who shares it."""
     layers: dict[str, list[LayerSizes]] = defaultdict(list)
@@ -257,6 +267,45 @@ def to_json(sizes: ImageSizes, stripped: Mapping[str, int] | None = None) -> dic
 # ---- rendering the registry view ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Shapes:
+    """The two deployable shapes side by side: an image per function, or one image of them all."""
+
+    per_function_unique_bytes: int  # what a registry stores for the images of every function
+    per_function_largest_bytes: int  # the biggest image a function loads
+    one_image_bytes: int  # the one image's size: what a registry stores, and what every function loads
+    measured: bool  # the one image was built; else it is estimated from the per-function images
+
+    def to_json(self) -> dict:
+        return {
+            "per_function_unique_bytes": self.per_function_unique_bytes,
+            "per_function_largest_bytes": self.per_function_largest_bytes,
+            "one_image_bytes": self.one_image_bytes, "one_image_measured": self.measured,
+            "per_function_ecr_monthly_usd": round(ecr_monthly_usd(self.per_function_unique_bytes), 6),
+            "one_image_ecr_monthly_usd": round(ecr_monthly_usd(self.one_image_bytes), 6),
+        }  # fmt: skip
+
+
+def shapes(view: RegistryView, one: ImageSizes | None) -> Shapes:
+    """Compare the per-function images of ``view`` with the one image (``one``, when built: else its
+    estimate, the base and every distinct layer above it once: the same groups, the code merged)."""
+    largest = max((i.total_bytes for i in view.images), default=0)
+    if one is not None:
+        return Shapes(view.unique_bytes, largest, one.total_bytes, True)
+    return Shapes(view.unique_bytes, largest, view.unique_bytes, False)
+
+
+def _shapes_lines(s: Shapes) -> list[str]:
+    how = "" if s.measured else " (estimated; `build --all --one-image` measures it)"
+    return [
+        "Both shapes, as a registry stores them and a function loads them:",
+        f"  an image per function: {mb(s.per_function_unique_bytes)} stored (${ecr_monthly_usd(s.per_function_unique_bytes):.4f}"
+        f" a month), each function loads at most {mb(s.per_function_largest_bytes)}",
+        f"  one image of them all: {mb(s.one_image_bytes)} stored (${ecr_monthly_usd(s.one_image_bytes):.4f} a month), "
+        f"and every function loads all of it{how}",
+    ]
+
+
 def render_registry_text(view: RegistryView) -> str:
     """A human table of the distinct layers of several images and who shares them."""
     lines = [
@@ -265,8 +314,13 @@ def render_registry_text(view: RegistryView) -> str:
         f"  unique layers   {mb(view.unique_bytes)} (above a base {mb(view.unique_above_base_bytes)}): "
         "what a registry stores and a first push sends",
         f"  saved by sharing {mb(view.images_bytes - view.unique_bytes)}",
+        f"  ECR storage     at most ${ecr_monthly_usd(view.unique_bytes):.4f} a month for the unique layers "
+        f"(${ECR_USD_PER_GB_MONTH:.2f} per GB-month; layers stored compressed cost less)",
         "",
     ]
+    images = [["Image", "Size", "ECR $/month alone"]]
+    images += [[i.name, mb(i.total_bytes), f"{ecr_monthly_usd(i.total_bytes):.4f}"] for i in view.images]
+    lines += ["  " + line for line in _columns(images, {1, 2})] + [""]
     rows = [["Layer", "Role", "Size", "Shared by", "Images"]]
     rows += [[_short_id(l.diff_id), l.role or "-", mb(l.size), str(l.shared_by), ", ".join(l.images)] for l in view.layers]
     return "\n".join(lines + ["  " + line for line in _columns(rows, {2, 3})]) + "\n"
@@ -281,6 +335,8 @@ def render_registry_markdown(view: RegistryView) -> str:
         f"- Unique layers (stored by a registry, sent by a first push): **{mb(view.unique_bytes)}** "
         f"(above a base: {mb(view.unique_above_base_bytes)})",
         f"- Saved by sharing: {mb(view.images_bytes - view.unique_bytes)}",
+        f"- ECR storage: at most **${ecr_monthly_usd(view.unique_bytes):.4f} a month** for the unique layers "
+        f"(${ECR_USD_PER_GB_MONTH:.2f} per GB-month; compressed layers cost less)",
         "",
     ]
     rows = [
@@ -296,7 +352,8 @@ def registry_to_json(view: RegistryView) -> dict:
         "schema_version": SCHEMA_VERSION,
         "kind": "registry",
         "images": [
-            {"name": i.name, "ref": i.ref, "total_bytes": i.total_bytes, "above_base_bytes": i.above_base_bytes}
+            {"name": i.name, "ref": i.ref, "total_bytes": i.total_bytes, "above_base_bytes": i.above_base_bytes,
+             "ecr_monthly_usd": round(ecr_monthly_usd(i.total_bytes), 6)}
             for i in view.images
         ],
         "images_bytes": view.images_bytes,
@@ -304,6 +361,8 @@ def registry_to_json(view: RegistryView) -> dict:
         "unique_bytes": view.unique_bytes,
         "unique_above_base_bytes": view.unique_above_base_bytes,
         "shared_saving_bytes": view.images_bytes - view.unique_bytes,
+        "ecr_usd_per_gb_month": ECR_USD_PER_GB_MONTH,
+        "ecr_monthly_usd": round(ecr_monthly_usd(view.unique_bytes), 6),
         "layers": [
             {"diff_id": l.diff_id, "role": l.role, "size_bytes": l.size, "shared_by": l.shared_by, "images": list(l.images)}
             for l in view.layers
@@ -320,24 +379,30 @@ def render(
     *,
     stripped: Mapping[str, Mapping[str, int]] | None = None,
     registry: bool = False,
+    one_image: ImageSizes | None = None,
 ) -> str:
     """The report on ``images`` in ``fmt`` (one of ``FORMATS``), with the registry view when asked.
 
     ``stripped`` maps an image's name (its function) to the bytes its stripping
-    rules removed. JSON is one ``kind: "report"`` document, whatever the number of images.
+    rules removed; ``one_image`` is the built image of every function, compared in the
+    registry view. JSON is one ``kind: "report"`` document, whatever the number of images.
     """
     stripped = stripped or {}
     view = registry_view(images) if registry else None
+    both = shapes(view, one_image) if view else None
     if fmt == "json":
         document = {
             "schema_version": SCHEMA_VERSION,
             "kind": "report",
             "images": [to_json(i, stripped.get(i.name)) for i in images],
-            "registry": registry_to_json(view) if view else None,
+            "registry": {**registry_to_json(view), "shapes": both.to_json()} if view and both else None,
         }
         return json.dumps(document, indent=2, sort_keys=True) + "\n"
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
     one, many = (render_text, render_registry_text) if fmt == "text" else (render_markdown, render_registry_markdown)
     parts = [one(i, stripped.get(i.name)) for i in images] + ([many(view)] if view else [])
+    if both:
+        lines = _shapes_lines(both)
+        parts.append("\n".join(lines if fmt == "text" else [f"- {line.strip()}" for line in lines]) + "\n")
     return "\n".join(parts)

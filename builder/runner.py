@@ -48,7 +48,7 @@ def spec_for(
             f"`python -m builder --project {config.root} build --function {function} --tag {tag}`."
         )
     return local.sandbox_spec(
-        image, function, fn.handler, port=port, memory_mb=memory_mb, timeout_s=timeout_s, tmp_mb=tmp_mb,
+        image, function, config.command(fn.name), port=port, memory_mb=memory_mb, timeout_s=timeout_s, tmp_mb=tmp_mb,
         env=env or {}, sandbox=sandbox,
     )
 

@@ -217,14 +217,15 @@ def migrate(
     *,
     image_uri: Callable[[str], str] | None = None,
     image_metadata: Callable[[FunctionInfo], ImageMetadata] = default_image_metadata,
-    names: Callable[[str], str] = function_name,
+    tags: Callable[[str], str] = lambda fid: f"{function_name(fid)}-latest",
+    commands: Callable[[str], str] | None = None,
 ) -> str:
     """The template's text with each of ``logical_ids`` turned into an image function.
 
     Each function gets ``PackageType: Image``, an ``ImageUri`` (``image_uri(id)``,
-    else the tag ``push`` gives it, ``<name>-latest`` with ``names(id)``, in the template's
-    ``AWS::ECR::Repository``, added with scan on push when there is none) and
-    ``ImageConfig.Command: [its handler]``; CodeUri,
+    else the tag ``push`` gives it, ``tags(id)``, in the template's ``AWS::ECR::Repository``,
+    added with scan on push when there is none) and ``ImageConfig.Command: [its handler]``
+    (or ``commands(id)``: one image holding every function may start them otherwise); CodeUri,
     Handler, Runtime and Layers are removed and kept in its Metadata for
     :func:`rollback`. Globals.Function's Runtime, Handler, CodeUri and Layers
     move onto the functions that stay ZIP, because SAM would apply them to
@@ -237,7 +238,7 @@ def migrate(
         _check_migratable(template, fid)
     doc, had_newline = _open(template)
     state = doc.state()
-    handlers = {fid: _handler_text(doc, fid) for fid in ids}
+    handlers = {fid: _scalar(commands(fid)) if commands else _handler_text(doc, fid) for fid in ids}
     glob = global_function(doc.template.data)
     moving = bool(set(ZIP_ONLY) & set(glob))
     if moving:
@@ -258,7 +259,7 @@ def migrate(
         doc = _Doc(doc.apply(), template.path)
     repository, add_repository = _repository(doc) if image_uri is None else ("", False)
     if image_uri is None:
-        uris = {fid: f'!Sub "${{{repository}.RepositoryUri}}:{names(fid)}-latest"' for fid in ids}
+        uris = {fid: f'!Sub "${{{repository}.RepositoryUri}}:{tags(fid)}"' for fid in ids}
     else:
         uris = {fid: _scalar(image_uri(fid)) for fid in ids}
     for fid in ids:  # image_metadata sees the function as it was, Globals applied

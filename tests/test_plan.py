@@ -104,7 +104,8 @@ def test_dockerfile_has_deps_code_and_production_stages_in_layer_order(cfg):
     assert "COPY functions/__init__.py /out/shared/var/task/functions/" in text
     # Each stage leaves its result under /out with fixed file times, copied to / as one layer.
     assert "mv /opt/deps/numpy /out/opt/deps/numpy" in text
-    assert text.count("os.utime") == 4  # deps-numpy, hello's shared and function code, report's code
+    # deps-numpy, hello's shared and function code, report's code, the one image's code
+    assert text.count("os.utime") == 5
     hello = text[text.index("AS hello\n") :]
     hello = hello[: hello.index("\n\n")]
     assert hello.splitlines() == [

@@ -22,7 +22,7 @@ import pytest
 
 from builder import config, local, registry, runner, sam
 from builder.errors import ConfigError, RegistryError
-from conftest import TEST_TAG, copy_example, run_cli
+from conftest import TEST_TAG, copy_example, copy_sam_app, run_cli
 from example_cases import FUNCTIONS, check_result, sample_event
 from test_sam import lint
 
@@ -327,3 +327,32 @@ def test_an_image_pulled_back_by_digest_runs_and_answers_its_sample_event(pushed
     assert result.invocation.ok, result.invocation.body.decode() + "\n".join(result.logs)
     check_result("health", json.loads(result.invocation.body))
     assert any(line.startswith("REPORT") for line in result.logs)
+
+
+@pytest.mark.docker
+def test_pin_matches_images_by_logical_id_on_sams_usual_layout(sam_app, registry_server, docker_engine, tmp_path):
+    """Every handler of sam-app is app.lambda_handler: pinning finds each function's image by its logical ID,
+    and each ImageUri is the digest of the image built for that function."""
+    root, _ = sam_app
+    repository = f"{registry_server}/sam-app"
+    result = run_cli("--project", str(root), "push", "--all", "--repository", repository, "--tag", TEST_TAG)
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        work = copy_sam_app(tmp_path / "sam-app")
+        shutil.copy(root / registry.IMAGE_URIS, work / registry.IMAGE_URIS)
+        uris = json.loads((work / registry.IMAGE_URIS).read_text(encoding="utf-8"))
+        pinned = run_cli("--project", str(work), "migrate", "--all", "--pin")
+        assert pinned.returncode == 0, pinned.stdout + pinned.stderr
+        template = sam.load_template(work / "template.yaml")
+        names = {fn.logical_id: fn.name for fn in config.load(work).functions}
+        for fid, name in names.items():
+            uri = template.function(fid).properties["ImageUri"]
+            assert uri == uris[name] and uri.startswith(f"{repository}@sha256:")
+            manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{uri}"))
+            assert manifest["config"]["digest"] == docker_engine.image_info(f"sam-app-{name}:{TEST_TAG}").id
+        assert template.function("NotifyNodeFunction").package_type == "Zip"  # left alone: not builder's
+    finally:
+        for image in docker_engine.client().images.list(name=repository):
+            for ref in [*image.tags, *image.attrs.get("RepoDigests", [])]:
+                if ref.startswith((f"{repository}:", f"{repository}@")):
+                    docker_engine.remove_image(ref)

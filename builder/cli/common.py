@@ -115,6 +115,8 @@ def build_images(
     cfg = pipeline.with_base(cfg)
     print(f"base: {cfg.base_image}", file=sys.stderr)
     text = pipeline.prepare(cfg, replace(build_plan, base_image=cfg.base_image))
+    if cfg.images == config.ONE_IMAGE:  # one image holds them all: build it once
+        names = names[:1]
     with progress_bar(total=len(names), desc="build", unit="image") as bar:
 
         def done(built: pipeline.Built) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from .. import base, closure, engine, pipeline
+from .. import base, closure, dockerfile, engine, pipeline
 from ..errors import BuilderError, ConfigError
 from ..fileutil import write_atomic
+from ..model import ONE_IMAGE
 from ..units import human
 from .common import analyse, build_images, dropped, jobs_option, load, notices, progress_bar, progress_line, selected, table
 
@@ -45,7 +47,15 @@ def cmd_base(args: argparse.Namespace) -> int:
 
 def cmd_dockerfile(args: argparse.Namespace) -> int:
     cfg = load(args)
-    text = pipeline.render(cfg, analyse(cfg))
+    analysis = analyse(cfg)
+    build_plan = pipeline.plan(cfg, analysis)
+    text = dockerfile.render(build_plan)
+    if not args.check:  # what the Dockerfile reads: `docker build -t NAME .` (or `sam build`) can follow
+        try:
+            base_image = pipeline.with_base(cfg).base_image
+        except BuilderError:
+            base_image = cfg.base_image  # no engine, or no base yet: the configured one
+        pipeline.write_context(cfg, replace(build_plan, base_image=base_image))
     output = Path(args.output) if args.output else cfg.root / "Dockerfile"
     if args.check:
         current = output.read_text() if output.is_file() else None
@@ -66,7 +76,7 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    cfg = load(args)
+    cfg = load(args, images=ONE_IMAGE if args.one_image else None)
     names = selected(args, cfg)  # unknown names fail before any work
     engine.check()
     notices(cfg)
@@ -77,6 +87,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.__dict__ for r in results], indent=2, sort_keys=True))
         return 0
+    if cfg.images == ONE_IMAGE:
+        results = [replace(r, function="(all functions)") for r in results]
     rows = [(r.function, r.image, human(r.above_base), f"{r.seconds:.1f} s") for r in results]
     print(table(("function", "image", "above base", "build time"), rows))
     return 0
@@ -126,6 +138,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bd.add_argument("--all", action="store_true", help="build every function")
     bd.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
     bd.add_argument("--json", action="store_true", help="print the results as JSON")
+    bd.add_argument("--one-image", action="store_true",
+                    help="build the one image holding every function (the guide's shape; images = \"one\" in builder.toml)")
     jobs_option(bd)
     bd.set_defaults(handler=cmd_build)
 

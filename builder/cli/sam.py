@@ -16,7 +16,8 @@ from ..errors import BuilderError, ConfigError, TemplateError
 from ..fileutil import write_atomic
 from ..lock import parse_lock
 from ..target import Target
-from ..model import SAM_DOCKERFILE, Config, function_name
+from ..dockerfile import ONE_IMAGE_TARGET
+from ..model import ONE_IMAGE, SAM_DOCKERFILE, Config, function_name
 from .common import analyse, load, progress_bar, progress_line, selected, table
 
 PUSH_EPILOG = """\
@@ -211,20 +212,27 @@ def _project(args: argparse.Namespace) -> Config | None:
 
 
 def _image_settings(args: argparse.Namespace, template: sam.Template) -> dict:
-    """How migrate names each image function's tag and `sam build` input: builder's function names
-    (builder.toml may rename them), the backend root as DockerContext (relative to the template)."""
+    """How migrate tags each image function and what `sam build` builds it from: builder's function
+    names (builder.toml may rename them), the backend root as DockerContext (relative to the
+    template); with ``images = "one"`` every function the same image and tag, its own command."""
     cfg = _project(args)
     names = {f.logical_id: f.name for f in cfg.functions if f.logical_id} if cfg else {}
     context = os.path.relpath(cfg.root, Path(template.path).resolve().parent) if cfg else "."
     context = context.replace(os.sep, "/")
+    one = cfg is not None and cfg.images == ONE_IMAGE
 
     def name(fid: str) -> str:
         return names.get(fid) or function_name(fid)
 
     def metadata(info: sam.FunctionInfo) -> sam_edit.ImageMetadata:
-        return sam_edit.ImageMetadata(context, SAM_DOCKERFILE, "latest", name(info.logical_id))
+        target = ONE_IMAGE_TARGET if one else name(info.logical_id)
+        return sam_edit.ImageMetadata(context, SAM_DOCKERFILE, "latest", target)
 
-    return {"names": name, "image_metadata": metadata}
+    settings: dict = {"tags": (lambda fid: "latest") if one else (lambda fid: f"{name(fid)}-latest"),
+                      "image_metadata": metadata}  # fmt: skip
+    if one:
+        settings["commands"] = lambda fid: cfg.command(name(fid))
+    return settings
 
 
 def _prepare_sam_build(args: argparse.Namespace) -> None:
@@ -237,7 +245,7 @@ def _prepare_sam_build(args: argparse.Namespace) -> None:
     except BuilderError:
         pass  # no engine, or no base yet: the Dockerfile names the configured one
     build_plan = pipeline.plan(cfg, analysis)
-    pipeline.prepare(cfg, replace(build_plan, base_image=cfg.base_image))
+    pipeline.write_context(cfg, replace(build_plan, base_image=cfg.base_image))
     print(f"wrote {SAM_DOCKERFILE} and the wheelhouse for `sam build` (base {cfg.base_image})", file=sys.stderr)
 
 
@@ -272,11 +280,14 @@ def cmd_push(args: argparse.Namespace) -> int:
     auth = registry.credentials(repository)
     output = Path(args.output) if args.output else cfg.root / registry.IMAGE_URIS
     pushed = []
-    with progress_bar(names, desc="push", unit="image") as bar:
+    one = cfg.images == ONE_IMAGE  # one image holds them all: pushed once, recorded for each
+    with progress_bar(names[:1] if one else names, desc="push", unit="image") as bar:
         for name in bar:
             bar.set_description(f"push {name}")
             on_line = progress_line(bar)
             pushed.append(registry.push_image(cfg, name, repository, tag=args.tag, auth=auth, on_line=on_line))
+    if one:
+        pushed = [replace(pushed[0], function=name) for name in names]
     write_atomic(output, registry.updated_image_uris(output, {p.function: p.uri for p in pushed}))
     if args.json:
         print(json.dumps({p.function: p.uri for p in pushed}, indent=2, sort_keys=True))

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .. import check, check_render, engine, pipeline, report, sizes
-from ..model import Config
+from ..model import ONE_IMAGE, Config
 from ..errors import BuilderError, ConfigError, RegressionError
 from ..fileutil import write_atomic
 from ..plan import BuildPlan
@@ -17,7 +17,8 @@ from .common import analyse, build_images, jobs_option, load, progress_bar, sele
 
 
 def _names(args: argparse.Namespace, cfg: Config) -> list[str]:
-    return selected(args, cfg, default_all=True)  # unknown names fail before any work
+    names = selected(args, cfg, default_all=True)  # unknown names fail before any work
+    return names[:1] if cfg.images == ONE_IMAGE else names  # one image holds them all
 
 
 def _require_images(args: argparse.Namespace, cfg: Config, names: list[str], hint: str = "") -> None:
@@ -31,9 +32,10 @@ def _require_images(args: argparse.Namespace, cfg: Config, names: list[str], hin
         )
 
 
-def _measure(cfg: Config, names: list[str], tag: str) -> list[sizes.ImageSizes]:
-    """Each function's image, analysed from one `docker save` archive of them all (no dive needed)."""
+def _measure(cfg: Config, names: list[str], tag: str, extra: list[str] | None = None) -> list[sizes.ImageSizes]:
+    """Each function's image (and ``extra`` refs), analysed from one `docker save` archive of them all."""
     refs = [cfg.image(name, tag) for name in names]
+    refs += [ref for ref in extra or () if ref not in refs]
     with progress_bar(desc=f"measure {len(refs)} image(s)", unit="B", unit_scale=True) as bar:
 
         def counted(chunks):
@@ -67,10 +69,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     names = _names(args, cfg)
     _require_images(args, cfg, names)
     build_plan = pipeline.plan(cfg, analyse(cfg))
-    images = _measure(cfg, names, args.tag)
+    one_ref = f"{cfg.name}:{args.tag}"  # the one image of every function, when it was built
+    with_one = args.all and cfg.images != ONE_IMAGE and engine.image_exists(one_ref)
+    measured = _measure(cfg, names, args.tag, [one_ref] if with_one else [])
+    images, one_image = (measured[:-1], measured[-1]) if with_one else (measured, None)
     stripped = {name: _stripped(build_plan, name) for name in names}
     fmt = "json" if args.json else "markdown" if args.markdown else "text"
-    _emit(report.render(images, fmt, stripped=stripped, registry=args.all), args.output)
+    _emit(report.render(images, fmt, stripped=stripped, registry=args.all, one_image=one_image), args.output)
     return 0
 
 
