@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import config, engine, local, runner
+from builder import config, engine, local, runner, sam
 from builder.errors import InvokeError
 from example_cases import FUNCTIONS, check_result, sample_event
 
@@ -116,7 +116,10 @@ def test_invoke_and_plain_docker_run_answer_the_sample_event_alike(built_example
     report = _one_report(outcome)
     assert all(report.request_id in line for line in lines), outcome.stderr
     assert report.init_duration_ms is not None and report.init_duration_ms > 0, report  # a cold start
-    assert report.memory_size_mb == 128 and 0 < report.max_memory_used_mb <= 128, report
+    # the memory size the template gives the function (Globals' 256 MB, or its own)
+    memory = sam.effective_properties(sam.load_template(root / "template.yaml").data,
+                                      config.load(root).function(function).logical_id).get("MemorySize", 128)  # fmt: skip
+    assert report.memory_size_mb == memory and 0 < report.max_memory_used_mb <= memory, report
     assert report.status is None, report
     assert not containers_named(docker_engine, f"builder-{function}-{port}"), "invoke left its container"
 

@@ -101,3 +101,18 @@ def test_files_behind_symbolic_links_are_followed_into_the_image(tmp_path, base_
         assert body(answer)["message"] == "Linked hello, world!"
     finally:
         docker_engine.remove_image(f"linked-app-hello-world:{TEST_TAG}")
+
+
+def test_rebuilds_leave_no_untagged_images_of_the_project_behind(tmp_path, base_image, docker_engine):
+    root = copy_sam_app(tmp_path / "rebuilt-app")
+    handler = root / "src/hello-world/app.py"
+    try:
+        for n in range(3):
+            handler.write_text(handler.read_text() + f"\n# edit {n}\n")
+            result = run_cli("--project", str(root), "build", "--function", "hello-world", "--tag", TEST_TAG)
+            assert result.returncode == 0, result.stderr
+        assert "removed 1 untagged image(s) that earlier builds of rebuilt-app left" in result.stderr
+        left = docker_engine.client().images.list(filters={"dangling": True, "label": "builder.project=rebuilt-app"})
+        assert left == []
+    finally:
+        docker_engine.remove_image(f"rebuilt-app-hello-world:{TEST_TAG}")

@@ -435,3 +435,26 @@ def test_an_unknown_function_suggests_the_name_and_says_when_it_is_left_alone(la
         layered.function("confirm-bookin")
     with pytest.raises(ConfigError, match="NodeFunction is left alone: runtime nodejs20.x"):
         layered.function("NodeFunction")
+
+
+def test_several_templates_are_one_project(tmp_path):
+    root = project(tmp_path / "app", LAYERED, LAYERED_FILES)
+    (root / "orders").mkdir()
+    (root / "orders/template.yaml").write_text(HEADER + textwrap.dedent("""\
+        Resources:
+          ShipOrderFunction:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: ship/
+              Handler: app.lambda_handler
+              Runtime: python3.11
+    """))
+    (root / "orders/ship").mkdir()
+    (root / "orders/ship/app.py").write_text(HANDLER)
+    cfg = config.load(root, templates=("template.yaml", "orders/template.yaml"))
+    assert cfg.templates == ("template.yaml", "orders/template.yaml")
+    ship = cfg.function("ShipOrderFunction")
+    assert (ship.name, ship.template, ship.code_root.path) == ("ship-order", "orders/template.yaml", "orders/ship")
+    assert len(cfg.functions) == 3
+    result = run_cli("--project", str(root), "--template", "orders/template.yaml", "functions", "--json")
+    assert [f["name"] for f in json.loads(result.stdout)["functions"]] == ["ship-order"]

@@ -511,3 +511,15 @@ def test_a_real_image_overwriting_a_file(tmp_path, docker_engine, base_image):
     assert result.above_base_bytes == 4010
     # Our sum of regular files is what the engine reports, but for symlink targets it counts.
     assert abs(result.total_bytes - info.size) / info.size < 0.01
+
+
+def test_the_registry_view_estimates_ecr_storage_at_the_guides_rate(two_images):
+    assert report.ecr_monthly_usd(2**30) == pytest.approx(0.10)  # the guide: about $0.10 per GB-month
+    doc = json.loads(report.render(two_images, "json", registry=True))["registry"]
+    assert doc["ecr_usd_per_gb_month"] == 0.10
+    assert doc["ecr_monthly_usd"] == pytest.approx(doc["unique_bytes"] / 2**30 * 0.10, abs=1e-6)
+    assert [i["ecr_monthly_usd"] for i in doc["images"]] == [
+        pytest.approx(i["total_bytes"] / 2**30 * 0.10, abs=1e-6) for i in doc["images"]]
+    shapes = doc["shapes"]
+    assert shapes["one_image_measured"] is False and shapes["one_image_bytes"] == doc["unique_bytes"]
+    assert "ECR storage" in report.render(two_images, "text", registry=True)
