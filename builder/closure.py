@@ -95,6 +95,9 @@ class Closure:
     distributions: tuple[DistNode, ...]
     warnings: tuple[ClosureWarning, ...] = ()
     lock_file: str = ""
+    # Distributions its code imports that nothing in the image provides but the Lambda runtime does
+    # (the AWS SDK): (name, reasons), by name. Every Lambda Python base image has them.
+    runtime: tuple[tuple[str, tuple[Reason, ...]], ...] = ()
 
     @property
     def local_modules(self) -> tuple[str, ...]:
@@ -190,7 +193,8 @@ def _compute(function: FunctionConfig, graph: ImportGraph, includes: dict[str, _
             data_sizes[rel] = size
         warnings.extend(found)
 
-    _walk_files(graph, files, dists, excludes)
+    runtime: dict[str, list[Reason]] = {}
+    _walk_files(graph, files, dists, excludes, runtime)
 
     required_dists = [d for d in dists.reasons if d not in dists.optional]
     optional_dists = [d for d in dists.reasons if d in dists.optional]
@@ -231,6 +235,7 @@ def _compute(function: FunctionConfig, graph: ImportGraph, includes: dict[str, _
         distributions=nodes,
         warnings=tuple(sorted(set(warnings), key=lambda w: (w.path, w.line, w.message))),
         lock_file=graph.lock_file,
+        runtime=tuple((name, tuple(why)) for name, why in sorted(runtime.items())),
     )
 
 
@@ -254,8 +259,10 @@ def _keep(function: FunctionConfig, graph: ImportGraph, files: _Walk, dists: _Wa
             )
 
 
-def _walk_files(graph: ImportGraph, files: _Walk, dists: _Walk, excludes: tuple[str, ...]) -> None:
-    """Follow imports from the queued files: required ones first, then optional ones (the hot loop)."""
+def _walk_files(graph: ImportGraph, files: _Walk, dists: _Walk, excludes: tuple[str, ...],
+                runtime: dict[str, list[Reason]]) -> None:  # fmt: skip
+    """Follow imports from the queued files: required ones first, then optional ones (the hot loop);
+    ``runtime`` gets the imports only the Lambda runtime provides."""
     errors: list[str] = []
     deferred: list[Edge] = []
     reasons, plain_of, special_of = files.reasons, graph.plain_of, graph.special_of
@@ -263,7 +270,7 @@ def _walk_files(graph: ImportGraph, files: _Walk, dists: _Walk, excludes: tuple[
         if phase_optional:
             files.queue = []
             for edge in deferred:
-                _apply(edge, files, dists, excludes, True, errors)
+                _apply(edge, files, dists, excludes, True, errors, runtime)
         queue = files.queue
         for rel in queue:  # grows while it is walked
             plain = plain_of.get(rel)
@@ -290,14 +297,19 @@ def _walk_files(graph: ImportGraph, files: _Walk, dists: _Walk, excludes: tuple[
                 if edge.optional and not optional:
                     deferred.append(edge)
                 else:
-                    _apply(edge, files, dists, excludes, optional, errors)
+                    _apply(edge, files, dists, excludes, optional, errors, runtime)
         if errors:
             raise AnalysisError("\n".join(sorted(set(errors))))
 
 
 def _apply(edge: Edge, files: _Walk, dists: _Walk, excludes: tuple[str, ...], optional: bool,
-           errors: list[str]) -> None:  # fmt: skip
+           errors: list[str], runtime: dict[str, list[Reason]]) -> None:  # fmt: skip
     optional = optional or edge.optional
+    if edge.runtime and not (excludes and _excluded(edge.module, excludes)):
+        why = runtime.setdefault(edge.runtime, [])
+        if edge.reason not in why:
+            why.append(edge.reason)
+        return
     if edge.error:
         if not optional and not _excluded(edge.module, excludes):
             errors.append(edge.error)
@@ -388,8 +400,11 @@ def _encode(key: str, graphs: list[ImportGraph], closures: dict[str, Closure]) -
     dists: dict[DistNode, int] = {}
     stored = {name: [[files.setdefault(f, len(files)) for f in c.local_files],
                      [dists.setdefault(d, len(dists)) for d in c.distributions],
-                     [[w.path, w.line, w.message] for w in c.warnings], c.lock_file] for name, c in closures.items()}  # fmt: skip
-    reasons = {r: i for i, r in enumerate(dict.fromkeys(chain.from_iterable(n.reasons for n in (*files, *dists))))}
+                     [[w.path, w.line, w.message] for w in c.warnings], c.lock_file,
+                     [[n, why] for n, why in c.runtime]] for name, c in closures.items()}  # fmt: skip
+    runtime = [why for c in closures.values() for _, why in c.runtime]
+    reasons = {r: i for i, r in enumerate(dict.fromkeys(chain.from_iterable(
+        (*(n.reasons for n in (*files, *dists)), *runtime))))}  # fmt: skip
     local = {f.path: f for f in files}
     strings = {text: i for i, text in enumerate(dict.fromkeys((*local, *chain.from_iterable(r[:2] for r in reasons))))}
     digests = graphs[0].cache.digests
@@ -405,7 +420,8 @@ def _encode(key: str, graphs: list[ImportGraph], closures: dict[str, Closure]) -
         "files": [[strings[f.path] for f in files], [f.optional for f in files],
                   [[reasons[r] for r in f.reasons] for f in files]],
         "dists": [[d.name, d.version, d.size, [reasons[r] for r in d.reasons], d.optional] for d in dists],
-        "closures": stored,
+        "closures": {name: [*parts[:4], [[n, [reasons[r] for r in why]] for n, why in parts[4]]]
+                     for name, parts in stored.items()},
     }  # fmt: skip
 
 
@@ -421,10 +437,10 @@ def _decode(data: dict, config: Config, target: Target) -> dict[str, Closure]:
              for name, version, size, why, optional in data["dists"]]  # fmt: skip
     stored, out = data["closures"], {}
     for fn in config.functions:
-        local, nodes, warnings, lock_file = stored[fn.name]
+        local, nodes, warnings, lock_file, runtime = stored[fn.name]
         out[fn.name] = Closure(fn, target, tuple(map(files.__getitem__, local)),
                                tuple(map(dists.__getitem__, nodes)), tuple(ClosureWarning(*w) for w in warnings),
-                               lock_file)  # fmt: skip
+                               lock_file, tuple((n, tuple(map(reason, why))) for n, why in runtime))  # fmt: skip
     return out
 
 

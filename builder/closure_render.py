@@ -85,6 +85,9 @@ def render_tree(closure: Closure, why: str | None = None) -> str:
             walk(name, 0)
         width = max(len(r[0]) for r in rows)
         lines.extend(f"  {label:<{width}}  {size:>9}  {reasons}" for label, size, reasons in rows)
+    if closure.runtime:
+        lines += ["", "from the Lambda runtime (every Lambda Python base image has them; a requirement pins a version):"]
+        lines.extend(f"  {name}  {_reasons_text(why, False)}" for name, why in closure.runtime)
     if closure.warnings:
         lines += ["", f"warnings: {len(closure.warnings)}"]
         lines.extend(f"  {w.path}:{w.line}: {w.message}" for w in closure.warnings)
@@ -105,6 +108,10 @@ def _render_why(closure: Closure, why: str) -> str:
         node = next(f for p, f in files.items() if p.endswith("/" + why.lstrip("/")))
         label = node.path
     else:
+        runtime = dict(closure.runtime).get(wanted)
+        if runtime:
+            return f"{why} comes from the Lambda runtime in {closure.function.name}:\n" + "".join(
+                f"  {why} <- {_reason_text(r)}\n" for r in runtime)
         return f"{why} is not in the closure of {closure.function.name}.\n"
     lines = [f"why {label} is in {closure.function.name}:"]
     for reason in node.reasons:
@@ -163,6 +170,7 @@ def closure_to_json(closure: Closure) -> dict[str, Any]:
             for d in closure.distributions
         ],
         "warnings": [{"path": w.path, "line": w.line, "message": w.message} for w in closure.warnings],
+        "runtime": [{"name": name, "reasons": [_reason_json(r) for r in why]} for name, why in closure.runtime],
         "totals": {
             "local_files": len(closure.local_files),
             "local_size": closure.local_size,

@@ -36,6 +36,12 @@ from .parse_cache import ParseCache
 from .target import Target
 
 _NAME = operator.attrgetter("name")
+# What every Lambda Python runtime (and its base image) has beside the standard library: the AWS SDK
+# and what it requires. An import of them resolves on Lambda with no requirement, so here too.
+RUNTIME_PROVIDED = {
+    "boto3": "boto3", "botocore": "botocore", "jmespath": "jmespath", "s3transfer": "s3transfer",
+    "dateutil": "python-dateutil", "six": "six", "urllib3": "urllib3",
+}  # fmt: skip
 _SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "venv", "env", "ENV", "htmlcov", "site_packages"})
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names) | {"__main__"}
 
@@ -70,6 +76,7 @@ class Edge(NamedTuple):
     local: tuple[tuple[str, str], ...]
     dists: tuple[str, ...]
     error: str
+    runtime: str = ""  # the Lambda runtime's distribution that provides it, when nothing else does
 
 
 class ImportGraph:
@@ -445,10 +452,11 @@ class ImportGraph:
             candidates = [f"{target}.{n}" for n in record.names or () if n != "*"] or [target]
             dists = tuple(sorted({d for c in candidates for d in self.index.providers(c)}))
             self._providers[(target, record.names)] = dists
-        error = ""
+        error, runtime = "", ""
         if not dists:
-            error = f"{rel}:{record.line}: `{_statement(record)}`: " + self._missing_hint(target)
-        return Edge(Reason("import", rel, record.line), record.optional, target, (), dists, error)
+            runtime = RUNTIME_PROVIDED.get(target.partition(".")[0], "")
+            error = "" if runtime else f"{rel}:{record.line}: `{_statement(record)}`: " + self._missing_hint(target)
+        return Edge(Reason("import", rel, record.line), record.optional, target, (), dists, error, runtime)
 
     def _missing_hint(self, module: str) -> str:
         """What to do about an import that neither the code roots nor the locked distributions provide."""
@@ -459,14 +467,14 @@ class ImportGraph:
                     + optional)  # fmt: skip
         code = self.roots[0]
         own = posixpath.join(code.path, "requirements.txt").removeprefix("./")
-        listed = f"the requirements ({', '.join(self.requirements)})" if self.requirements else "no requirements file"
+        listed = (f"no distribution of its requirements ({', '.join(self.requirements)}) provides it"
+                  if self.requirements else "it has no requirements file")  # fmt: skip
         arns = ""
         if self.arn_layers:
             arns = (f" On Lambda it may come from the layer {self.arn_layers[0]}, which an image does not have: "
                     "require the distribution instead.")  # fmt: skip
-        return (f"no module {module!r} in {self.describe_roots()}, and no distribution of {listed} provides it. "
-                f"Add the distribution that provides it to {own} (builder locks it on the next build);{arns} "
-                + optional)  # fmt: skip
+        return (f"no module {module!r} in {self.describe_roots()}, and {listed}. Add the distribution that "
+                f"provides it to {own} (builder locks it on the next build);{arns} " + optional)  # fmt: skip
 
     def requires(self, name: str, extras: frozenset[str]) -> tuple:
         """The requirements of dist ``name`` with ``extras`` that apply to the target, memoised.

@@ -241,7 +241,7 @@ def test_json_schema_is_stable(closures: dict[str, Closure]) -> None:
     data = closure_to_json(closures["optional"])
     assert data["schema_version"] == 1
     assert list(data) == ["schema_version", "kind", "function", "target", "lock_file", "local_files",
-                          "distributions", "warnings", "totals"]  # fmt: skip
+                          "distributions", "warnings", "runtime", "totals"]  # fmt: skip
     assert data["function"] == {"name": "optional", "handler": "functions/optional.handler",
                                 "module": "functions.optional"}  # fmt: skip
     speedups = next(f for f in data["local_files"] if f["path"] == "lib/speedups.py")
@@ -315,7 +315,8 @@ def test_undecodable_file(tmp_path: Path) -> None:
 
 
 def test_all_errors_are_reported_at_once_and_optional_ones_not_at_all(tmp_path: Path) -> None:
-    app = "import requests\nimport boto3\ntry:\n    import orjson\nexcept ImportError:\n    orjson = None\n"
+    # (not boto3: the Lambda runtime has it, so no requirement needs to)
+    app = "import requests\nimport yaml\ntry:\n    import orjson\nexcept ImportError:\n    orjson = None\n"
     cfg = backend(tmp_path, {"functions/app.py": app + HANDLER})
     with pytest.raises(AnalysisError) as info:
         closure_of(cfg, tmp_path)

@@ -24,7 +24,8 @@ def body(answer: dict) -> dict:
 
 
 EXPECTED = {
-    "hello-world": lambda a: body(a) == {"message": "Hello, world!", "stage": "dev", "service": "sam-app", "path": "/hello"},
+    "hello-world": lambda a: body(a) == {"message": "Hello, world!", "stage": "dev", "service": "sam-app", "path": "/hello",
+                                        "sdk": "boto3"},  # the runtime's boto3
     "get-order": lambda a: body(a) == {
         "order": {"id": "o-2", "customer": "Grace", "total": "99.00", "status": "shipped"}, "table": PLACEHOLDER},
     "search-orders": lambda a: body(a) == {"query": "orders[?status=='paid'].id", "found": ["o-1", "o-4"], "jmespath": "1.0.1"},

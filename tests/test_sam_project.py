@@ -458,3 +458,21 @@ def test_several_templates_are_one_project(tmp_path):
     assert len(cfg.functions) == 3
     result = run_cli("--project", str(root), "--template", "orders/template.yaml", "functions", "--json")
     assert [f["name"] for f in json.loads(result.stdout)["functions"]] == ["ship-order"]
+
+
+def test_the_aws_sdk_comes_from_the_lambda_runtime_when_no_requirement_names_it(tmp_path):
+    root = project(tmp_path / "app", """\
+        Resources:
+          SdkFunction:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: src/sdk/
+              Handler: app.lambda_handler
+              Runtime: python3.11
+    """, {"src/sdk/app.py": "import boto3\nfrom botocore.exceptions import ClientError\n" + HANDLER})
+    cfg = config.load(root)
+    closure = compute_closures(cfg, _no_dists(cfg))["sdk"]
+    assert closure.distributions == ()  # nothing to install: every Lambda Python base image has them
+    assert [(name, [r.detail for r in why]) for name, why in closure.runtime] == [("boto3", [1]), ("botocore", [2])]
+    result = run_cli("--project", str(root), "closure", "--function", "sdk", "--why", "botocore")
+    assert "botocore comes from the Lambda runtime" in result.stdout and "src/sdk/app.py:2" in result.stdout

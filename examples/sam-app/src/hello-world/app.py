@@ -3,6 +3,8 @@
 import json
 import os
 
+import boto3  # not in a requirements file: the Lambda runtime has the AWS SDK, and so does every base
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -14,5 +16,6 @@ def lambda_handler(event, context):
         "stage": os.environ["STAGE"],
         "service": os.environ["SERVICE_NAME"],
         "path": event.get("path"),
+        "sdk": boto3.__name__,
     }
     return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
