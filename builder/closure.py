@@ -347,12 +347,14 @@ def compute_closures(
     *,
     target: Target | None = None,
     cache: ParseCache | None = None,
+    errors: dict[str, AnalysisError] | None = None,
 ) -> dict[str, Closure]:
     """The closures of all functions by name; functions with the same code roots share one scan.
 
     ``index`` is the locked distributions, or one index per lock file. The result is stored
     in ``cache`` (``save`` writes it) and reused by a later run while nothing it depends on
-    has changed; ``cache.closures_reused`` tells whether it was.
+    has changed; ``cache.closures_reused`` tells whether it was. With ``errors``, a function
+    whose closure fails is left out and its error kept there (else the error is raised).
     """
     target = target or Target.from_config(config)
     cache = cache or ParseCache()
@@ -364,11 +366,18 @@ def compute_closures(
         key = None if None in prints else hashlib.blake2b("\0".join(map(str, prints)).encode(), digest_size=16).hexdigest()
         closures = _reuse(config, target, cache, key)
         if closures is None:
-            closures = {fn.name: _compute(fn, graph, inc, config.keep) for (graph, fns), inc in zip(graphs, includes)
-                        for fn in fns}  # fmt: skip
-            if key is not None:
+            closures = {}
+            for (graph, fns), inc in zip(graphs, includes):
+                for fn in fns:
+                    try:
+                        closures[fn.name] = _compute(fn, graph, inc, config.keep)
+                    except AnalysisError as exc:
+                        if errors is None:
+                            raise
+                        errors[fn.name] = exc
+            if key is not None and not errors:
                 cache.store_closures(_encode(key, [g for g, _ in graphs], closures))
-        return {fn.name: closures[fn.name] for fn in config.functions}
+        return {fn.name: closures[fn.name] for fn in config.functions if fn.name in closures}
 
 
 def _reuse(config: Config, target: Target, cache: ParseCache, key: str | None) -> dict[str, Closure] | None:

@@ -167,6 +167,8 @@ def _extended(fn: FunctionConfig, table: dict[str, Any]) -> FunctionConfig:
 def check_handler(fn: FunctionConfig, root: Path, where: str) -> None:
     """The handler's file exists under its code root and defines the handler function."""
     path = root / fn.module_path
+    if not path.is_file() and (root / fn.module_path.removesuffix(".py") / "__init__.py").is_file():
+        path = root / fn.module_path.removesuffix(".py") / "__init__.py"  # the handler's module is a package
     if not path.is_file():
         raise ConfigError(
             f"{where}: handler {fn.handler!r} of {fn.name}: {fn.module_path} does not exist. Check the handler "
@@ -316,7 +318,7 @@ def load(root: Path | str, *, templates: tuple[str, ...] = (), **overrides: Any)
             raise ConfigError(f"{where}: name {name!r} must be lowercase letters, digits and '-'.")
         name = fixed
     explicit_lock = overrides.get("lock_file") or table.get("lock-file")
-    lock_file = explicit_lock or (SHARED_LOCK if paths else Config.lock_file)
+    lock_file = explicit_lock or (_shared_lock(root, paths, samconfig) if paths else Config.lock_file)
     functions = [replace(fn, lock_file=lock_of(root, fn, lock_file)) for fn in functions]
     for fn in functions:
         check_handler(fn, root, origin.get(fn.name) or where)
@@ -367,7 +369,21 @@ def _images(value: str, where: str) -> str:
     return value
 
 
+def _shared_lock(root: Path, paths: tuple[Path, ...], samconfig: Any) -> str:
+    """builder-locks/shared.txt for the project's own template; templates named otherwise (several
+    templates in one folder, each deployed alone) get a folder of their own in builder-locks/."""
+    from . import sam_project  # the template reader imports this module's dataclasses
+
+    if paths == sam_project.find_templates(root, (), samconfig):
+        return SHARED_LOCK
+    stems = "+".join(path.stem for path in paths)
+    return f"{LOCK_DIR}/{stems}/shared.txt"
+
+
 def lock_of(root: Path, fn: FunctionConfig, shared: str) -> str:
-    """The lock of a function: the shared one, or its own where builder found its requirements diverge."""
-    own = f"{LOCK_DIR}/{fn.name}.txt"
-    return own if shared == SHARED_LOCK and (root / own).is_file() else shared
+    """The lock of a function: the shared one, or its own (beside it) where builder found that its
+    requirements diverge."""
+    if not shared.startswith(LOCK_DIR + "/"):
+        return shared  # a lock of the user's (lock-file)
+    own = f"{shared.rsplit('/', 1)[0]}/{fn.name}.txt"
+    return own if (root / own).is_file() else shared

@@ -371,10 +371,18 @@ class ImportGraph:
                     continue
             for name, file in local:
                 plain[(file, reason, name)] = None
+        warnings = scanned.warnings
+        code_root = self.root_of.get(rel)
+        if code_root is not None and code_root.as_is and any(e.error for e in special):
+            # A prebuilt layer is a built artifact (often installed distributions, with branches for
+            # other Pythons): what it imports and nothing provides is said, not an error.
+            warnings = (*warnings, *((e.reason.detail, e.error.split(": ", 2)[-1] + " (in a prebuilt layer: "
+                                      "not followed)") for e in special if e.error))  # fmt: skip
+            special = [e for e in special if not e.error]
         self.plain_of[rel] = tuple(plain)
         self.special_of[rel] = tuple(special)
-        if scanned.warnings:
-            self.warned[rel] = scanned.warnings
+        if warnings:
+            self.warned[rel] = tuple(sorted(warnings))
 
     def warnings(self, rel: str) -> tuple[tuple[int, str], ...]:
         """(line, message) of what the scan of ``rel`` could not follow."""

@@ -93,8 +93,9 @@ class FunctionConfig:
 
     @property
     def module_path(self) -> str:
-        """Source file of the handler, relative to the project root."""
-        inner = self.handler.rsplit(".", 1)[0] + ".py"
+        """Source file of the handler, relative to the project root (``pkg/main.lambda_handler`` and
+        ``pkg.main.lambda_handler`` both name ``pkg/main.py``, as for Lambda)."""
+        inner = self.handler.rsplit(".", 1)[0].replace(".", "/") + ".py"
         return inner if self.code_root.path == "." else f"{self.code_root.path}/{inner}"
 
     @property

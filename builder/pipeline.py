@@ -18,7 +18,7 @@ from . import cachefile, dists, dockerfile, engine, locking, one_image, wheelhou
 from . import closure as closure_mod
 from .config import lock_of
 from .model import CACHE_DIR, CONTEXT_COPIES, LOCAL_BASE, ONE_IMAGE, SAM_DOCKERFILE, CodeRoot, Config
-from .errors import BuildError, ConfigError
+from .errors import AnalysisError, BuildError, ConfigError
 from .fileutil import work_dir, write_atomic
 from .lock import parse_lock
 from .parse_cache import ParseCache
@@ -41,6 +41,7 @@ class Analysis:
     config: Config | None = None  # the configuration the closures were computed with (locks current)
     locked: locking.LockResult = field(default_factory=locking.LockResult)
     dropped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # function -> requirements no import reaches
+    failed: Mapping[str, str] = field(default_factory=dict)  # functions left out, with the error of their closure
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,14 @@ class Built:
     seconds: float
 
 
-def analyse(config: Config, *, on_line: Callable[[str], None] | None = None) -> Analysis:
-    """Lock the requirements and download the wheelhouse if needed; compute all closures."""
+def analyse(
+    config: Config, *, functions: Sequence[str] | None = None, on_line: Callable[[str], None] | None = None
+) -> Analysis:
+    """Lock the requirements and download the wheelhouse if needed; compute all closures.
+
+    A closure that fails raises its error when its function is one of ``functions`` (all when
+    None); the other functions' failures leave them out of the analysis (``failed``).
+    """
     locked = locking.ensure(config, on_line=on_line) if config.locked_by_builder else locking.LockResult()
     if locked.written:
         config = with_locks(config)
@@ -66,15 +73,21 @@ def analyse(config: Config, *, on_line: Callable[[str], None] | None = None) -> 
         for lock in config.lock_files
     }
     cache = ParseCache.load(config.root)
-    closures = closure_mod.compute_closures(config, indexes, target=target, cache=cache)
+    errors: dict[str, AnalysisError] = {}
+    closures = closure_mod.compute_closures(config, indexes, target=target, cache=cache, errors=errors)
     cache.save(config.root)
+    wanted = set(functions) if functions is not None else {fn.name for fn in config.functions}
+    mine = [str(errors[name]) for name in sorted(errors) if name in wanted]
+    if mine:
+        raise AnalysisError("\n".join(dict.fromkeys(line for text in mine for line in text.splitlines())))
     dropped = {}
-    for fn in config.functions:
+    for fn in (fn for fn in config.functions if fn.name in closures):
         asked = {name for rel in fn.requirements for name in requirement_names(config.root / rel, target)}
         used = {d.name for d in closures[fn.name].distributions}
         if asked - used:
             dropped[fn.name] = tuple(sorted(asked - used))
-    return Analysis(indexes[config.lock_file], closures, indexes, config, locked, dropped)
+    failed = {name: str(exc) for name, exc in sorted(errors.items())}
+    return Analysis(indexes[config.lock_file], closures, indexes, config, locked, dropped, failed)
 
 
 def _pins(config: Config, lock: str, target: Target) -> dict:

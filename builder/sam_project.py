@@ -228,6 +228,9 @@ class _Reader:
         events = [posixpath.join(template_dir, "events", f"{name}.json"), posixpath.join(template_dir, "events", f"{fid}.json"),
                   posixpath.join(code_rel, "event.json"), posixpath.join(template_dir, "events", "event.json")]  # fmt: skip
         events = [posixpath.normpath(e) for e in events]
+        found = sorted((self.folder / "events").glob("*.json")) if (self.folder / "events").is_dir() else []
+        if len(found) == 1:  # the project's one sample event
+            events.append(posixpath.normpath(posixpath.join(template_dir, "events", found[0].name)))
         settings = {key: props[key] for key in ("Environment", "MemorySize", "Timeout", "EphemeralStorage") if key in props}
         return FunctionConfig(
             name=name,

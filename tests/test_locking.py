@@ -82,7 +82,7 @@ def test_a_function_whose_own_requirements_conflict_is_told_to_fix_them(tmp_path
 
 def test_a_requirement_that_does_not_exist_says_so(tmp_path):
     root = make(tmp_path, {"alpha": "no-such-distribution-builder-test==1.0\n"})
-    with pytest.raises(LockError, match="pip-compile could not lock src/alpha/requirements.txt"):
+    with pytest.raises(LockError, match="src/alpha/requirements.txt cannot be locked for CPython 3.11: no distribution matches no-such"):
         locking.ensure(config.load(root))
 
 
@@ -90,3 +90,30 @@ def test_resolution_that_runs_too_long_is_cut_off_with_what_to_pin(tmp_path):
     root = make(tmp_path, {"alpha": "six\n"})
     with pytest.raises(LockError, match=r"took longer than 0 s.*Pin .* to one version"):
         locking.ensure(config.load(root), timeout=0.01)
+
+
+def test_the_lock_is_for_the_functions_python_not_the_hosts(tmp_path):
+    """pip-compile resolves for the interpreter it runs on; a python3.13 function is locked for 3.13."""
+    for version, expected in (("3.13", {"six"}), ("3.11", {"six", "tomli"})):
+        root = make(tmp_path / version, {"alpha": 'six\ntomli; python_version < "3.12"\n'})
+        (root / "template.yaml").write_text((root / "template.yaml").read_text().replace("python3.11", f"python{version}"))
+        cfg = config.load(root)
+        assert cfg.python_version == version
+        locking.ensure(cfg)
+        assert set(pins(root, "builder-locks/shared.txt")) == expected, version
+        assert f"for CPython {version} on manylinux2014_x86_64" in (root / "builder-locks/shared.txt").read_text()
+
+
+def test_templates_deployed_alone_from_one_folder_keep_locks_of_their_own(tmp_path):
+    root = make(tmp_path, {"alpha": "six==1.16.0\n", "beta": "six==1.17.0\n"})
+    text = (root / "template.yaml").read_text()
+    head, beta = text.split("  BetaFunction:")
+    (root / "alpha.yaml").write_text(head)
+    (root / "beta.yaml").write_text(head.split("  AlphaFunction:")[0] + "  BetaFunction:" + beta)
+    (root / "template.yaml").unlink()
+    for name in ("alpha", "beta", "alpha"):
+        result = run_cli("--project", str(root), "--template", f"{name}.yaml", "lock")
+        assert result.returncode == 0, result.stderr
+    assert "nothing to do" in result.stdout  # alpha's lock survived beta's
+    assert pins(root, "builder-locks/alpha/shared.txt") == {"six": "1.16.0"}
+    assert pins(root, "builder-locks/beta/shared.txt") == {"six": "1.17.0"}

@@ -476,3 +476,64 @@ def test_the_aws_sdk_comes_from_the_lambda_runtime_when_no_requirement_names_it(
     assert [(name, [r.detail for r in why]) for name, why in closure.runtime] == [("boto3", [1]), ("botocore", [2])]
     result = run_cli("--project", str(root), "closure", "--function", "sdk", "--why", "botocore")
     assert "botocore comes from the Lambda runtime" in result.stdout and "src/sdk/app.py:2" in result.stdout
+
+
+@pytest.mark.parametrize("handler", ["pkg.main.lambda_handler", "pkg/main.lambda_handler", "pkg.lambda_handler"])
+def test_handler_modules_may_be_dotted_slashed_or_packages(tmp_path, handler):
+    root = project(tmp_path / "app", f"""\
+        Resources:
+          DeepFunction:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: src/deep/
+              Handler: {handler}
+              Runtime: python3.11
+    """, {"src/deep/pkg/__init__.py": "from .main import lambda_handler\n", "src/deep/pkg/main.py": HANDLER})
+    cfg = config.load(root)
+    closure = compute_closures(cfg, _no_dists(cfg))["deep"]
+    assert {f.path for f in closure.local_files} >= {"src/deep/pkg/__init__.py", "src/deep/pkg/main.py"}
+
+
+def test_a_function_is_not_held_back_by_another_ones_broken_code(tmp_path):
+    root = project(tmp_path / "app", """\
+        Globals:
+          Function:
+            Runtime: python3.11
+            Handler: app.lambda_handler
+        Resources:
+          GoodFunction:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src/good/}
+          BrokenFunction:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src/broken/}
+    """, {"src/good/app.py": HANDLER, "src/broken/app.py": "import nowhere_to_be_found\n" + HANDLER})
+    good = run_cli("--project", str(root), "closure", "--function", "good")
+    assert good.returncode == 0, good.stderr
+    assert "left out, as their code cannot be analysed: broken" in good.stderr
+    broken = run_cli("--project", str(root), "closure", "--function", "broken")
+    assert broken.returncode == 5 and "nowhere_to_be_found" in broken.stderr
+
+
+def test_a_prebuilt_layers_unresolved_imports_are_warnings_not_errors(tmp_path):
+    root = project(tmp_path / "app", """\
+        Resources:
+          VendoredLayer:
+            Type: AWS::Serverless::LayerVersion
+            Properties: {ContentUri: layers/vendored/}
+          AppFunction:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: src/app/
+              Handler: app.lambda_handler
+              Runtime: python3.11
+              Layers: [!Ref VendoredLayer]
+    """, {
+        "src/app/app.py": "import compat\n" + HANDLER,
+        "layers/vendored/python/compat.py": "import sys\nif sys.version_info[0] == 2:\n    from urlparse import urlparse\n",
+    })  # fmt: skip
+    cfg = config.load(root)
+    closure = compute_closures(cfg, _no_dists(cfg))["app"]
+    assert "layers/vendored/python/compat.py" in {f.path for f in closure.local_files}
+    (warning,) = closure.warnings
+    assert (warning.path, warning.line) == ("layers/vendored/python/compat.py", 3) and "prebuilt layer" in warning.message

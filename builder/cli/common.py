@@ -84,10 +84,14 @@ def positive(text: str) -> int:
     return int(text)
 
 
-def analyse(cfg: config.Config) -> pipeline.Analysis:
-    """Lock, download and analyse, with a progress line; say what locking did."""
+def analyse(cfg: config.Config, functions: Sequence[str] | None = None) -> pipeline.Analysis:
+    """Lock, download and analyse, with a progress line; say what locking did and which other
+    functions are left out (their closure fails; ``functions``' own failures are errors)."""
     with progress_bar(desc="analyse", unit="line", total=None, leave=False, disable=not sys.stderr.isatty()) as bar:
-        analysis = pipeline.analyse(cfg, on_line=progress_line(bar))
+        analysis = pipeline.analyse(cfg, functions=functions, on_line=progress_line(bar))
+    if analysis.failed:
+        print(f"note: left out, as their code cannot be analysed: {', '.join(analysis.failed)} "
+              "(`python -m builder closure --function NAME` says why)", file=sys.stderr)  # fmt: skip
     locked = analysis.locked
     if locked.written:
         own = f"; {', '.join(locked.divergent)} diverge (their requirements conflict), each with a lock of its own" if locked.divergent else ""

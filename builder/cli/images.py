@@ -80,7 +80,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     names = selected(args, cfg)  # unknown names fail before any work
     engine.check()
     notices(cfg)
-    analysis = analyse(cfg)
+    analysis = analyse(cfg, names)
     build_plan = pipeline.plan(cfg, analysis)
     dropped(analysis, names)
     results = build_images(cfg, build_plan, names, args.tag, args.jobs)
@@ -100,7 +100,7 @@ def cmd_closure(args: argparse.Namespace) -> int:
         raise ConfigError("Name a function with --function NAME, or pass --unused.")
     if args.function:
         args.function = cfg.function(args.function).name
-    analysis = analyse(cfg)
+    analysis = analyse(cfg, [args.function] if args.function else None)
     if args.unused:
         names = closure.unused_distributions(analysis.closures, analysis.index)
         out = closure.unused_to_json(names, analysis.index) if args.json else closure.render_unused(names, analysis.index)

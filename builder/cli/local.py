@@ -61,6 +61,20 @@ def _spec(args: argparse.Namespace, cfg: config.Config):
     )
 
 
+def _stopped_by_sigterm(handler):
+    """`kill`, `timeout` and CI runners stop with SIGTERM: treat it as Ctrl-C, so the container goes too."""
+
+    def run(args: argparse.Namespace) -> int:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            return handler(args)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return run
+
+
+@_stopped_by_sigterm
 def cmd_invoke(args: argparse.Namespace) -> int:
     cfg = load(args)
     event = _event(args, cfg)
@@ -80,15 +94,10 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+@_stopped_by_sigterm
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = load(args)
-    spec = _spec(args, cfg)
-    # `kill`, `timeout` and CI runners stop with SIGTERM: treat it as Ctrl-C, so the container goes too.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        return _serve(args, spec)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return _serve(args, _spec(args, cfg))
 
 
 def _serve(args: argparse.Namespace, spec: local.ContainerSpec) -> int:

@@ -9,7 +9,7 @@ import sys
 from .. import locking
 from ..errors import ConfigError, LockError
 from ..fileutil import write_atomic
-from ..model import CONFIG_FILE, SHARED_LOCK, Config
+from ..model import CONFIG_FILE, Config
 from .common import load, notices, table
 
 
@@ -95,7 +95,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
         print("the locks are current; nothing to do (--upgrade takes the newest versions the requirements allow)")
         return 0
     for rel in result.written:
-        note = " (the shared lock)" if rel == SHARED_LOCK else " (its requirements conflict with the shared lock's)"
+        note = " (the shared lock)" if rel == cfg.lock_file else " (its requirements conflict with the shared lock's)"
         print(f"wrote {rel}{note}", file=sys.stdout)
     return 0
 

@@ -68,7 +68,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     cfg = load(args)
     names = _names(args, cfg)
     _require_images(args, cfg, names)
-    build_plan = pipeline.plan(cfg, analyse(cfg))
+    build_plan = pipeline.plan(cfg, analyse(cfg, names))
     one_ref = f"{cfg.name}:{args.tag}"  # the one image of every function, when it was built
     with_one = args.all and cfg.images != ONE_IMAGE and engine.image_exists(one_ref)
     measured = _measure(cfg, names, args.tag, [one_ref] if with_one else [])
@@ -99,7 +99,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         engine.check()
     else:
         _require_images(args, cfg, names, hint=", or pass --build")
-    analysis = analyse(cfg)
+    analysis = analyse(cfg, names)
     if args.build:
         build_images(cfg, pipeline.plan(cfg, analysis), names, args.tag, args.jobs)
     current = {name: check.measure(image) for name, image in zip(names, _measure(cfg, names, args.tag))}
