@@ -26,7 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from builder import config, pipeline  # noqa: E402
+from builder import pipeline
+from builder.project import config
 
 EXAMPLES = ("sam-app", "backend")
 

@@ -37,8 +37,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from builder import closure, config, dists  # noqa: E402
-from builder.parse_cache import ParseCache  # noqa: E402
+from builder.analysis import closure
+from builder.analysis.parse_cache import ParseCache
+from builder.deps import dists
+from builder.project import config
 
 # name, version, top_level.txt (None: derive from RECORD), files in RECORD, Requires-Dist
 DISTS = [

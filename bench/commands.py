@@ -29,9 +29,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from builder import config, engine, sizes  # noqa: E402
-from builder.fileutil import write_atomic  # noqa: E402
 from size import copy_backend, run_builder, table  # noqa: E402  (bench/size.py, beside this script)
+
+from builder.core.files import write_atomic  # noqa: E402
+from builder.engine import docker_engine as engine
+from builder.measure import sizes
+from builder.project import config
 
 TAG = "commands-bench"
 EDITED = "shared/records.py"

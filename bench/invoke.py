@@ -30,9 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from builder import config, engine, local, pipeline, runner  # noqa: E402
-from builder.errors import InvokeError  # noqa: E402
-from builder.fileutil import write_atomic  # noqa: E402
+from builder import pipeline
+from builder.core.errors import InvokeError
+from builder.core.files import write_atomic
+from builder.engine import docker_engine as engine
+from builder.local import runner
+from builder.local import sandbox as local
+from builder.project import config
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST_RESPONSE_TIMEOUT = 60.0

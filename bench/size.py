@@ -46,10 +46,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from builder import config, engine, proc, sizes  # noqa: E402
-from builder.errors import EngineError  # noqa: E402
-from builder.fileutil import write_atomic  # noqa: E402
-from builder.report import mb, registry_view  # noqa: E402
+from builder.core import proc
+from builder.core.errors import EngineError  # noqa: E402
+from builder.core.files import write_atomic  # noqa: E402
+from builder.engine import docker_engine as engine
+from builder.measure import sizes
+from builder.measure.report import mb, registry_view  # noqa: E402
+from builder.project import config
 
 TAG = "size-bench"
 NAIVE = "naive-{function}:" + TAG

@@ -14,18 +14,22 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cachefile, dists, dockerfile, engine, locking, one_image, wheelhouse
-from . import closure as closure_mod
-from .config import lock_of
-from .model import CACHE_DIR, CONTEXT_COPIES, LOCAL_BASE, ONE_IMAGE, SAM_DOCKERFILE, CodeRoot, Config
-from .errors import AnalysisError, BuildError, ConfigError
-from .fileutil import work_dir, write_atomic
-from .lock import parse_lock
-from .parse_cache import ParseCache
-from .plan import BuildPlan, Dist, Needs, dist_key, make_plan, owner, strip_key
-from .requirements import requirement_names
-from .strip import LOCAL_RULES, StripResult, stripped_local
-from .target import Target
+from .analysis import closure as closure_mod
+from .analysis.parse_cache import ParseCache
+from .core import cache as cachefile
+from .core.errors import AnalysisError, BuildError, ConfigError
+from .core.files import work_dir, write_atomic
+from .core.paths import CACHE_DIR, CONTEXT_COPIES, SAM_DOCKERFILE
+from .deps import dists, locking, wheelhouse
+from .deps.lock import parse_lock
+from .deps.requirements import requirement_names
+from .deps.target import Target
+from .engine import docker_engine as engine
+from .image import dockerfile, one_image
+from .image.plan import BuildPlan, Dist, Needs, dist_key, make_plan, owner, strip_key
+from .image.strip import LOCAL_RULES, StripResult, stripped_local
+from .project.config import lock_of
+from .project.model import LOCAL_BASE, ONE_IMAGE, CodeRoot, Config
 
 STRIP_CACHE = f"{CACHE_DIR}/strip.json"
 DEFAULT_JOBS = 4  # concurrent docker builds; BuildKit runs a stage shared by several of them once

@@ -69,11 +69,10 @@ def copy_sam_app(dest: Path) -> Path:
 @pytest.fixture(scope="session")
 def docker_engine():
     """The engine must answer: these tests fail, never skip, without one."""
-    from builder import engine
-
+    from builder.engine import docker_engine as engine
     try:
         engine.check()
-    except Exception as exc:  # noqa: BLE001 - reported as the failure reason
+    except Exception as exc:
         pytest.fail(f"Docker engine required for this test and not usable: {exc}", pytrace=False)
     return engine
 
@@ -97,8 +96,7 @@ def built_example(tmp_path_factory, base_image, docker_engine):
     result = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)
     assert result.returncode == 0, result.stdout + result.stderr
     yield root, result
-    from builder import config
-
+    from builder.project import config
     for fn in config.load(root).functions:
         docker_engine.remove_image(config.load(root).image(fn.name, TEST_TAG))
 

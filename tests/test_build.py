@@ -6,11 +6,10 @@ import json
 import re
 
 import pytest
-
-from builder import config
+from conftest import TEST_TAG, run_cli, run_python
 from example_cases import FUNCTIONS, THIRD_PARTY, check_result, sample_event
 
-from conftest import TEST_TAG, run_cli, run_python
+from builder.project import config
 
 pytestmark = pytest.mark.docker
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from builder import pipeline
-from builder.errors import BuildError
+from builder.core.errors import BuildError
 
 
 @pytest.fixture

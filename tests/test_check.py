@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from conftest import TEST_TAG, copy_example, run_cli
 
-from builder import check, check_render, config
-from builder.closure import DistNode
-from builder.config import CheckConfig
-from builder.errors import ConfigError
-from builder.import_graph import Reason
-from builder.sizes import DistSizes, ImageSizes, LayerSizes
+from builder.analysis.closure import DistNode
+from builder.analysis.import_graph import Reason
+from builder.core.errors import ConfigError
+from builder.measure import check, check_render
+from builder.measure.sizes import DistSizes, ImageSizes, LayerSizes
+from builder.project import config
+from builder.project.config import CheckConfig
 
 MB = 1_000_000
 MINI = Path(__file__).parent / "fixtures" / "mini"

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from test_dists import make_wheel
 
-from builder import config
-from builder.closure import (
+from builder.analysis.closure import (
     Closure,
     ParseCache,
     Reason,
@@ -26,12 +25,13 @@ from builder.closure import (
     unused_distributions,
     unused_to_json,
 )
-from builder.dists import DistIndex, parse_lock
-from builder.errors import AnalysisError, LockError
-from builder.fastscan import scan_fast
-from builder.import_graph import CODE_MODULES
-from builder.imports import DYNAMIC, OPTIONAL, ImportRecord, scan_full
-from builder.parse_cache import CLOSURES_FILE
+from builder.analysis.fastscan import scan_fast
+from builder.analysis.import_graph import CODE_MODULES
+from builder.analysis.imports import DYNAMIC, OPTIONAL, ImportRecord, scan_full
+from builder.analysis.parse_cache import CLOSURES_FILE
+from builder.core.errors import AnalysisError, LockError
+from builder.deps.dists import DistIndex, parse_lock
+from builder.project import config
 
 FORMS = Path(__file__).parent / "fixtures" / "closure" / "forms"
 
@@ -328,12 +328,12 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     cfg = backend(tmp_path, {"functions/app.py": "import shared.gone\n" + HANDLER, "shared/gone.py": ""})
     real_open = open
 
-    def failing_open(path, *args, **kwargs):  # noqa: ANN001, ANN202
+    def failing_open(path, *args, **kwargs):
         if str(path).endswith("gone.py"):
             raise PermissionError(13, "Permission denied")
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("builder.parse_cache.open", failing_open, raising=False)
+    monkeypatch.setattr("builder.analysis.parse_cache.open", failing_open, raising=False)
     with pytest.raises(AnalysisError, match=r"shared/gone.py: cannot read the file \(Permission denied\)"):
         closure_of(cfg, tmp_path)
 
@@ -532,7 +532,7 @@ def test_unchanged_files_are_not_read_and_edited_ones_are_seen(tmp_path: Path, m
         os.utime(path, (past, past))
     first, _ = analyse(cfg, index)
     with monkeypatch.context() as patch:
-        patch.setattr("builder.parse_cache.open", lambda *a, **k: pytest.fail("read an unchanged file"), raising=False)
+        patch.setattr("builder.analysis.parse_cache.open", lambda *a, **k: pytest.fail("read an unchanged file"), raising=False)
         cache = ParseCache.load(tmp_path)
         assert compute_closures(cfg, index, cache=cache)["app"] == first and cache.closures_reused
     (tmp_path / "shared/base.py").write_text("import shared.util\n")
@@ -601,10 +601,10 @@ def test_includes_config_target_and_distributions_invalidate(tmp_path: Path) -> 
 def test_a_code_change_or_a_damaged_store_invalidates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg, index = reuse_backend(tmp_path)
     first, _ = analyse(cfg, index)
-    monkeypatch.setattr("builder.import_graph._code_digest", lambda: "another builder")
+    monkeypatch.setattr("builder.analysis.import_graph._code_digest", lambda: "another builder")
     assert analyse(cfg, index) == (first, False)
     assert analyse(cfg, index) == (first, True)
-    monkeypatch.setattr("builder.import_graph._code_digest", lambda: None)  # its sources cannot be read
+    monkeypatch.setattr("builder.analysis.import_graph._code_digest", lambda: None)  # its sources cannot be read
     assert analyse(cfg, index) == (first, False)
     assert analyse(cfg, index) == (first, False)
     monkeypatch.undo()
@@ -619,13 +619,19 @@ def test_a_code_change_or_a_damaged_store_invalidates(tmp_path: Path, monkeypatc
 
 def test_the_fingerprint_covers_the_code_that_computes_closures() -> None:
     package = Path(__file__).parent.parent / "builder"
-    todo, seen = ["closure"], set()
+    todo, seen = ["analysis/closure"], set()
     while todo:
         name = todo.pop()
         if name not in seen:
             seen.add(name)
+            here = Path(name).parent
             for record in scan_full((package / f"{name}.py").read_text(), name).imports:
-                if record.level == 1:
-                    todo += [n for n in ([record.module.split(".")[0]] if record.module else record.names or ())
-                             if (package / f"{n}.py").is_file()]  # fmt: skip
+                if record.level == 0:
+                    continue
+                base = here
+                for _ in range(record.level - 1):
+                    base = base.parent
+                stem = base / record.module.replace(".", "/") if record.module else base
+                candidates = [stem] if record.module else [stem / n for n in record.names or ()]
+                todo += [c.as_posix() for c in candidates if (package / f"{c}.py").is_file()]
     assert seen == set(CODE_MODULES)

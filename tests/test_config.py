@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import config
-from builder.errors import ConfigError
+from builder.core.errors import ConfigError
+from builder.project import config
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 

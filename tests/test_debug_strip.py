@@ -6,11 +6,11 @@ import json
 import zipfile
 
 import pytest
-
-from builder import config
 from conftest import TEST_TAG, copy_example, run_cli, run_python
 from example_cases import check_result, sample_event
 from test_build import RUN_HANDLER
+
+from builder.project import config
 
 pytestmark = pytest.mark.docker
 

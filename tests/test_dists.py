@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from builder import cachefile
-from builder.dists import METADATA_CACHE, DistIndex, Pin, parse_lock
-from builder.errors import LockError
-from builder.target import Target
+from builder.core import cache as cachefile
+from builder.core.errors import LockError
+from builder.deps.dists import METADATA_CACHE, DistIndex, Pin, parse_lock
+from builder.deps.target import Target
 
 
 def make_wheel(

@@ -22,11 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from conftest import free_port
 
-from builder import local
-from builder.errors import ConfigError, InvokeError
+from builder.core.errors import ConfigError, InvokeError
+from builder.local import sandbox as local
 
 RESOURCES = Path(__file__).resolve().parent.parent / "builder" / "resources"
 EMULATOR = RESOURCES / "emulator.py"

@@ -7,7 +7,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import BASE_IMAGE, TEST_TAG, copy_example, free_port, run_cli
 
 

@@ -24,12 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from builder import config, engine, local, runner, sam
-from builder.errors import InvokeError
+from conftest import REPO, TEST_TAG, free_port, run_cli
 from example_cases import FUNCTIONS, check_result, sample_event
 
-from conftest import REPO, TEST_TAG, free_port, run_cli
+from builder.core.errors import InvokeError
+from builder.engine import docker_engine as engine
+from builder.local import runner
+from builder.local import sandbox as local
+from builder.project import config
+from builder.sam import template as sam
 
 pytestmark = pytest.mark.docker
 

@@ -14,11 +14,11 @@ import shutil
 from collections import defaultdict
 
 import pytest
-
-from builder import config, sizes
+from conftest import BASE_IMAGE, TEST_TAG, run_cli, run_python
 from example_cases import FUNCTIONS, THIRD_PARTY
 
-from conftest import BASE_IMAGE, TEST_TAG, run_cli, run_python
+from builder.measure import sizes
+from builder.project import config
 
 pytestmark = pytest.mark.docker
 

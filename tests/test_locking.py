@@ -6,12 +6,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from builder import config, locking
-from builder.errors import LockError
-from builder.lock import parse_lock
-
 from conftest import run_cli
+
+from builder.core.errors import LockError
+from builder.deps import locking
+from builder.deps.lock import parse_lock
+from builder.project import config
 
 TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"

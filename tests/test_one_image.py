@@ -12,11 +12,12 @@ import time
 import urllib.request
 
 import pytest
-
-from builder import config, local, sam
-
 from conftest import TEST_TAG, copy_example, copy_sam_app, free_port, run_cli
 from example_cases import check_result, sample_event
+
+from builder.local import sandbox as local
+from builder.project import config
+from builder.sam import template as sam
 
 pytestmark = pytest.mark.docker
 

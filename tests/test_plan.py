@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from builder import config, dockerfile, plan
-from builder.plan import Dist, Needs
+from builder.image import dockerfile, plan
+from builder.image.plan import Dist, Needs
+from builder.project import config
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 

@@ -19,12 +19,16 @@ import urllib.error
 import urllib.request
 
 import pytest
-
-from builder import config, local, registry, runner, sam
-from builder.errors import ConfigError, RegistryError
 from conftest import TEST_TAG, copy_example, copy_sam_app, run_cli
 from example_cases import FUNCTIONS, check_result, sample_event
 from test_sam import lint
+
+from builder.core.errors import ConfigError, RegistryError
+from builder.engine import registry
+from builder.local import runner
+from builder.local import sandbox as local
+from builder.project import config
+from builder.sam import template as sam
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 MANIFEST_TYPES = {

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from builder import fileutil, sam, sam_edit
-from builder.errors import TemplateError
+from builder.core import files as fileutil
+from builder.core.errors import TemplateError
+from builder.sam import edit as sam_edit
+from builder.sam import template as sam
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sam"
 MIXED = FIXTURES / "mixed.yaml"

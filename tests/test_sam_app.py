@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import SAM_APP_FUNCTIONS as FUNCTIONS
 from conftest import TEST_TAG, copy_sam_app, run_cli, run_python
 

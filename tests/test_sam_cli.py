@@ -14,14 +14,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
-
-from builder import config, registry, sam, sam_sizes, wheelhouse
-from builder.dists import Dist, DistIndex
-from builder.errors import TemplateError
-from builder.target import Target
 from conftest import EXAMPLE, copy_example, run_cli
+from packaging.requirements import Requirement
 from test_sam import FIXTURES, lint
+
+from builder.core.errors import TemplateError
+from builder.deps import wheelhouse
+from builder.deps.dists import Dist, DistIndex
+from builder.deps.target import Target
+from builder.engine import registry
+from builder.project import config
+from builder.sam import sizes as sam_sizes
+from builder.sam import template as sam
 
 EXAMPLE_FUNCTIONS = (
     "UserAuthFunction", "HealthFunction", "OrdersApiFunction", "NotifyWebhookFunction",
@@ -70,7 +74,7 @@ def fails(result: subprocess.CompletedProcess, code: int, *words: str) -> str:
 
 def index_of(root: Path) -> DistIndex:
     cfg = config.load(root)
-    from builder.lock import parse_lock
+    from builder.deps.lock import parse_lock
 
     target = Target.from_config(cfg)
     pins = parse_lock(cfg.lock_path, target=target)
@@ -237,8 +241,7 @@ def test_migrate_one_then_all_then_roll_back_gives_the_same_bytes(tmp_path, name
 
 
 def sam_edit_first(path: Path) -> str:
-    from builder import sam_edit
-
+    from builder.sam import edit as sam_edit
     return sam_edit.migratable(sam.load_template(path))[0]
 
 

@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from builder import config, sam, sam_edit
-from builder.model import SAM_DOCKERFILE
-
 from conftest import TEST_TAG, copy_example, copy_sam_app, run_cli
+
+from builder.core.paths import SAM_DOCKERFILE
+from builder.project import config
+from builder.sam import edit as sam_edit
+from builder.sam import template as sam
 
 EXAMPLES = {"backend": copy_example, "sam-app": copy_sam_app}
 

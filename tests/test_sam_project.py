@@ -10,18 +10,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from builder import config, local_settings, sam_project
-from builder.closure import compute_closures
-from builder.dists import DistIndex
-from builder.errors import AnalysisError, ConfigError, TemplateError
-from builder.import_graph import ImportGraph
-from builder.model import CodeRoot
-from builder.parse_cache import ParseCache
-from builder.plan import python_path
-from builder.target import Target
-
 from conftest import run_cli
+
+from builder.analysis.closure import compute_closures
+from builder.analysis.import_graph import ImportGraph
+from builder.analysis.parse_cache import ParseCache
+from builder.core.errors import AnalysisError, ConfigError, TemplateError
+from builder.deps.dists import DistIndex
+from builder.deps.target import Target
+from builder.image.plan import python_path
+from builder.local import settings as local_settings
+from builder.project import config
+from builder.project import template as sam_project
+from builder.project.model import CodeRoot
 
 HEADER = 'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\n'
 
@@ -305,7 +306,7 @@ def test_a_symlink_loop_in_a_code_folder_is_an_analysis_error(tmp_path):
 ])  # fmt: skip
 def test_template_mistakes_are_one_clear_paragraph(tmp_path, change, words):
     key = change.split(":")[0]
-    text = textwrap.dedent(f"""\
+    text = textwrap.dedent("""\
         Resources:
           AppFunction:
             Type: AWS::Serverless::Function

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from builder import report, sizes
-from builder.errors import AnalysisError
+from builder.core.errors import AnalysisError
+from builder.measure import report, sizes
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "report-json.md"
 DIR = None  # a directory entry in a layer spec

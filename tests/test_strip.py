@@ -1,6 +1,6 @@
 """Strip rules on RECORD listings: pure, no Docker."""
 
-from builder.strip import plan_debug_strip, plan_strip
+from builder.image.strip import plan_debug_strip, plan_strip
 
 PANDAS = [
     ("pandas/__init__.py", 10),

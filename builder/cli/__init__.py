@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import BuilderError, CommandFailed
+from ..core.errors import BuilderError, CommandFailed
 from . import images, local, project, sam, sizes
 
 EPILOG = """\

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 
 from tqdm import tqdm
 
-from .. import config, engine, pipeline
-from ..plan import BuildPlan
+from .. import pipeline
+from ..engine import docker_engine as engine
+from ..image.plan import BuildPlan
+from ..project import config
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

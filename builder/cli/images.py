@@ -8,12 +8,26 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .. import base, closure, dockerfile, engine, pipeline
-from ..errors import BuilderError, ConfigError
-from ..fileutil import write_atomic
-from ..model import ONE_IMAGE
-from ..units import human
-from .common import analyse, build_images, dropped, jobs_option, load, notices, progress_bar, progress_line, selected, table
+from .. import pipeline
+from ..analysis import closure
+from ..core.errors import BuilderError, ConfigError
+from ..core.files import write_atomic
+from ..core.units import human
+from ..engine import docker_engine as engine
+from ..image import base, dockerfile
+from ..project.model import ONE_IMAGE
+from .common import (
+    analyse,
+    build_images,
+    dropped,
+    jobs_option,
+    load,
+    notices,
+    progress_bar,
+    progress_line,
+    selected,
+    table,
+)
 
 
 def _python_version(args: argparse.Namespace) -> str:

@@ -9,9 +9,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import config, engine, local, local_settings, pipeline, runner
-from ..errors import ConfigError, InvokeError
-from ..sam_project import parse_parameter_overrides
+from .. import pipeline
+from ..core.errors import ConfigError, InvokeError
+from ..engine import docker_engine as engine
+from ..local import runner
+from ..local import sandbox as local
+from ..local import settings as local_settings
+from ..project import config
+from ..project.template import parse_parameter_overrides
 from .common import load
 
 

@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 
-from .. import locking
-from ..errors import ConfigError, LockError
-from ..fileutil import write_atomic
-from ..model import CONFIG_FILE, Config
+from ..core.errors import ConfigError, LockError
+from ..core.files import write_atomic
+from ..core.paths import CONFIG_FILE
+from ..deps import locking
+from ..project.model import Config
 from .common import load, notices, table
 
 

@@ -6,18 +6,25 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import replace
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from .. import locking, pipeline, registry, sam, sam_edit, sam_project, sam_sizes, wheelhouse
-from ..dists import DistIndex
-from ..errors import BuilderError, ConfigError, TemplateError
-from ..fileutil import write_atomic
-from ..lock import parse_lock
-from ..target import Target
-from ..dockerfile import ONE_IMAGE_TARGET
-from ..model import ONE_IMAGE, SAM_DOCKERFILE, Config, function_name
+from .. import pipeline
+from ..core.errors import BuilderError, ConfigError, TemplateError
+from ..core.files import write_atomic
+from ..core.paths import SAM_DOCKERFILE
+from ..deps import locking, wheelhouse
+from ..deps.dists import DistIndex
+from ..deps.lock import parse_lock
+from ..deps.target import Target
+from ..engine import registry
+from ..image.dockerfile import ONE_IMAGE_TARGET
+from ..project import template as sam_project
+from ..project.model import ONE_IMAGE, Config, function_name
+from ..sam import edit as sam_edit
+from ..sam import sizes as sam_sizes
+from ..sam import template as sam
 from .common import analyse, load, progress_bar, progress_line, selected, table
 
 PUSH_EPILOG = """\

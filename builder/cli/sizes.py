@@ -8,11 +8,13 @@ import os
 import sys
 from pathlib import Path
 
-from .. import check, check_render, engine, pipeline, report, sizes
-from ..model import ONE_IMAGE, Config
-from ..errors import BuilderError, ConfigError, RegressionError
-from ..fileutil import write_atomic
-from ..plan import BuildPlan
+from .. import pipeline
+from ..core.errors import BuilderError, ConfigError, RegressionError
+from ..core.files import write_atomic
+from ..engine import docker_engine as engine
+from ..image.plan import BuildPlan
+from ..measure import check, check_render, report, sizes
+from ..project.model import ONE_IMAGE, Config
 from .common import analyse, build_images, jobs_option, load, progress_bar, selected
 
 

@@ -1,0 +1,18 @@
+"""Where builder keeps things in a backend (paths relative to its root, posix).
+
+What a team commits lives at the root: builder.toml, the locks, sizes.json, the Dockerfile.
+Everything in the work folder is made again when missing, and its own .gitignore keeps it
+out of git.
+"""
+
+CONFIG_FILE = "builder.toml"
+LOCK_DIR = "builder-locks"  # the locks builder writes from requirements files
+SHARED_LOCK = f"{LOCK_DIR}/shared.txt"
+
+WORK_DIR = ".builder"
+WHEELHOUSE = f"{WORK_DIR}/wheelhouse"
+STRIP_DIR = f"{WORK_DIR}/strip"  # strip lists the Dockerfile reads, next to the wheelhouse
+CACHE_DIR = f"{WORK_DIR}/cache"
+CONTEXT_COPIES = f"{WORK_DIR}/context"  # files that symbolic links lead to outside the backend
+SAM_DOCKERFILE = f"{WORK_DIR}/sam/Dockerfile"  # the classic-builder Dockerfile migrated functions name
+DISPATCH_DIR = f"{WORK_DIR}/one-image"  # the one image's generated start modules

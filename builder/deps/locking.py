@@ -1,0 +1,344 @@
+"""Locks from a SAM project's requirements files, with pip-tools (``pip-compile``).
+
+Each function's requirements are its CodeUri's ``requirements.txt`` and those of the
+layers SAM builds for it. builder resolves them all together into one lock
+(``builder-locks/shared.txt``), so every distribution has one version and dependency
+layers stay shared between functions. Where the requirements conflict, the functions
+that do not fit get a lock of their own (``builder-locks/<function>.txt``), resolved
+with the shared pins as preferences, so they diverge only where they must.
+
+Each lock records what it was made from (its functions and the sha256 of each input
+file) in its header: a changed requirements file makes the locks stale, and the next
+build locks again, keeping every pin it can. A team commits ``builder-locks/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from ..core import proc
+from ..core.errors import CommandFailed, LockError
+from ..core.files import work_dir, write_atomic
+from ..project.model import Config
+from .target import Target
+
+RESOLVE_TIMEOUT = 300.0  # seconds one pip-compile run may take (backtracking is cut off)
+_INPUT = re.compile(r"^# input (\S+) sha256=([0-9a-f]{64})$", re.M)
+_FUNCTIONS = re.compile(r"^# functions: (.*)$", re.M)
+_LOOKING = re.compile(r"pip is looking at multiple versions of ([A-Za-z0-9_.-]+)")
+
+
+@dataclass(frozen=True)
+class LockResult:
+    """What ``ensure`` did: the lock files written (none when they were current) and why."""
+
+    written: tuple[str, ...] = ()
+    divergent: tuple[str, ...] = ()  # functions with a lock of their own
+    reason: str = ""  # "no lock yet", "src/a/requirements.txt changed", "--upgrade"
+
+
+def inputs(config: Config) -> dict[str, tuple[str, ...]]:
+    """Function -> its requirements files (relative to the root), for the functions that have any."""
+    return {fn.name: fn.requirements for fn in config.functions if fn.requirements}
+
+
+def _digest(root: Path, rel: str) -> str:
+    try:
+        return hashlib.sha256((root / rel).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise LockError(f"Cannot read {rel}: {exc.strerror}. Restore it or remove it from the template.") from exc
+
+
+def _recorded(path: Path) -> tuple[tuple[str, ...], dict[str, str]] | None:
+    """(functions, {input: sha256}) from a lock's header; None when there is no such lock."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    names = _FUNCTIONS.search(text)
+    return (tuple(names[1].split()) if names else ()), dict(_INPUT.findall(text))
+
+
+def staleness(config: Config) -> str:
+    """Why the locks must be made again ("" when they are current): what changed since."""
+    wanted = inputs(config)
+    lock_of = {fn.name: fn.lock_file for fn in config.functions if fn.name in wanted}
+    shared = config.lock_file
+    if not wanted:
+        return "" if (config.root / shared).is_file() else "no lock yet"
+    for lock in sorted(set(lock_of.values()) | {shared}):
+        if lock == shared and shared not in lock_of.values() and not (config.root / lock).is_file():
+            continue
+        recorded = _recorded(config.root / lock)
+        if recorded is None:
+            return "no lock yet" if lock == shared else f"{lock} is missing"
+        functions, digests = recorded
+        mine = sorted(name for name, file in lock_of.items() if file == lock)
+        if not set(mine) <= set(functions):
+            new = sorted(set(mine) - set(functions))
+            return f"{', '.join(new)} {'is' if len(new) == 1 else 'are'} not in {lock}"
+        for rel in sorted({r for name in mine for r in wanted[name]}):
+            if digests.get(rel) != _digest(config.root, rel):
+                return f"{rel} changed" if rel in digests else f"{rel} is new"
+    return ""
+
+
+def _header(config: Config, functions: Sequence[str], files: Sequence[str]) -> str:
+    lines = [
+        f"# Locked by builder from requirements files for CPython {config.python_version} on "
+        f"{', '.join(config.platforms)}; commit this file.",
+        "# Edit the requirements and build (or `python -m builder lock`) to change it;",
+        "# `python -m builder lock --upgrade` takes the newest versions they allow.",
+        f"# functions: {' '.join(sorted(functions))}",
+    ]
+    lines += [f"# input {rel} sha256={_digest(config.root, rel)}" for rel in sorted(files)]
+    return "\n".join(lines) + "\n"
+
+
+TOOLS_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "builder"
+SEEDED_TIMEOUT = 60.0  # a resolution that keeps the old pins; when it takes longer, resolve afresh
+
+
+class _Compiler:
+    """Runs pip-compile, under a Python of the target's version, on sets of requirements files,
+    keeping earlier pins where it can."""
+
+    def __init__(self, config: Config, tmp: Path, timeout: float, on_line: Callable[[str], None] | None) -> None:
+        self.config, self.tmp, self.timeout, self.on_line = config, tmp, timeout, on_line
+        self.runs = 0
+        self.python = _lock_python(config, on_line)
+        self.conflict = ""  # what pip said of the last conflict
+
+    def compile(self, files: Sequence[str], seed: str | None, upgrade: bool, fallback: str | None = None) -> str | None:
+        """The pinned lock for ``files``, or None when they conflict (no version satisfies all).
+
+        With ``seed`` (earlier pins) a first, short attempt keeps them; when it cannot, ``fallback``
+        (an earlier result for these files) or a fresh resolution is the answer.
+        """
+        if not files:
+            return ""
+        if seed and not upgrade:
+            try:
+                kept = self._run(files, seed, min(SEEDED_TIMEOUT, self.timeout))
+            except LockError:
+                kept = None  # cut off: the old pins make pip search; resolve afresh
+            if kept is not None:
+                return kept
+            if fallback is not None:
+                return fallback
+        return self._run(files, None, self.timeout)
+
+    def _run(self, files: Sequence[str], seed: str | None, timeout: float) -> str | None:
+        self.runs += 1
+        out = self.tmp / f"run-{self.runs}.txt"
+        argv = self._pip_compile(files, seed, out)
+        try:
+            proc.run(argv, cwd=self.config.root, on_line=self.on_line, timeout=timeout)
+        except CommandFailed as exc:
+            if exc.timed_out:
+                raise self._timeout(exc, files, timeout) from exc
+            missing = sorted(set(re.findall(r"No matching distribution found for (\S+)", exc.output)))
+            if not missing and ("ResolutionImpossible" in exc.output or "conflicting dependencies" in exc.output):
+                self.conflict = _conflict(exc.output)
+                return None
+            if missing:
+                raise LockError(
+                    f"{', '.join(files)} cannot be locked for CPython {self.config.python_version}: no distribution "
+                    f"matches {', '.join(missing)}. Check the name, that the version is published on your index, and "
+                    "that it has a wheel for that Python, then build again."
+                ) from exc
+            said = [line for line in exc.output.splitlines() if line.strip() and not line.startswith((" ", "Traceback"))]
+            raise LockError(
+                f"Locking {', '.join(files)} failed:\n" + "\n".join(said[-8:]) + "\nFix the requirement it names "
+                "(a typo, a version that does not exist, a private index pip cannot reach), then build again."
+            ) from exc
+        return out.read_text(encoding="utf-8")
+
+    def _pip_compile(self, files: Sequence[str], seed: str | None, out: Path) -> list[str]:
+        if seed:
+            out.write_text(seed)  # pip-compile prefers the versions its output file already pins
+        return [self.python, "-m", "piptools", "compile", "--no-header", "--no-emit-index-url",
+                "--no-emit-find-links", "--generate-hashes", "--allow-unsafe", "--no-strip-extras",
+                "--output-file", str(out),
+                *files]  # relative to the root (the cwd): the lock's "via" notes name them so  # fmt: skip
+
+    def _timeout(self, exc: CommandFailed, files: Sequence[str], timeout: float) -> LockError:
+        looked = Counter(_LOOKING.findall(exc.output)).most_common(3)
+        names = ", ".join(name for name, _ in looked) or "the distributions it names"
+        return LockError(
+            f"Resolving {', '.join(files)} took longer than {timeout:.0f} s: pip kept backtracking over "
+            f"{names}. Pin {looked[0][0] if looked else 'them'} to one version (name==x.y.z) in the requirements "
+            "file, so pip need not search, then build again."
+        )
+
+
+def _lock_python(config: Config, on_line: Callable[[str], None] | None) -> str:
+    """A Python of the target's version with pip-tools: pip-compile resolves (markers included) for
+    the interpreter it runs on, so a python3.13 function is locked by a python3.13, as `sam build`
+    builds it with one. This interpreter when it is that version, else one found on PATH or in
+    pyenv, with pip-tools in a virtual environment of builder's cache (made once)."""
+    version = Target.from_config(config).short_version
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" == version:
+        return sys.executable
+    venv = TOOLS_CACHE / f"pip-tools-python{version}"
+    python = venv / "bin" / "python"
+    if python.is_file():
+        return str(python)
+    found = _find_python(version)
+    if found is None:
+        raise LockError(
+            f"The functions run Python {version}, and locking their requirements needs a Python {version} "
+            f"(pip-tools resolves for the interpreter it runs on), which is not on PATH (python{version}) or "
+            f"in pyenv. Install one (e.g. `pyenv install {version}`, or your distribution's python{version}), "
+            "or give a lock of your own with lock-file in builder.toml."
+        )
+    import piptools
+
+    version_of_tools = getattr(piptools, "__version__", "") or _installed_version("pip-tools")
+    proc.run([found, "-m", "venv", str(venv)], on_line=on_line, cwd="/")
+    try:
+        proc.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                  f"pip-tools=={version_of_tools}" if version_of_tools else "pip-tools"],
+                 on_line=on_line)  # fmt: skip
+    except CommandFailed as exc:
+        shutil.rmtree(venv, ignore_errors=True)
+        raise LockError(f"Installing pip-tools for Python {version} into {venv} failed; see the output above.") from exc
+    return str(python)
+
+
+def _installed_version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return ""
+
+
+def _find_python(version: str) -> str | None:
+    """An interpreter of ``version``: ``python<version>`` on PATH, else pyenv's (its shims need a
+    selected version, so its versions are looked at directly)."""
+    candidates = [os.path.join(folder, f"python{version}") for folder in os.environ.get("PATH", "").split(os.pathsep)]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates += sorted((str(p) for p in pyenv.glob(f"{version}.*/bin/python{version}")), reverse=True)
+    probe = "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])"
+    for candidate in candidates:
+        if not os.access(candidate, os.X_OK):
+            continue
+        result = proc.run([candidate, "-c", probe], check=False, cwd="/")
+        lines = result.output.splitlines()
+        if result.returncode == 0 and len(lines) >= 2 and lines[-1] == version:
+            return lines[-2]
+    return None
+
+
+def _conflict(output: str) -> str:
+    """pip's own account of a conflict ("The conflict is caused by: ..."), on one line."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if "conflict is caused by" in line), None)
+    if start is None:
+        return ""
+    said = []
+    for line in lines[start + 1 :]:
+        if not line.strip() or line.lstrip().startswith(("To fix", "Additionally")):
+            break
+        said.append(line.strip())
+    return "; ".join(said)
+
+
+def _strip_header(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("# "))
+
+
+def _split(compiler: _Compiler, wanted: dict[str, tuple[str, ...]], seed: str | None, upgrade: bool,
+           old: dict[str, str]) -> tuple[list[str], str, dict[str, str]]:  # fmt: skip
+    """Requirements that conflict: (the functions that share a lock, its text, {function: own lock}).
+
+    Each function is resolved alone; each distribution gets the version most functions
+    resolved to (the newest on a tie), and the functions that resolved to another version
+    of one get a lock of their own, seeded with their old lock (``old``) or the shared pins, so
+    they differ only there.
+    """
+    alone = {}
+    for name in sorted(wanted):
+        text = compiler.compile(list(wanted[name]), old.get(name) or seed, upgrade)
+        if text is None:
+            said = f" (pip: {compiler.conflict})" if compiler.conflict else ""
+            raise LockError(
+                f"The requirements of {name} ({', '.join(wanted[name])}) conflict among themselves: no "
+                f"version satisfies them all{said}. Fix the pins in those files, then build again."
+            )
+        alone[name] = text
+    votes: dict[str, Counter[str]] = {}
+    for text in alone.values():
+        for dist, version in _pins(text).items():
+            votes.setdefault(dist, Counter())[version] += 1
+    chosen = {dist: max(counts, key=lambda v: (counts[v], _version_key(v))) for dist, counts in votes.items()}
+    members = [n for n in sorted(wanted) if all(chosen[d] == v for d, v in _pins(alone[n]).items())]
+    shared = compiler.compile(sorted({r for n in members for r in wanted[n]}), seed, upgrade) if members else ""
+    while shared is None:  # agreeing pin by pin is not always enough: drop the last member until it resolves
+        members.pop()
+        shared = compiler.compile(sorted({r for n in members for r in wanted[n]}), seed, upgrade) if members else ""
+    own = {}
+    for name in sorted(set(wanted) - set(members)):
+        # the shared pins where they fit (one layer more to share), else what it resolved to alone
+        own[name] = compiler.compile(list(wanted[name]), shared or seed, False, fallback=alone[name]) or alone[name]
+    return members, shared, own
+
+
+def _pins(text: str) -> dict[str, str]:
+    """name -> version of a pip-compile output (its ``name==version`` lines)."""
+    return {canonicalize_name(n): v for n, v in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(\S+)", text, re.M)}
+
+
+def _version_key(text: str) -> tuple:
+    try:
+        return (1, Version(text))
+    except InvalidVersion:
+        return (0, text)
+
+
+def ensure(
+    config: Config,
+    *,
+    upgrade: bool = False,
+    timeout: float = RESOLVE_TIMEOUT,
+    on_line: Callable[[str], None] | None = None,
+) -> LockResult:
+    """Make the locks current: nothing when they are, else lock again (keeping pins unless ``upgrade``)."""
+    reason = "--upgrade" if upgrade else staleness(config)
+    if not reason:
+        return LockResult()
+    wanted = inputs(config)
+    folder = posixpath.dirname(config.lock_file)  # builder-locks/ (or its folder for one template)
+    locks = config.root / folder
+    seed = _strip_header((locks / "shared.txt").read_text()) if (locks / "shared.txt").is_file() and not upgrade else None
+    with tempfile.TemporaryDirectory(prefix="lock-", dir=work_dir(config.root)) as tmp:
+        compiler = _Compiler(config, Path(tmp), timeout, on_line)
+        every = sorted({rel for files in wanted.values() for rel in files})
+        shared = compiler.compile(every, seed, upgrade)
+        members, own = sorted(wanted), {}
+        if shared is None:
+            old = {} if upgrade else {p.stem: _strip_header(p.read_text()) for p in locks.glob("*.txt") if p.stem != "shared"}
+            members, shared, own = _split(compiler, wanted, seed, upgrade, old)
+        texts = {config.lock_file: _header(config, members, sorted({r for n in members for r in wanted[n]})) + shared}
+        texts |= {f"{folder}/{name}.txt": _header(config, [name], wanted[name]) + text for name, text in own.items()}
+    for old in locks.glob("*.txt") if locks.is_dir() else ():
+        if f"{folder}/{old.name}" not in texts:
+            old.unlink()  # a function that no longer diverges (or is gone)
+    for rel, text in sorted(texts.items()):
+        write_atomic(config.root / rel, text)
+    return LockResult(tuple(sorted(texts)), tuple(sorted(own)), reason)

@@ -1,0 +1,156 @@
+"""Make the Lambda-compatible Python base image (``Dockerfile.base``).
+
+Users normally build on AWS's public Lambda base image. Where no registry can
+be reached, the base is made locally: a Debian root filesystem from
+debootstrap, imported into the engine, then ``Dockerfile.base`` on top.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from ..core import proc
+from ..core.errors import BuildError, ConfigError
+from ..deps import wheelhouse
+from ..engine import docker_engine as engine
+from ..project.model import LOCAL_BASE
+
+DEFAULT_TAG = LOCAL_BASE  # the local stand-in for AWS's base that builds use when AWS's is not there
+DEBIAN_TAG = "builder-debian:{suite}"
+DEFAULT_SUITE = "bookworm"  # its python3 is 3.11, the default target
+DEFAULT_PYTHON = "3.11"
+# The Debian release whose python3 is each version (a Lambda runtime's Python, made locally).
+# (bullseye's 3.9 has no wheel of the runtime client pinned in base-requirements.txt.)
+SUITES = {"3.11": "bookworm", "3.13": "trixie"}
+
+
+def suite_for(python_version: str) -> str:
+    """The Debian suite whose python3 is ``python_version``; a ConfigError naming the choices if none."""
+    try:
+        return SUITES[python_version]
+    except KeyError:
+        raise ConfigError(
+            f"No Debian release has Python {python_version} as its python3, so `base --bootstrap` cannot make "
+            f"that base (it can make {', '.join(sorted(SUITES))}). Pull AWS's public.ecr.aws/lambda/python:"
+            f"{python_version} (or build `base --from` an image with that Python), or set python-version."
+        ) from None
+_RESOURCES = ("Dockerfile.base", "lambda-entrypoint.sh", "emulator.py")
+_DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+
+def debian_mirror(sources: tuple[Path, ...] = (
+    Path("/etc/apt/sources.list.d/debian.sources"),
+    Path("/etc/apt/sources.list"),
+)) -> str:
+    """The Debian mirror apt is configured with on this machine (the official one if none)."""
+    for path in sources:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for uri in re.findall(r"(?:^URIs:\s*|^deb\s+(?:\[[^\]]*\]\s+)?)(\S+)", text, re.M):
+            if "security" not in uri and "debian" in uri:
+                return uri
+    return _DEFAULT_MIRROR
+
+
+def bootstrap_debian(
+    ref: str,
+    *,
+    suite: str = DEFAULT_SUITE,
+    mirror: str | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> str:
+    """Make a minimal Debian image ``ref`` with debootstrap; return its image ID."""
+    if os.geteuid() != 0:
+        raise ConfigError("Making a Debian base with debootstrap needs root. Run it as root (or with sudo).")
+    if shutil.which("debootstrap") is None:
+        raise ConfigError(
+            "debootstrap is not installed. Install it (`apt-get install debootstrap`) or build the "
+            "base from an existing image with `python -m builder base --from IMAGE`."
+        )
+    with tempfile.TemporaryDirectory(prefix="builder-rootfs-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        tarball = Path(tmp) / "rootfs.tar"
+        proc.run(
+            # python3 goes in with the root filesystem: installed later by apt in Dockerfile.base,
+            # it would rewrite dpkg's and debconf's files in a new layer (bytes wasted in every image).
+            ["debootstrap", "--variant=minbase", "--include=python3", suite, str(rootfs), mirror or debian_mirror()],
+            on_line=on_line,
+            hint="Check that the Debian mirror is reachable (--mirror URL to choose another).",
+        )
+        _drop_apt_caches(rootfs)
+        proc.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."])
+        return engine.import_rootfs(tarball, ref)
+
+
+def _drop_apt_caches(rootfs: Path) -> None:
+    """Remove downloaded packages and index files before import.
+
+    Dockerfile.base deletes them after installing python3, but a later layer's
+    deletion only hides bytes: every image would still carry them.
+    """
+    for pattern in ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*"):
+        for path in rootfs.glob(pattern):
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+
+
+def _context(dest: Path, python_version: str, on_line: Callable[[str], None] | None) -> None:
+    """Assemble the build context of Dockerfile.base in ``dest``."""
+    package = resources.files("builder") / "resources"
+    for name in _RESOURCES:
+        source = package / name
+        if not source.is_file():
+            raise BuildError(f"builder's resource {name} is missing from the installed package. Reinstall builder.")
+        (dest / name).write_bytes(source.read_bytes())
+        # COPY keeps the mode: an executable entrypoint needs no `RUN chmod` (a second copy of it).
+        (dest / name).chmod(0o755 if name.endswith(".sh") else 0o644)
+    wheels = dest / "wheels"
+    wheels.mkdir()
+    requirements = wheels / "requirements.txt"
+    requirements.write_bytes((package / "base-requirements.txt").read_bytes())
+    wheelhouse.download(
+        ["-r", str(requirements)],
+        wheels,
+        python_version=python_version,
+        platforms=("manylinux2014_x86_64",),
+        source="builder/resources/base-requirements.txt",
+        on_line=on_line,
+    )
+    pip_wheel = next(wheels.glob("pip-*.whl"))
+    shutil.copyfile(pip_wheel, dest / "pip.whl")
+
+
+def build_base(
+    from_image: str,
+    tag: str,
+    *,
+    python_version: str = "3.11",
+    on_line: Callable[[str], None] | None = None,
+) -> str:
+    """Build Dockerfile.base on ``from_image`` as ``tag``; return the image ID."""
+    engine.check()
+    if not engine.image_exists(from_image):
+        raise ConfigError(
+            f"Image {from_image} is not available locally. Pull it, or make a Debian one here "
+            "with `python -m builder base --bootstrap`."
+        )
+    with tempfile.TemporaryDirectory(prefix="builder-base-") as tmp:
+        ctx = Path(tmp)
+        _context(ctx, python_version, on_line)
+        engine.build(
+            ctx,
+            (ctx / "Dockerfile.base").read_text(),
+            target=None,
+            tag=tag,
+            build_args={"BASE_IMAGE": from_image, "PYTHON_VERSION": python_version},
+            on_line=on_line,
+        )
+    return engine.image_info(tag).id

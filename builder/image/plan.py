@@ -1,0 +1,258 @@
+"""The build plan: which dependency groups and which local files go into each image.
+
+Pure: takes what each function needs (from its closure) and the locked
+distributions, returns frozen data that :mod:`builder.dockerfile` renders.
+
+Distributions are grouped by the exact set of functions that need them; each
+group is installed into its own folder ``/opt/deps/<group>``, so the same group
+gives the same layer (same digest) in every image that uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections import defaultdict
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, replace
+
+from ..core.paths import WHEELHOUSE
+from ..project.model import CodeRoot, Config, FunctionConfig, StripConfig
+from .strip import DEFAULT_RULES, StripResult, plan_debug_strip, plan_strip
+
+DEPS_ROOT = "/opt/deps"
+MAX_DEP_LAYERS = 8  # per image; past it, a function's smallest groups are merged
+_PRIVATE = "!private"  # marks the merged group of one function in a users set
+
+
+@dataclass(frozen=True)
+class Dist:
+    """A locked distribution: canonical name, pinned version, installed size in bytes."""
+
+    name: str
+    version: str
+    size: int = 0
+    files: tuple[tuple[str, int], ...] = ()  # installed paths and sizes (for strip rules)
+    wheel: str = ""  # file name in the wheelhouse
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What one function needs at run time."""
+
+    dists: frozenset[str]
+    local_files: tuple[str, ...]  # posix paths relative to the backend root
+
+
+@dataclass(frozen=True)
+class DepGroup:
+    """Distributions installed together into one folder, shared by the same functions."""
+
+    name: str
+    dists: tuple[Dist, ...]
+    functions: tuple[str, ...]
+    strip: StripResult = StripResult((), ())
+
+    @property
+    def path(self) -> str:
+        return f"{DEPS_ROOT}/{self.name}"
+
+    @property
+    def size(self) -> int:
+        return sum(d.size for d in self.dists)
+
+    @property
+    def shipped_size(self) -> int:
+        """Installed bytes that reach the image: the size less what the strip rules remove."""
+        return self.size - self.strip.removed_bytes
+
+
+@dataclass(frozen=True)
+class FunctionPlan:
+    """One production image: its groups (lowest layer first), shared code (layers), own code.
+
+    Files are paths relative to the backend root; ``roots`` says where each is in the image
+    and ``sources`` where the build context has a file that is reached through a symbolic link.
+    """
+
+    name: str
+    handler: str
+    groups: tuple[str, ...]
+    shared_files: tuple[str, ...]
+    own_files: tuple[str, ...]
+    roots: tuple[CodeRoot, ...] = FunctionConfig.roots
+    sources: tuple[tuple[str, str], ...] = ()  # (file, its path in the build context)
+
+    @property
+    def pythonpath(self) -> str:
+        return ":".join([*python_path(self.roots), *(f"{DEPS_ROOT}/{g}" for g in self.groups)])
+
+    def image_path(self, rel: str) -> str:
+        """Where the backend file ``rel`` is in the image."""
+        return owner(self.roots, rel).image_path(rel)
+
+    def source(self, rel: str) -> str:
+        """Where the build context holds ``rel`` (itself, unless it is reached through a link)."""
+        return dict(self.sources).get(rel, rel)
+
+
+def owner(roots: tuple[CodeRoot, ...], rel: str) -> CodeRoot:
+    """The code root a file belongs to: the innermost that holds it (a layer inside a CodeUri of ".")."""
+    return max((r for r in roots if r.holds(rel)), key=lambda r: len(r.path) if r.path != "." else 0)
+
+
+def python_path(roots: tuple[CodeRoot, ...]) -> tuple[str, ...]:
+    """The image folders on ``sys.path`` that code roots give, in Lambda's order: the code first,
+    then the layers' ``python/lib/python3.X/site-packages`` and ``python``."""
+    first = [posixpath.normpath(posixpath.join(roots[0].dest, s)) for s in roots[0].search]
+    layers = {posixpath.normpath(posixpath.join(r.dest, s)) for r in roots[1:] for s in r.search}
+    return tuple(dict.fromkeys([*first, *sorted(layers, key=lambda d: (not d.endswith("site-packages"), d))]))
+
+
+def dist_key(name: str, version: str) -> str:
+    """How the plan knows a locked distribution: by pin, since functions may lock different versions."""
+    return f"{name}=={version}"
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything the shared multi-stage Dockerfile needs, in a deterministic order."""
+
+    project: str
+    base_image: str
+    python_version: str
+    wheelhouse: str
+    groups: tuple[DepGroup, ...]
+    functions: tuple[FunctionPlan, ...]
+    one_image_shared: bool = True  # Config.one_image_shared: the one image needs no start modules
+
+    def group(self, name: str) -> DepGroup:
+        return next(g for g in self.groups if g.name == name)
+
+
+def _group_name(dists: list[Dist]) -> str:
+    """Named after its largest distribution (ties by name); unique since a dist is in one group."""
+    biggest = sorted(dists, key=lambda d: (-d.size, d.name))[0].name
+    return biggest if len(dists) == 1 else f"{biggest}-group"
+
+
+def _versioned(name: str, dists: list[Dist]) -> str:
+    """A group name made unique by its largest member's version (two locks, two versions of it)."""
+    biggest = sorted(dists, key=lambda d: (-d.size, d.name))[0]
+    return f"{name}-{biggest.version}".replace("+", "-")
+
+
+def _make_groups(needs: Mapping[str, Needs], dists: Mapping[str, Dist]) -> dict[frozenset[str], list[Dist]]:
+    users: dict[str, set[str]] = defaultdict(set)
+    for function, need in needs.items():
+        for dist in need.dists:
+            users[dist].add(function)
+    by_users: dict[frozenset[str], list[Dist]] = defaultdict(list)
+    for dist, functions in sorted(users.items()):
+        by_users[frozenset(functions)].append(dists[dist])
+    return by_users
+
+
+def _bound_layers(by_users: dict[frozenset[str], list[Dist]]) -> dict[frozenset[str], list[Dist]]:
+    """Merge a function's smallest groups into one private group when it has too many.
+
+    Merging gives up sharing for those (small) distributions; it keeps the
+    number of layers per image bounded.
+    """
+    functions = sorted({f for users in by_users for f in users})
+    for function in functions:
+        mine = [u for u in by_users if function in u]
+        if len(mine) <= MAX_DEP_LAYERS:
+            continue
+        mine.sort(key=lambda u: (-sum(d.size for d in by_users[u]), sorted(u)))
+        merged: list[Dist] = []
+        for users in mine[MAX_DEP_LAYERS - 1 :]:
+            dists = by_users.pop(users)
+            merged += dists
+            rest = users - {function}
+            if rest:  # the other users keep their own copy
+                by_users.setdefault(rest, []).extend(dists)
+        by_users.setdefault(frozenset({function, function + _PRIVATE}), []).extend(merged)
+    return by_users
+
+
+def strip_key(members: list[Dist], rules: StripConfig) -> str:
+    """What a group's strip result depends on: its wheels and the rules (a cache key)."""
+    text = repr((sorted(d.wheel or f"{d.name}=={d.version}" for d in members), rules, DEFAULT_RULES))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _strip(members: list[Dist], rules: StripConfig, cache: MutableMapping[str, StripResult] | None) -> StripResult:
+    key = strip_key(members, rules)
+    if cache is not None and key in cache:
+        return cache[key]
+    files = {d.name: d.files for d in members}
+    result = plan_strip(
+        files,
+        rules=(DEFAULT_RULES if rules.defaults else ()) + rules.patterns,
+        per_dist=dict(rules.per_dist),
+    )
+    removed = set(result.paths)
+    debug = [
+        p for p in plan_debug_strip(files, dict(rules.debug_symbols))
+        if not any(p == r or p.startswith(r + "/") for r in removed)
+    ]
+    result = replace(result, debug_paths=tuple(debug))
+    if cache is not None:
+        cache[key] = result
+    return result
+
+
+def make_plan(
+    config: Config,
+    needs: Mapping[str, Needs],
+    dists: Mapping[str, Dist],
+    *,
+    strip_cache: MutableMapping[str, StripResult] | None = None,
+    sources: Mapping[str, str] | None = None,
+) -> BuildPlan:
+    """Plan the images of every function in ``needs`` (a function name -> what it needs).
+
+    ``dists`` maps the keys ``needs`` uses to the locked distributions. ``strip_cache``
+    (key -> result) spares matching every installed file against the strip rules again
+    when a group's wheels and the rules are unchanged. ``sources`` maps files reached
+    through symbolic links to where the build context has them.
+    """
+    by_users = _bound_layers(_make_groups(needs, dists))
+    groups = []
+    key_of = {id(d): k for k, d in dists.items()}
+    for users, members in by_users.items():
+        members = sorted(set(members), key=lambda d: (d.name, d.version))
+        private = [f.removesuffix(_PRIVATE) for f in users if f.endswith(_PRIVATE)]
+        functions = tuple(sorted(f for f in users if not f.endswith(_PRIVATE)))
+        name = f"{private[0]}-private" if private else _group_name(members)
+        groups.append(DepGroup(name, tuple(members), functions, _strip(members, config.strip, strip_cache)))
+    names = [g.name for g in groups]
+    groups = [g if names.count(g.name) == 1 else replace(g, name=_versioned(g.name, list(g.dists))) for g in groups]
+    # Shared by many first (changes least, lowest layer), then by name.
+    groups.sort(key=lambda g: (-len(g.functions), g.name))
+    plans = []
+    sources = dict(sources or {})
+    for fn in config.functions:
+        if fn.name not in needs:
+            continue
+        need = needs[fn.name]
+        if fn.roots[0].tops is not None:  # builder's own layout: code beside the handler is its own
+            own_dir = posixpath.dirname(fn.module_path) + "/"
+            mine_files = {f for f in need.local_files if f.startswith(own_dir)}
+        else:  # a CodeUri is the function's own; its layers are shared
+            mine_files = {f for f in need.local_files if owner(fn.roots, f) is fn.roots[0]}
+        own = tuple(sorted(mine_files))
+        shared = tuple(sorted(set(need.local_files) - mine_files))
+        mine = tuple(g.name for g in groups if fn.name in g.functions and {key_of[id(d)] for d in g.dists} & need.dists)
+        linked = tuple(sorted((f, sources[f]) for f in need.local_files if f in sources))
+        plans.append(FunctionPlan(fn.name, fn.handler, mine, shared, own, fn.roots, linked))
+    return BuildPlan(
+        project=config.name,
+        base_image=config.base_image,
+        python_version=config.python_version,
+        wheelhouse=WHEELHOUSE,
+        groups=tuple(groups),
+        functions=tuple(plans),
+        one_image_shared=config.one_image_shared,
+    )

@@ -1,0 +1,97 @@
+"""Run function images locally: start the sandboxed container, invoke it, collect its logs.
+
+Strings together :mod:`builder.local` (the plan of the sandbox and the HTTP
+client) and :mod:`builder.engine` (the containers). Never prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from ..core.errors import ConfigError
+from ..engine import docker_engine as engine
+from ..project.model import Config
+from . import sandbox as local
+
+START_TIMEOUT = 30.0  # seconds for the emulator to answer HTTP after the container starts
+LOG_WAIT = 3.0  # seconds to wait for the REPORT line after the response
+
+
+@dataclass(frozen=True)
+class Result:
+    """One local invocation: the emulator's answer and the container's log lines for it."""
+
+    invocation: local.Invocation
+    logs: tuple[str, ...]
+    reused: bool  # a warm container answered
+
+
+def spec_for(
+    config: Config,
+    function: str,
+    *,
+    tag: str = "latest",
+    port: int = 9000,
+    memory_mb: int = 128,
+    timeout_s: int = 3,
+    tmp_mb: int = 512,
+    env: dict[str, str] | None = None,
+    sandbox: bool = True,
+) -> local.ContainerSpec:
+    """The container a function's image runs in, checking that the image exists."""
+    fn = config.function(function)
+    image = config.image(function, tag)
+    if not engine.image_exists(image):
+        raise ConfigError(
+            f"Image {image} does not exist. Build it first: "
+            f"`python -m builder --project {config.root} build --function {function} --tag {tag}`."
+        )
+    return local.sandbox_spec(
+        image, function, config.command(fn.name), port=port, memory_mb=memory_mb, timeout_s=timeout_s, tmp_mb=tmp_mb,
+        env=env or {}, sandbox=sandbox,
+    )
+
+
+def start(spec: local.ContainerSpec) -> engine.Container:
+    """Start the container and wait until its invoke endpoint answers; removed again on failure."""
+    container = engine.start(spec)
+    try:
+        local.wait_ready(spec.ports[local.CONTAINER_PORT], START_TIMEOUT)
+    except BaseException:
+        engine.remove(container)
+        raise
+    return container
+
+
+def invoke(spec: local.ContainerSpec, event: bytes, *, keep_warm: bool = False) -> Result:
+    """Send ``event`` to the function; reuse a warm container with ``keep_warm`` (and keep it)."""
+    port = spec.ports[local.CONTAINER_PORT]
+    container = engine.find_running(spec.name) if keep_warm else None
+    reused = container is not None
+    if container is None:
+        container = start(spec)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    try:
+        timeout = float(spec.environment["AWS_LAMBDA_FUNCTION_TIMEOUT"]) + 15.0  # init may take 10 s
+        answer = local.invoke(port, event, timeout=timeout)
+        lines = _logs_until_report(container, answer.request_id, since if reused else None)
+    finally:
+        if not keep_warm:
+            engine.remove(container)
+    return Result(answer, lines, reused)
+
+
+def _logs_until_report(container: engine.Container, request_id: str | None, since) -> tuple[str, ...]:
+    """The log lines of this invocation; the REPORT line may trail the response a little."""
+    deadline = time.monotonic() + LOG_WAIT
+    while True:
+        lines = tuple(engine.logs(container, since=since))
+        done = any(line.startswith("REPORT") and (request_id is None or request_id in line) for line in lines)
+        if done or time.monotonic() > deadline:
+            if since is not None and request_id:  # keep this invocation's lines only
+                start = next((i for i, l in enumerate(lines) if l.startswith("START") and request_id in l), 0)
+                lines = lines[start:]
+            return lines
+        time.sleep(0.05)

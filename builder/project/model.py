@@ -1,0 +1,204 @@
+"""The project model: the backend, its functions and their code roots, as frozen data.
+
+Two readers feed it: ``sam_project`` (the SAM template, the source of truth) and ``config``
+(``builder.toml`` over it). Everything downstream (closure, plan, Dockerfile, local runs)
+reads only this model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import ConfigError
+from ..core.limits import TASK_ROOT
+from ..core.paths import CONFIG_FILE
+
+DEFAULT_BASE_IMAGE = "public.ecr.aws/lambda/python:{python_version}"
+LOCAL_BASE = "builder-lambda-python:{python_version}"  # the stand-in `base --bootstrap` makes
+DEFAULT_PLATFORMS = ("manylinux2014_x86_64",)
+ONE_IMAGE = "one"
+DISPATCH_PACKAGE = "builder_functions"  # the one image's modules that start functions with code of their own
+_WORD = re.compile(r"[A-Z]+[0-9]*(?=[A-Z][a-z]|$)|[A-Z]?[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+")
+
+
+@dataclass(frozen=True)
+class CodeRoot:
+    """A folder of the backend whose files Lambda sees at ``dest``.
+
+    A function's CodeUri is its first root (at ``/var/task``); each local layer adds one
+    (its ContentUri at ``/opt``, or at ``/opt/python`` when SAM builds it). ``search``
+    holds the subfolders that are on ``sys.path`` ("" is the folder itself); ``tops``
+    restricts the importable top-level names (``source-roots`` of builder.toml); ``data``
+    says whether its non-Python files ship too (a ZIP holds them all).
+    """
+
+    path: str  # posix, relative to the project root ("." is the root)
+    dest: str
+    search: tuple[str, ...] = ("",)
+    tops: tuple[str, ...] | None = None
+    data: bool = True
+    owner: str = ""  # "CodeUri of HelloFunction", "layer SharedLayer": for messages
+    as_is: bool = False  # a prebuilt layer: copied as it is (else what `sam build` leaves out stays out)
+
+    def image_path(self, rel: str) -> str:
+        """Where the file ``rel`` (relative to the project root) is in the image."""
+        inner = rel if self.path == "." else rel[len(self.path) + 1 :]
+        return posixpath.join(self.dest, inner)
+
+    def holds(self, rel: str) -> bool:
+        return self.path == "." or rel == self.path or rel.startswith(self.path + "/")
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """One Lambda function: its name, its handler as Lambda has it, and where its code is."""
+
+    name: str
+    handler: str  # relative to the first root, as in the template: "app.lambda_handler"
+    include: tuple[str, ...] = ()  # extra local files (globs, relative to the root)
+    exclude_modules: tuple[str, ...] = ()  # local modules never followed
+    event: str = ""  # sample event, relative to the root (the first of ``events`` that exists)
+    roots: tuple[CodeRoot, ...] = (CodeRoot(".", TASK_ROOT, tops=("functions", "shared"), data=False),)
+    logical_id: str = ""  # in the SAM template ("" for a function of builder.toml only)
+    template: str = ""  # the template that defines it, relative to the root
+    requirements: tuple[str, ...] = ()  # requirements files (its CodeUri's, its layers'), for locking
+    lock_file: str = ""  # the lock its distributions come from (set by ``load``)
+    keep: tuple[str, ...] = ()  # modules or distributions the closure cannot see (dynamic imports)
+    arn_layers: tuple[str, ...] = ()  # layers given by ARN: not in the image
+    settings: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)  # for local runs
+
+    @property
+    def code_root(self) -> CodeRoot:
+        return self.roots[0]
+
+    @property
+    def module(self) -> str:
+        """Dotted module name of the handler (``functions.user.auth.authorizer``)."""
+        return self.handler.rsplit(".", 1)[0].replace("/", ".")
+
+    @property
+    def module_path(self) -> str:
+        """Source file of the handler, relative to the project root (``pkg/main.lambda_handler`` and
+        ``pkg.main.lambda_handler`` both name ``pkg/main.py``, as for Lambda)."""
+        inner = self.handler.rsplit(".", 1)[0].replace(".", "/") + ".py"
+        return inner if self.code_root.path == "." else f"{self.code_root.path}/{inner}"
+
+    @property
+    def attribute(self) -> str:
+        """Name of the handler function inside its module."""
+        return self.handler.rsplit(".", 1)[1]
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """A local-run setting from the template (``Environment``, ``MemorySize``, ``Timeout``, ...)."""
+        return dict(self.settings).get(key, default)
+
+
+@dataclass(frozen=True)
+class StripConfig:
+    """Strip rules: the defaults (unless turned off), then the user's, then per distribution."""
+
+    defaults: bool = True
+    patterns: tuple[str, ...] = ()
+    per_dist: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (canonical name, patterns), sorted
+    # Debug symbols stripped from these distributions' shared objects (off by default):
+    # (canonical name, patterns of .so files, '!' excludes), sorted.
+    debug_symbols: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """Size budgets of ``check``: growth tolerance, and ceilings on bytes above the base image."""
+
+    tolerance: float = 0.05  # relative growth allowed over the baseline, per function and in all
+    max_function_bytes: int | None = None
+    max_total_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A backend: where it is, what it targets and its functions (sorted by name)."""
+
+    root: Path
+    name: str
+    python_version: str = "3.11"
+    base_image: str = DEFAULT_BASE_IMAGE.format(python_version="3.11")
+    lock_file: str = "requirements/functions.txt"
+    source_roots: tuple[str, ...] = ("functions", "shared")
+    platforms: tuple[str, ...] = DEFAULT_PLATFORMS
+    functions: tuple[FunctionConfig, ...] = field(default=())
+    strip: StripConfig = field(default_factory=lambda: StripConfig())
+    check: CheckConfig = field(default_factory=lambda: CheckConfig())
+    templates: tuple[str, ...] = ()  # the SAM templates read, relative to the root
+    locked_by_builder: bool = False  # the locks come from requirements files (builder-locks/)
+    base_image_set: bool = False  # base-image was chosen (else AWS's, or builder's local stand-in)
+    keep: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()  # (logical id, why it is left alone)
+    notices: tuple[str, ...] = ()  # what reading the template noticed, said once per command
+    parameters: tuple[tuple[str, str], ...] = ()  # samconfig.toml's parameter_overrides
+    env_vars: str = ""  # samconfig.toml's env_vars file (SAM's --env-vars), relative to the root
+    images: str = "per-function"  # or ONE_IMAGE: the guide's shape, one image holding every function
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / self.lock_file
+
+    @property
+    def lock_files(self) -> tuple[str, ...]:
+        """Every lock a function's distributions come from, the shared one first."""
+        return tuple(dict.fromkeys([self.lock_file, *sorted(f.lock_file for f in self.functions)]))
+
+    def function(self, name: str) -> FunctionConfig:
+        """The function called ``name`` (or with that logical ID); a ConfigError with a suggestion if none."""
+        for fn in self.functions:
+            if fn.name == name or fn.logical_id == name:
+                return fn
+        for fn in self.functions:
+            if fn.logical_id and fn.logical_id.lower() == name.lower():
+                return fn
+        names = [fn.name for fn in self.functions]
+        where = ", ".join(self.templates) or str(self.root / CONFIG_FILE)
+        hint = did_you_mean(name, names + [fn.logical_id for fn in self.functions if fn.logical_id])
+        skipped = dict(self.skipped)
+        if name in skipped:
+            hint = f" {name} is left alone: {skipped[name]}."
+        raise ConfigError(
+            f"No function named {name!r} in {where}.{hint} Known functions: {', '.join(names) or 'none'} "
+            "(`python -m builder functions` lists them with their logical IDs)."
+        )
+
+    def image(self, function: str, tag: str = "latest") -> str:
+        """The image a function runs from: ``<project>-<function>:<tag>``, or ``<project>:<tag>``,
+        the image of every function, with ``images = "one"``."""
+        return f"{self.name}:{tag}" if self.images == ONE_IMAGE else f"{self.name}-{function}:{tag}"
+
+    @property
+    def one_image_shared(self) -> bool:
+        """Whether every function can run from one image as it is: one code folder, one lock."""
+        return (len({fn.code_root.path for fn in self.functions}) <= 1
+                and len({fn.lock_file or self.lock_file for fn in self.functions}) <= 1)  # fmt: skip
+
+    def command(self, function: str) -> str:
+        """The image command (``ImageConfig.Command``) that runs a function: its handler, or in the one
+        image of functions with code folders (or locks) of their own, the module that starts it."""
+        fn = self.function(function)
+        if self.images != ONE_IMAGE or self.one_image_shared:
+            return fn.handler
+        return f"{DISPATCH_PACKAGE}/{fn.name.replace('-', '_')}.handler"
+
+
+def function_name(logical_id: str) -> str:
+    """The image-friendly name of a logical ID: ``ConfirmBookingFunction`` -> ``confirm-booking``."""
+    stem = logical_id[: -len("Function")] if logical_id.endswith("Function") and len(logical_id) > 8 else logical_id
+    words = _WORD.findall(stem) or [stem]
+    return "-".join(w.lower() for w in words)[:63].strip("-") or "function"
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``choices``, or ""."""
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
