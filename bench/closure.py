@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from builder.analysis import closure
 from builder.analysis.parse_cache import ParseCache
 from builder.deps import dists
+from builder.deps.target import Target
 from builder.project import config
 
 # name, version, top_level.txt (None: derive from RECORD), files in RECORD, Requires-Dist
@@ -291,7 +292,7 @@ def generate(root: Path, modules: int, functions: int, seed: int, density: str =
 def run_closures(cfg: config.Config, *, warm: bool, strict: bool = False) -> tuple[float, dict, dict]:
     """One run as the CLI would do it: lock, index, parse cache, all closures. Returns (seconds, closures, parts)."""
     t0 = time.perf_counter()
-    target = closure.Target.from_config(cfg)
+    target = Target.from_config(cfg)
     pins = dists.parse_lock(cfg.lock_path, target=target)
     index = dists.DistIndex.from_wheelhouse(cfg.root / "wheelhouse", pins, target=target, use_cache=warm)
     t1 = time.perf_counter()

@@ -26,7 +26,7 @@ from .deps.requirements import requirement_names
 from .deps.target import Target
 from .engine import docker_engine as engine
 from .image import dockerfile, one_image
-from .image.plan import BuildPlan, Dist, Needs, dist_key, make_plan, owner, strip_key
+from .image.plan import BuildPlan, LockedDist, Needs, dist_key, make_plan, owner, strip_key
 from .image.strip import LOCAL_RULES, StripResult, stripped_local
 from .project.config import lock_of
 from .project.model import LOCAL_BASE, ONE_IMAGE, CodeRoot, Config
@@ -115,7 +115,7 @@ def plan(config: Config, analysis: Analysis) -> BuildPlan:
     for index in analysis.indexes.values() or [analysis.index]:
         for name in index.names():
             d = index.dist(name)
-            locked[dist_key(d.name, d.version)] = Dist(d.name, d.version, d.size, tuple(zip(d.files, d.file_sizes)), d.wheel)
+            locked[dist_key(d.name, d.version)] = LockedDist(d.name, d.version, d.size, tuple(zip(d.files, d.file_sizes)), d.wheel)
     needs = {
         name: Needs(
             dists=frozenset(dist_key(d.name, d.version) for d in c.distributions),

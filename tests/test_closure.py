@@ -11,26 +11,15 @@ from pathlib import Path
 import pytest
 from test_dists import make_wheel
 
-from builder.analysis.closure import (
-    Closure,
-    ParseCache,
-    Reason,
-    Target,
-    closure_to_json,
-    closures_to_json,
-    compute_closure,
-    compute_closures,
-    render_tree,
-    render_unused,
-    unused_distributions,
-    unused_to_json,
-)
+from builder.analysis.closure import Closure, compute_closure, compute_closures, unused_distributions
 from builder.analysis.fastscan import scan_fast
-from builder.analysis.import_graph import CODE_MODULES
+from builder.analysis.import_graph import CODE_MODULES, Reason
 from builder.analysis.imports import DYNAMIC, OPTIONAL, ImportRecord, scan_full
-from builder.analysis.parse_cache import CLOSURES_FILE
+from builder.analysis.parse_cache import CLOSURES_FILE, ParseCache
+from builder.analysis.render import closure_to_json, closures_to_json, render_tree, render_unused, unused_to_json
 from builder.core.errors import AnalysisError, LockError
 from builder.deps.dists import DistIndex, parse_lock
+from builder.deps.target import Target
 from builder.project import config
 
 FORMS = Path(__file__).parent / "fixtures" / "closure" / "forms"

@@ -6,16 +6,16 @@ from pathlib import Path
 import pytest
 
 from builder.image import dockerfile, plan
-from builder.image.plan import Dist, Needs
+from builder.image.plan import LockedDist, Needs
 from builder.project import config
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 
 DISTS = {
-    "numpy": Dist("numpy", "2.2.6", 40_000_000),
-    "pandas": Dist("pandas", "2.3.2", 70_000_000),
-    "pytz": Dist("pytz", "2025.2", 3_000_000),
-    "six": Dist("six", "1.17.0", 50_000),
+    "numpy": LockedDist("numpy", "2.2.6", 40_000_000),
+    "pandas": LockedDist("pandas", "2.3.2", 70_000_000),
+    "pytz": LockedDist("pytz", "2025.2", 3_000_000),
+    "six": LockedDist("six", "1.17.0", 50_000),
 }
 
 
@@ -129,13 +129,13 @@ def test_dockerfile_is_deterministic(cfg):
 
 
 def test_strip_results_are_reused_from_the_cache_while_wheels_and_rules_are_unchanged(cfg, monkeypatch):
-    dists = {"numpy": Dist("numpy", "2.2.6", 10, (("numpy/tests/t.py", 4), ("numpy/a.py", 6)), "numpy.whl")}
+    dists = {"numpy": LockedDist("numpy", "2.2.6", 10, (("numpy/tests/t.py", 4), ("numpy/a.py", 6)), "numpy.whl")}
     n = needs(report=({"numpy"}, ["functions/report/app.py"]))
     cache = {}
     first = plan.make_plan(cfg, n, dists, strip_cache=cache)
     assert first.group("numpy").strip.paths == ("numpy/tests",)
     monkeypatch.setattr(plan, "plan_strip", lambda *a, **k: pytest.fail("recomputed a cached strip plan"))
     assert plan.make_plan(cfg, n, dists, strip_cache=cache) == first
-    changed = {"numpy": Dist("numpy", "2.2.5", 10, (("numpy/a.py", 6),), "numpy-2.2.5.whl")}
+    changed = {"numpy": LockedDist("numpy", "2.2.5", 10, (("numpy/a.py", 6),), "numpy-2.2.5.whl")}
     with pytest.raises(pytest.fail.Exception):  # another wheel: computed again
         plan.make_plan(cfg, n, changed, strip_cache=cache)

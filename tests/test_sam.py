@@ -22,7 +22,9 @@ import pytest
 from builder.core import files as fileutil
 from builder.core.errors import TemplateError
 from builder.sam import edit as sam_edit
+from builder.sam import plan as sam_plan
 from builder.sam import template as sam
+from builder.sam.doc import IMAGE_KEYS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sam"
 MIXED = FIXTURES / "mixed.yaml"
@@ -156,7 +158,7 @@ SIZES = {
 def test_plan_follows_the_phase_1_rules():
     plans = {
         p.logical_id: p
-        for p in sam.plan_template(
+        for p in sam_plan.plan_template(
             load(MIXED),
             sizes=lambda f: SIZES[f.logical_id],
             change_counts={"src/report/": 25, "src/ping/": 1, "src/orders/": 2},
@@ -187,12 +189,12 @@ def test_plan_follows_the_phase_1_rules():
 
 
 def test_plan_flags_functions_over_the_limit_and_authorizers_by_name():
-    plans = sam.plan_template(load(GLOBALS), sizes=lambda f: 300 * MB, change_counts={})
+    plans = sam_plan.plan_template(load(GLOBALS), sizes=lambda f: 300 * MB, change_counts={})
     by_id = {p.logical_id: p for p in plans}
     assert by_id["HeavyFunction"].reasons == ("over the 250 MB limit by 50.0 MB",)
     assert by_id["HeavyFunction"].headroom_bytes < 0
     assert "authorizer (by its name)" in by_id["RequestAuthorizerFunction"].reasons
-    quiet = sam.plan_template(load(GLOBALS), sizes=lambda f: MB, change_counts={})
+    quiet = sam_plan.plan_template(load(GLOBALS), sizes=lambda f: MB, change_counts={})
     assert {p.logical_id: p.recommendation for p in quiet} == {
         "RequestAuthorizerFunction": "convert",
         "HeavyFunction": "keep-zip",
@@ -218,15 +220,15 @@ def test_git_change_counts_come_from_the_recent_history_of_each_code_uri(tmp_pat
                 capture_output=True,
             )
 
-    assert sam.git_change_counts(tmp_path, ["src/a/"]) == {}  # not a repository
+    assert sam_plan.git_change_counts(tmp_path, ["src/a/"]) == {}  # not a repository
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    assert sam.git_change_counts(tmp_path, ["src/a/"]) == {}  # no commits yet
+    assert sam_plan.git_change_counts(tmp_path, ["src/a/"]) == {}  # no commits yet
     commit("b", 0, date="2001-01-01T00:00:00")
     commit("a", 1)
     commit("a", 2)
     uris = ["src/a/", "src/b/", "src/c/"]
-    assert sam.git_change_counts(tmp_path, uris) == {"src/a/": 2, "src/b/": 0, "src/c/": 0}
-    assert sam.git_change_counts(tmp_path, uris, since="40 years")["src/b/"] == 1
+    assert sam_plan.git_change_counts(tmp_path, uris) == {"src/a/": 2, "src/b/": 0, "src/c/": 0}
+    assert sam_plan.git_change_counts(tmp_path, uris, since="40 years")["src/b/"] == 1
 
 
 # --------------------------------------------------------------------------- migrate
@@ -241,7 +243,7 @@ def test_migrating_one_function_rewrites_only_that_function(tmp_path, deployed):
     assert orders["ImageConfig"] == {"Command": ["orders.app.handler"]}
     assert not ZIP_ONLY & set(orders)
     was = fn(old, "OrdersFunction")["Properties"]
-    assert {k: v for k, v in orders.items() if k not in sam_edit.IMAGE_KEYS} == {
+    assert {k: v for k, v in orders.items() if k not in IMAGE_KEYS} == {
         k: v for k, v in was.items() if k not in ZIP_ONLY
     }  # Description, Architectures, Policies, Events stay
     repository = fn(new, "ImageRepository")

@@ -19,6 +19,7 @@ from packaging.requirements import Requirement
 from test_sam import FIXTURES, lint
 
 from builder.core.errors import TemplateError
+from builder.core.limits import LIMIT_BYTES
 from builder.deps import wheelhouse
 from builder.deps.dists import Dist, DistIndex
 from builder.deps.target import Target
@@ -112,8 +113,8 @@ def test_plan_json_sizes_are_code_plus_layers_measured_from_the_locked_wheels(ba
         "total": 2 * code + data, "unknown": [],
     }  # fmt: skip
     assert report["unzipped_bytes"] == 2 * code + data
-    assert report["limit_bytes"] == sam.LIMIT_BYTES
-    assert report["headroom_bytes"] == sam.LIMIT_BYTES - report["unzipped_bytes"]
+    assert report["limit_bytes"] == LIMIT_BYTES
+    assert report["headroom_bytes"] == LIMIT_BYTES - report["unzipped_bytes"]
     assert plans["UserAuthFunction"]["recommendation"] == "convert"
     assert plans["UserAuthFunction"]["reasons"] == ["authorizer TokenAuthorizer of BackendApi"]
     assert plans["HealthFunction"]["recommendation"] == "keep-zip"
@@ -125,7 +126,7 @@ def test_plan_converts_a_heavy_function_and_one_changed_often(backend):
     # a file of a sixth of the limit in layers/data/ is counted three times, which is too much.
     big = backend / "layers" / "data" / "model.bin"
     with big.open("wb") as handle:
-        handle.truncate(sam.LIMIT_BYTES // 6 + 1)  # sparse: the size counts, not the disk
+        handle.truncate(LIMIT_BYTES // 6 + 1)  # sparse: the size counts, not the disk
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
     git = ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
     subprocess.run([*git, "init", "-q"], cwd=backend, check=True)
@@ -137,7 +138,7 @@ def test_plan_converts_a_heavy_function_and_one_changed_often(backend):
     plans = {p["logical_id"]: p for p in json.loads(ok(cli(backend, "plan", "--json")))}
     assert plans["MlScoreFunction"]["recommendation"] == "convert"
     assert plans["MlScoreFunction"]["reasons"][0].startswith("heavy: ")
-    assert plans["HealthFunction"]["unzipped_bytes"] < sam.LIMIT_BYTES // 2
+    assert plans["HealthFunction"]["unzipped_bytes"] < LIMIT_BYTES // 2
     assert plans["HealthFunction"]["reasons"] == ["changed often: 10 recent commits to ./"]
 
 

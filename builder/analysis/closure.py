@@ -35,19 +35,6 @@ from ..deps.target import Target
 from ..project.model import Config, FunctionConfig
 from .import_graph import Edge, ImportGraph, Reason
 from .parse_cache import ParseCache
-from .render import (
-    closure_to_json,
-    closures_to_json,
-    render_tree,
-    render_unused,
-    unused_to_json,
-)
-
-__all__ = [
-    "Closure", "ClosureWarning", "DistNode", "LocalFile", "ParseCache", "Reason", "Target",
-    "closure_to_json", "closures_to_json", "compute_closure", "compute_closures", "render_tree",
-    "render_unused", "unused_distributions", "unused_to_json",
-]  # fmt: skip
 
 
 class LocalFile(NamedTuple):

@@ -523,7 +523,8 @@ class ImportGraph:
 # builder's modules that closure.py imports, directly or not (a test keeps this list complete):
 # a change to any of them may change closures, so it is part of the fingerprint
 CODE_MODULES = ("analysis/closure", "analysis/fastscan", "analysis/import_graph", "analysis/imports",
-                "analysis/parse_cache", "analysis/render", "core/cache", "core/errors", "core/files", "core/units",
+                "analysis/parse_cache", "core/cache", "core/errors", "core/files", "core/limits",
+                "core/paths",
                 "deps/dists", "deps/lock", "deps/target", "project/model")  # fmt: skip
 
 

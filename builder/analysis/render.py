@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import canonicalize_name
 
 from ..core.units import human as human_size
+from .closure import Closure
+from .import_graph import Reason
 
 if TYPE_CHECKING:
     from ..deps.dists import DistIndex
-    from .closure import Closure, Reason
 
 SCHEMA_VERSION = 1
 

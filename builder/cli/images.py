@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import pipeline
-from ..analysis import closure
+from ..analysis import closure, render
 from ..core.errors import BuilderError, ConfigError
 from ..core.files import write_atomic
 from ..core.units import human
@@ -117,12 +117,12 @@ def cmd_closure(args: argparse.Namespace) -> int:
     analysis = analyse(cfg, [args.function] if args.function else None)
     if args.unused:
         names = closure.unused_distributions(analysis.closures, analysis.index)
-        out = closure.unused_to_json(names, analysis.index) if args.json else closure.render_unused(names, analysis.index)
+        out = render.unused_to_json(names, analysis.index) if args.json else render.render_unused(names, analysis.index)
     else:
         result = analysis.closures[args.function]
         if args.why and args.json:
             raise ConfigError("--why and --json do not combine: the JSON holds every reason already.")
-        out = closure.closure_to_json(result) if args.json else closure.render_tree(result, why=args.why)
+        out = render.closure_to_json(result) if args.json else render.render_tree(result, why=args.why)
     print(json.dumps(out, indent=2, sort_keys=True) if args.json else out.rstrip("\n"))
     return 0
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from .. import pipeline
 from ..core.errors import BuilderError, ConfigError, TemplateError
 from ..core.files import write_atomic
+from ..core.limits import LIMIT_BYTES
 from ..core.paths import SAM_DOCKERFILE
 from ..deps import locking, wheelhouse
 from ..deps.dists import DistIndex
@@ -23,6 +24,7 @@ from ..image.dockerfile import ONE_IMAGE_TARGET
 from ..project import template as sam_project
 from ..project.model import ONE_IMAGE, Config, function_name
 from ..sam import edit as sam_edit
+from ..sam import plan as sam_plan
 from ..sam import sizes as sam_sizes
 from ..sam import template as sam
 from .common import analyse, load, progress_bar, progress_line, selected, table
@@ -92,7 +94,7 @@ def _sizer(args: argparse.Namespace, template: sam.Template) -> sam_sizes.Sizer:
 
 
 def render_plan(
-    template: sam.Template, plans: Sequence[sam.FunctionPlan], sizes: Mapping[str, sam_sizes.FunctionSize]
+    template: sam.Template, plans: Sequence[sam_plan.Advice], sizes: Mapping[str, sam_sizes.FunctionSize]
 ) -> str:
     """The plan as a table, then each function's recommendation and its reasons."""
     rows = []
@@ -106,7 +108,7 @@ def render_plan(
             "-" if image else ("≤ " if unknown else "") + _mib(p.headroom_bytes), p.recommendation,
         ))  # fmt: skip
     headers = ("function", "package", "runtime", "handler", "code", "layers", "unzipped", "headroom", "recommendation")
-    limit = f"unzipped: code + its requirements + layers; Lambda's limit is {_mib(sam.LIMIT_BYTES)}."
+    limit = f"unzipped: code + its requirements + layers; Lambda's limit is {_mib(LIMIT_BYTES)}."
     lines = [table(headers, rows), "", limit]
     for p in plans:
         unknown = sizes[p.logical_id].unknown
@@ -128,8 +130,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     template = sam.load_template(_template_path(args))
     sizes = sam_sizes.template_sizes(template, _sizer(args, template))
     uris = [f.code_uri for f in template.functions if f.code_uri]
-    counts = sam.git_change_counts(Path(template.path).parent, uris, since=args.since)
-    plans = sam.plan_template(template, sizes=lambda info: sizes[info.logical_id].total, change_counts=counts)
+    counts = sam_plan.git_change_counts(Path(template.path).parent, uris, since=args.since)
+    plans = sam_plan.plan_template(template, sizes=lambda info: sizes[info.logical_id].total, change_counts=counts)
     diverging = _diverging(args)
     if not args.json:
         print(render_plan(template, plans, sizes))
@@ -138,7 +140,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 0
     out = [
         {**p.__dict__, "layers": list(p.layers), "reasons": list(p.reasons),
-         "limit_bytes": sam.LIMIT_BYTES, "size": sizes[p.logical_id].to_json(),
+         "limit_bytes": LIMIT_BYTES, "size": sizes[p.logical_id].to_json(),
          "own_lock": diverging.get(p.logical_id)}
         for p in plans
     ]  # fmt: skip

@@ -26,7 +26,7 @@ _PRIVATE = "!private"  # marks the merged group of one function in a users set
 
 
 @dataclass(frozen=True)
-class Dist:
+class LockedDist:
     """A locked distribution: canonical name, pinned version, installed size in bytes."""
 
     name: str
@@ -49,7 +49,7 @@ class DepGroup:
     """Distributions installed together into one folder, shared by the same functions."""
 
     name: str
-    dists: tuple[Dist, ...]
+    dists: tuple[LockedDist, ...]
     functions: tuple[str, ...]
     strip: StripResult = StripResult((), ())
 
@@ -60,11 +60,6 @@ class DepGroup:
     @property
     def size(self) -> int:
         return sum(d.size for d in self.dists)
-
-    @property
-    def shipped_size(self) -> int:
-        """Installed bytes that reach the image: the size less what the strip rules remove."""
-        return self.size - self.strip.removed_bytes
 
 
 @dataclass(frozen=True)
@@ -130,30 +125,30 @@ class BuildPlan:
         return next(g for g in self.groups if g.name == name)
 
 
-def _group_name(dists: list[Dist]) -> str:
+def _group_name(dists: list[LockedDist]) -> str:
     """Named after its largest distribution (ties by name); unique since a dist is in one group."""
     biggest = sorted(dists, key=lambda d: (-d.size, d.name))[0].name
     return biggest if len(dists) == 1 else f"{biggest}-group"
 
 
-def _versioned(name: str, dists: list[Dist]) -> str:
+def _versioned(name: str, dists: list[LockedDist]) -> str:
     """A group name made unique by its largest member's version (two locks, two versions of it)."""
     biggest = sorted(dists, key=lambda d: (-d.size, d.name))[0]
     return f"{name}-{biggest.version}".replace("+", "-")
 
 
-def _make_groups(needs: Mapping[str, Needs], dists: Mapping[str, Dist]) -> dict[frozenset[str], list[Dist]]:
+def _make_groups(needs: Mapping[str, Needs], dists: Mapping[str, LockedDist]) -> dict[frozenset[str], list[LockedDist]]:
     users: dict[str, set[str]] = defaultdict(set)
     for function, need in needs.items():
         for dist in need.dists:
             users[dist].add(function)
-    by_users: dict[frozenset[str], list[Dist]] = defaultdict(list)
+    by_users: dict[frozenset[str], list[LockedDist]] = defaultdict(list)
     for dist, functions in sorted(users.items()):
         by_users[frozenset(functions)].append(dists[dist])
     return by_users
 
 
-def _bound_layers(by_users: dict[frozenset[str], list[Dist]]) -> dict[frozenset[str], list[Dist]]:
+def _bound_layers(by_users: dict[frozenset[str], list[LockedDist]]) -> dict[frozenset[str], list[LockedDist]]:
     """Merge a function's smallest groups into one private group when it has too many.
 
     Merging gives up sharing for those (small) distributions; it keeps the
@@ -165,7 +160,7 @@ def _bound_layers(by_users: dict[frozenset[str], list[Dist]]) -> dict[frozenset[
         if len(mine) <= MAX_DEP_LAYERS:
             continue
         mine.sort(key=lambda u: (-sum(d.size for d in by_users[u]), sorted(u)))
-        merged: list[Dist] = []
+        merged: list[LockedDist] = []
         for users in mine[MAX_DEP_LAYERS - 1 :]:
             dists = by_users.pop(users)
             merged += dists
@@ -176,13 +171,13 @@ def _bound_layers(by_users: dict[frozenset[str], list[Dist]]) -> dict[frozenset[
     return by_users
 
 
-def strip_key(members: list[Dist], rules: StripConfig) -> str:
+def strip_key(members: list[LockedDist], rules: StripConfig) -> str:
     """What a group's strip result depends on: its wheels and the rules (a cache key)."""
     text = repr((sorted(d.wheel or f"{d.name}=={d.version}" for d in members), rules, DEFAULT_RULES))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _strip(members: list[Dist], rules: StripConfig, cache: MutableMapping[str, StripResult] | None) -> StripResult:
+def _strip(members: list[LockedDist], rules: StripConfig, cache: MutableMapping[str, StripResult] | None) -> StripResult:
     key = strip_key(members, rules)
     if cache is not None and key in cache:
         return cache[key]
@@ -206,7 +201,7 @@ def _strip(members: list[Dist], rules: StripConfig, cache: MutableMapping[str, S
 def make_plan(
     config: Config,
     needs: Mapping[str, Needs],
-    dists: Mapping[str, Dist],
+    dists: Mapping[str, LockedDist],
     *,
     strip_cache: MutableMapping[str, StripResult] | None = None,
     sources: Mapping[str, str] | None = None,

@@ -1,8 +1,8 @@
 """Whole-line edits of a SAM template's text, shared by migrate, rollback and pin.
 
-:class:`_Doc` collects line edits over a parsed template and applies them;
-the helpers keep removed text (``_runs``, ``_snippet``) and put it back
-(``_put_back``, ``_placed``). See ``sam_edit`` for what is kept where.
+:class:`Doc` collects line edits over a parsed template and applies them;
+the helpers keep removed text (``cut_runs``, ``snippet``) and put it back
+(``put_back``, ``placed``). See ``sam_edit`` for what is kept where.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ STATE_KEY = "Builder"
 # --------------------------------------------------------------------------- text helpers
 
 
-def _shift(text: str, delta: int) -> str:
+def shift(text: str, delta: int) -> str:
     """Indent (or dedent) every non-empty line of ``text`` by ``delta`` spaces."""
     if delta == 0:
         return text
@@ -48,7 +48,7 @@ _ESCAPE = re.compile(r"\$(!*)\{")
 _UNESCAPE = re.compile(r"\$!(!*)\{")
 
 
-def _snippet(column: int, **texts: str) -> dict[str, Any]:
+def snippet(column: int, **texts: str) -> dict[str, Any]:
     """Lines kept for later, dedented by ``column`` when that can be undone exactly.
 
     Else they are kept as they are, with ``Indent`` saying where their keys are. Text with
@@ -56,7 +56,7 @@ def _snippet(column: int, **texts: str) -> dict[str, Any]:
     """
     lines = [line.rstrip("\n") for text in texts.values() for line in split_lines(text)]
     if all(not line or (line.startswith(" " * column) and line[column:]) for line in lines):
-        kept: dict[str, Any] = {name: _shift(text, -column) for name, text in texts.items()}
+        kept: dict[str, Any] = {name: shift(text, -column) for name, text in texts.items()}
     else:
         kept = {**texts, "Indent": column}
     if any("${" in text for text in texts.values()):
@@ -71,12 +71,12 @@ def kept_text(snippet: Mapping[str, Any], name: str = "Text") -> str:
     return _UNESCAPE.sub(lambda m: "$" + m[1] + "{", text) if snippet.get("Escaped") else text
 
 
-def _placed(snippet: Mapping[str, Any], column: int, name: str = "Text") -> str:
+def placed(snippet: Mapping[str, Any], column: int, name: str = "Text") -> str:
     """A kept snippet's lines indented for a mapping whose keys are at ``column``."""
-    return _shift(kept_text(snippet, name), column - snippet.get("Indent", 0))
+    return shift(kept_text(snippet, name), column - snippet.get("Indent", 0))
 
 
-def _scalar(value: str) -> str:
+def scalar(value: str) -> str:
     """``value`` as a plain YAML scalar when that reads back the same, else double-quoted."""
     try:
         plain = value.strip() == value and yaml.safe_load(f"k: {value}") == {"k": value}
@@ -100,7 +100,7 @@ _Dumper.add_representer(
 )
 
 
-def _emit(key: str, value: Any, column: int, step: int) -> str:
+def emit(key: str, value: Any, column: int, step: int) -> str:
     """``key: value`` as block YAML at ``column``; checked to read back as ``value``."""
     text = yaml.dump(
         {key: value},
@@ -113,10 +113,10 @@ def _emit(key: str, value: Any, column: int, step: int) -> str:
     )
     if yaml.safe_load(text) != {key: value}:  # pragma: no cover - PyYAML's styles round-trip
         raise TemplateError(f"internal error: cannot write {key} so that it reads back the same.")
-    return _shift(text, column)
+    return shift(text, column)
 
 
-class _Doc:
+class Doc:
     """A template being edited: its parse, its lines, and the edits collected so far."""
 
     def __init__(self, text: str, path: str) -> None:
@@ -196,7 +196,7 @@ class _Doc:
             return
         state = {k: state[k] for k in ("Repository", "Globals", "Moved", "Receivers") if k in state}
         if block:
-            text = _emit(STATE_KEY, state, block.column, self.step)
+            text = emit(STATE_KEY, state, block.column, self.step)
             if entry:
                 self.replace(entry.line, entry.stop, text)
             else:
@@ -204,11 +204,11 @@ class _Doc:
         else:
             where = root.get("Resources").start
             self.replace(
-                where, where, "\nMetadata:\n" + _emit(STATE_KEY, state, self.step, self.step)
+                where, where, "\nMetadata:\n" + emit(STATE_KEY, state, self.step, self.step)
             )
 
 
-def _runs(doc: _Doc, block: Block, removed: Iterable[Entry]) -> list[dict[str, Any]]:
+def cut_runs(doc: Doc, block: Block, removed: Iterable[Entry]) -> list[dict[str, Any]]:
     """Delete ``removed`` entries of ``block``; return them as runs that rollback puts back.
 
     A run is consecutive removed entries (with their comments) and the key they followed.
@@ -228,12 +228,12 @@ def _runs(doc: _Doc, block: Block, removed: Iterable[Entry]) -> list[dict[str, A
         runs.append((after, text))
     # cfn-lint rejects null in Metadata, so a missing "After" means "first".
     return [
-        {**({"After": after} if after else {}), **_snippet(block.column, Text=text)}
+        {**({"After": after} if after else {}), **snippet(block.column, Text=text)}
         for after, text in runs
     ]
 
 
-def _put_back(doc: _Doc, block: Block, runs: Iterable[Mapping[str, Any]], fallback: int) -> None:
+def put_back(doc: Doc, block: Block, runs: Iterable[Mapping[str, Any]], fallback: int) -> None:
     """Insert ``runs`` after the keys they followed (at ``fallback`` when that key is gone)."""
     for run in runs:
         anchor = block.get(run["After"]) if "After" in run else None
@@ -241,10 +241,10 @@ def _put_back(doc: _Doc, block: Block, runs: Iterable[Mapping[str, Any]], fallba
             where = block.body
         else:
             where = anchor.stop if anchor and anchor.key not in IMAGE_KEYS else fallback
-        doc.replace(where, where, _placed(run, block.column))
+        doc.replace(where, where, placed(run, block.column))
 
 
-def _finish(text: str, had_newline: bool) -> str:
+def finish(text: str, had_newline: bool) -> str:
     return (
         text
         if had_newline or not text.endswith("\n")
@@ -252,8 +252,8 @@ def _finish(text: str, had_newline: bool) -> str:
     )
 
 
-def _open(template: Template) -> tuple[_Doc, bool]:
-    """A _Doc over the template's text, which gets a final newline while it is edited."""
+def open_doc(template: Template) -> tuple[Doc, bool]:
+    """A Doc over the template's text, which gets a final newline while it is edited."""
     had = template.text.endswith("\n") or not template.text
     newline = "\r\n" if "\r\n" in template.text else "\n"
-    return _Doc(template.text if had else template.text + newline, template.path), had
+    return Doc(template.text if had else template.text + newline, template.path), had

@@ -37,19 +37,18 @@ import yaml
 from ..core.errors import TemplateError
 from ..core.paths import SAM_DOCKERFILE
 from ..project.model import function_name
-from .doc import (  # noqa: F401 - callers import IMAGE_KEYS and STATE_KEY from here
+from .doc import (
     IMAGE_KEYS,
     ROLLBACK_KEY,
-    STATE_KEY,
-    _Doc,
-    _emit,
-    _finish,
-    _open,
-    _runs,
-    _scalar,
-    _snippet,
+    Doc,
+    cut_runs,
+    emit,
+    finish,
+    open_doc,
+    scalar,
+    snippet,
 )
-from .globals_move import _move_globals
+from .globals_move import move_globals
 from .rollback import rollback
 from .template import (
     FUNCTION_TYPE,
@@ -100,7 +99,7 @@ def migrated(template: Template) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- migrate
 
 
-def _handler_text(doc: _Doc, fid: str) -> str:
+def _handler_text(doc: Doc, fid: str) -> str:
     """The function's Handler (its own, else the global one) as YAML for ImageConfig.Command."""
     for path in (("Resources", fid, "Properties"), ("Globals", "Function")):
         block = doc.block(path, required=False)
@@ -108,7 +107,7 @@ def _handler_text(doc: _Doc, fid: str) -> str:
         if entry is None:
             continue
         if isinstance(entry.value, yaml.ScalarNode) and entry.value.tag == "tag:yaml.org,2002:str":
-            return _scalar(entry.value.value)
+            return scalar(entry.value.value)
         if entry.value.start_mark.line == entry.value.end_mark.line:
             return doc.src.value_source(entry.value)
         raise TemplateError(
@@ -134,7 +133,7 @@ def _check_migratable(template: Template, fid: str) -> None:
         )
 
 
-def _repository(doc: _Doc) -> tuple[str, bool]:
+def _repository(doc: Doc) -> tuple[str, bool]:
     """The logical id of the image repository, and whether it has to be added."""
     resources = doc.template.data["Resources"]
     for rid, resource in resources.items():
@@ -147,7 +146,7 @@ def _repository(doc: _Doc) -> tuple[str, bool]:
     return rid, True
 
 
-def _add_repository(doc: _Doc, rid: str) -> None:
+def _add_repository(doc: Doc, rid: str) -> None:
     """Add an ECR repository that scans on push, last in Resources."""
     c, s = doc.resources.column, doc.step
     text = (
@@ -161,13 +160,13 @@ def _add_repository(doc: _Doc, rid: str) -> None:
 
 
 def _to_image(
-    doc: _Doc, fid: str, uri: str, handler: str, meta: ImageMetadata, uses_globals: bool
+    doc: Doc, fid: str, uri: str, handler: str, meta: ImageMetadata, uses_globals: bool
 ) -> None:
     """Edit function ``fid`` into an image function that remembers its ZIP definition."""
     resource = doc.block(("Resources", fid))
     props = doc.block(("Resources", fid, "Properties"))
     removed = [e for e in props.entries if e.key in ZIP_ONLY or e.key == "PackageType"]
-    runs = _runs(doc, props, removed)
+    runs = cut_runs(doc, props, removed)
     c, s = props.column, doc.step
     where = removed[0].start if removed else props.body
     doc.replace(
@@ -192,23 +191,23 @@ def _to_image(
         and not entry.value.flow_style
     ):
         block = doc.block(("Resources", fid, "Metadata"))
-        record["Metadata"] = _snippet(resource.column, Text=doc.stored(entry))
+        record["Metadata"] = snippet(resource.column, Text=doc.stored(entry))
         lines = "".join(
-            f"{' ' * block.column}{k}: {_scalar(v)}\n"
+            f"{' ' * block.column}{k}: {scalar(v)}\n"
             for k, v in docker.items()
             if k not in existing
         )
         end = block.entries[-1].stop
-        doc.replace(end, end, lines + _emit(ROLLBACK_KEY, record, block.column, s))
+        doc.replace(end, end, lines + emit(ROLLBACK_KEY, record, block.column, s))
         return
     column = resource.column + s
-    lines = "".join(f"{' ' * column}{k}: {_scalar(v)}\n" for k, v in docker.items())
+    lines = "".join(f"{' ' * column}{k}: {scalar(v)}\n" for k, v in docker.items())
     if entry is None:
         where, stop = resource.entries[-1].stop, resource.entries[-1].stop
     else:  # Metadata written as null, {} or a flow mapping: replaced, kept verbatim for rollback
-        record["Metadata"] = _snippet(resource.column, Text=doc.stored(entry))
+        record["Metadata"] = snippet(resource.column, Text=doc.stored(entry))
         where, stop = entry.line, entry.stop
-    text = f"{' ' * resource.column}Metadata:\n{lines}{_emit(ROLLBACK_KEY, record, column, s)}"
+    text = f"{' ' * resource.column}Metadata:\n{lines}{emit(ROLLBACK_KEY, record, column, s)}"
     doc.replace(where, stop, text)
 
 
@@ -237,9 +236,9 @@ def migrate(
         return template.text
     for fid in ids:
         _check_migratable(template, fid)
-    doc, had_newline = _open(template)
+    doc, had_newline = open_doc(template)
     state = doc.state()
-    handlers = {fid: _scalar(commands(fid)) if commands else _handler_text(doc, fid) for fid in ids}
+    handlers = {fid: scalar(commands(fid)) if commands else _handler_text(doc, fid) for fid in ids}
     glob = global_function(doc.template.data)
     moving = bool(set(ZIP_ONLY) & set(glob))
     if moving:
@@ -256,13 +255,13 @@ def migrate(
                 f"{', '.join(k for k in ZIP_ONLY if k in glob)}, and {why}. Move those keys from "
                 "Globals.Function onto the ZIP functions by hand, then run migrate again."
             )
-        _move_globals(doc, state, set(ids))
-        doc = _Doc(doc.apply(), template.path)
+        move_globals(doc, state, set(ids))
+        doc = Doc(doc.apply(), template.path)
     repository, add_repository = _repository(doc) if image_uri is None else ("", False)
     if image_uri is None:
         uris = {fid: f'!Sub "${{{repository}.RepositoryUri}}:{tags(fid)}"' for fid in ids}
     else:
-        uris = {fid: _scalar(image_uri(fid)) for fid in ids}
+        uris = {fid: scalar(image_uri(fid)) for fid in ids}
     for fid in ids:  # image_metadata sees the function as it was, Globals applied
         _to_image(
             doc, fid, uris[fid], handlers[fid], image_metadata(template.function(fid)), moving
@@ -271,7 +270,7 @@ def migrate(
         _add_repository(doc, repository)
         state["Repository"] = repository
     doc.write_state(state)
-    new = _finish(doc.apply(), had_newline)
+    new = finish(doc.apply(), had_newline)
     _verify(template, new, ids)
     return new
 
@@ -328,7 +327,7 @@ def pin(template: Template, uris: Mapping[str, str]) -> str:
     ``uris`` maps a logical id to ``repository@sha256:<digest>`` (image-uris.json),
     so a deploy updates exactly the functions whose image changed.
     """
-    doc, had_newline = _open(template)
+    doc, had_newline = open_doc(template)
     for fid in sorted(uris):
         info = template.function(fid)
         uri = uris[fid]
@@ -343,5 +342,5 @@ def pin(template: Template, uris: Mapping[str, str]) -> str:
         entry = props.get("ImageUri")
         if entry is None:
             raise TemplateError(f"{fid} has PackageType: Image but no ImageUri to pin; add one.")
-        doc.replace(entry.line, entry.stop, f"{' ' * props.column}ImageUri: {_scalar(uri)}\n")
-    return _finish(doc.apply(), had_newline)
+        doc.replace(entry.line, entry.stop, f"{' ' * props.column}ImageUri: {scalar(uri)}\n")
+    return finish(doc.apply(), had_newline)

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from ..core.errors import TemplateError
-from .doc import _Doc, _placed, _put_back, _runs, _shift, _snippet
+from .doc import Doc, cut_runs, placed, put_back, shift, snippet
 from .spans import Entry, compose, split_lines
 from .template import ZIP_ONLY, sam_merge
 
@@ -23,7 +23,7 @@ def _block_list(node: yaml.Node) -> bool:
     return isinstance(node, yaml.SequenceNode) and node.tag == _SEQ and not node.flow_style
 
 
-def _receive(doc: _Doc, fid: str, moved: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def receive(doc: Doc, fid: str, moved: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Give ZIP function ``fid`` the entries moved off Globals.Function, merged as SAM would.
 
     Returns one change per entry added or rewritten, for undoing when the globals go back.
@@ -32,13 +32,13 @@ def _receive(doc: _Doc, fid: str, moved: Iterable[Mapping[str, Any]]) -> list[di
     local_values = doc.template.function(fid).properties
     changes = []
     for item in moved:
-        key, text = item["Key"], _placed(item, props.column)
+        key, text = item["Key"], placed(item, props.column)
         entry = props.get(key)
         if entry is None:
             if key == "CodeUri" and "InlineCode" in local_values:
                 continue  # SAM ignores CodeUri next to InlineCode
             doc.replace(props.body, props.body, text)
-            changes.append({"Key": key, **_snippet(props.column, After=text)})
+            changes.append({"Key": key, **snippet(props.column, After=text)})
             continue
         node, data = compose(text, f"Globals.Function.{key}")
         global_node, global_value = node.value[0][1], data[key]
@@ -52,7 +52,7 @@ def _receive(doc: _Doc, fid: str, moved: Iterable[Mapping[str, Any]]) -> list[di
             )
         first_item = entry.value.start_mark.line
         items = "".join(split_lines(text)[global_node.start_mark.line :])
-        items = _shift(items, entry.value.start_mark.column - global_node.start_mark.column)
+        items = shift(items, entry.value.start_mark.column - global_node.start_mark.column)
         before = doc.stored(entry)
         after = (
             "".join(doc.src.lines[entry.line : first_item]).replace("\r\n", "\n")
@@ -60,30 +60,30 @@ def _receive(doc: _Doc, fid: str, moved: Iterable[Mapping[str, Any]]) -> list[di
             + "".join(doc.src.lines[first_item : entry.stop]).replace("\r\n", "\n")
         )
         doc.replace(entry.line, entry.stop, after)
-        changes.append({"Key": key, **_snippet(props.column, Before=before, After=after)})
+        changes.append({"Key": key, **snippet(props.column, Before=before, After=after)})
     return changes
 
 
-def _move_globals(doc: _Doc, state: dict[str, Any], migrating: set[str]) -> None:
+def move_globals(doc: Doc, state: dict[str, Any], migrating: set[str]) -> None:
     """Move Runtime, Handler, CodeUri and Layers off Globals.Function onto the ZIP functions."""
     block = doc.block(("Globals", "Function"))
     moved = [e for e in block.entries if e.key in ZIP_ONLY]
-    state["Moved"] = [{"Key": e.key, **_snippet(block.column, Text=doc.stored(e))} for e in moved]
+    state["Moved"] = [{"Key": e.key, **snippet(block.column, Text=doc.stored(e))} for e in moved]
     path = "Globals.Function"
     if len(moved) == len(block.entries):  # nothing else in Globals.Function (or Globals): remove it
         outer = doc.block(("Globals",))
         path = "Globals" if len(outer.entries) > 1 else ""
         block = outer if path else doc.block(())
         moved = [block.get("Function" if path else "Globals")]
-    state["Globals"] = {"Path": path, "Runs": _runs(doc, block, moved)}
+    state["Globals"] = {"Path": path, "Runs": cut_runs(doc, block, moved)}
     receivers = {}
     for info in doc.template.functions:
         if info.package_type == "Zip" and info.logical_id not in migrating:
-            receivers[info.logical_id] = _receive(doc, info.logical_id, state["Moved"])
+            receivers[info.logical_id] = receive(doc, info.logical_id, state["Moved"])
     state["Receivers"] = receivers
 
 
-def _restore_globals(doc: _Doc, state: dict[str, Any], back_on_globals: set[str]) -> bool:
+def restore_globals(doc: Doc, state: dict[str, Any], back_on_globals: set[str]) -> bool:
     """Put the moved entries back on Globals.Function and undo what the functions received.
 
     Only when the result means exactly what the current template means: every
@@ -101,10 +101,10 @@ def _restore_globals(doc: _Doc, state: dict[str, Any], back_on_globals: set[str]
         props = doc.block(("Resources", fid, "Properties"))
         for change in receivers[fid]:
             entry = props.get(change["Key"])
-            if entry is None or doc.stored(entry) != _placed(change, props.column, "After"):
+            if entry is None or doc.stored(entry) != placed(change, props.column, "After"):
                 return False
             undo.append(
-                (entry, _placed(change, props.column, "Before") if "Before" in change else "")
+                (entry, placed(change, props.column, "Before") if "Before" in change else "")
             )
     path = state["Globals"]["Path"]
     block = doc.block(tuple(path.split(".")) if path else (), required=False)
@@ -112,5 +112,5 @@ def _restore_globals(doc: _Doc, state: dict[str, Any], back_on_globals: set[str]
         return False
     for entry, before in undo:
         doc.replace(entry.line, entry.stop, before)
-    _put_back(doc, block, state["Globals"]["Runs"], block.entries[-1].stop)
+    put_back(doc, block, state["Globals"]["Runs"], block.entries[-1].stop)
     return True

@@ -26,7 +26,7 @@ SYNC_EVENTS = frozenset({"Api", "HttpApi"})
 
 
 @dataclass(frozen=True)
-class FunctionPlan:
+class Advice:
     """What ``plan`` says about one function; sizes are unzipped bytes."""
 
     logical_id: str
@@ -112,7 +112,7 @@ def plan_template(
     *,
     sizes: Callable[[FunctionInfo], int],
     change_counts: Mapping[str, int],
-) -> tuple[FunctionPlan, ...]:
+) -> tuple[Advice, ...]:
     """Recommend, per function, converting to an image or keeping the ZIP package.
 
     Convert what is heavy (over half the 250 MB limit), what authorizes API
@@ -150,7 +150,7 @@ def plan_template(
                 if _cold_start_critical(info):
                     reasons.append("cold-start-critical: serves synchronous API calls")
         plans.append(
-            FunctionPlan(
+            Advice(
                 info.logical_id,
                 info.package_type,
                 info.runtime,

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..core.errors import TemplateError
-from .doc import IMAGE_KEYS, ROLLBACK_KEY, _Doc, _finish, _open, _placed, _put_back, kept_text
-from .globals_move import _receive, _restore_globals
+from .doc import IMAGE_KEYS, ROLLBACK_KEY, Doc, finish, kept_text, open_doc, placed, put_back
+from .globals_move import receive, restore_globals
 from .plan import references
 from .spans import compose
 from .template import Template
@@ -60,17 +60,17 @@ def _check_references(template: Template, texts: Iterable[tuple[str, str]]) -> N
             )
 
 
-def _to_zip(doc: _Doc, fid: str, record: Mapping[str, Any]) -> None:
+def _to_zip(doc: Doc, fid: str, record: Mapping[str, Any]) -> None:
     """Edit image function ``fid`` back to the ZIP definition its record holds."""
     resource = doc.block(("Resources", fid))
     props = doc.block(("Resources", fid, "Properties"))
     ours = [e for e in props.entries if e.key in IMAGE_KEYS]
     for entry in ours:
         doc.replace(entry.line, entry.stop)
-    _put_back(doc, props, record["Properties"], ours[0].line if ours else props.entries[-1].stop)
+    put_back(doc, props, record["Properties"], ours[0].line if ours else props.entries[-1].stop)
     meta = resource.get("Metadata")
     original = record.get("Metadata")
-    doc.replace(meta.line, meta.stop, _placed(original, resource.column) if original else "")
+    doc.replace(meta.line, meta.stop, placed(original, resource.column) if original else "")
 
 
 def rollback(template: Template, logical_ids: Iterable[str]) -> str:
@@ -85,7 +85,7 @@ def rollback(template: Template, logical_ids: Iterable[str]) -> str:
     if not ids:
         return template.text
     records = {fid: _record(template, fid) for fid in ids}
-    doc, had_newline = _open(template)
+    doc, had_newline = open_doc(template)
     state = doc.state()
     images_left = {f.logical_id for f in template.functions if f.package_type == "Image"} - set(ids)
     back_on_globals = {fid for fid in ids if records[fid].get("UsesGlobals")}
@@ -95,12 +95,12 @@ def rollback(template: Template, logical_ids: Iterable[str]) -> str:
     _check_references(template, texts)
     for fid in ids:
         _to_zip(doc, fid, records[fid])
-    doc = _Doc(doc.apply(), template.path)
+    doc = Doc(doc.apply(), template.path)
     if state.get("Moved"):
         receivers = state.setdefault("Receivers", {})
-        if images_left or not _restore_globals(doc, state, back_on_globals):
+        if images_left or not restore_globals(doc, state, back_on_globals):
             for fid in [f for f in ids if f in back_on_globals and f not in receivers]:
-                receivers[fid] = _receive(doc, fid, state["Moved"])
+                receivers[fid] = receive(doc, fid, state["Moved"])
             if not images_left:
                 log.warning(
                     "Globals.Function stays without %s, which the ZIP functions now set themselves: "
@@ -111,7 +111,7 @@ def rollback(template: Template, logical_ids: Iterable[str]) -> str:
         if not images_left:
             for key in ("Globals", "Moved", "Receivers"):
                 state.pop(key, None)
-        doc = _Doc(doc.apply(), template.path)
+        doc = Doc(doc.apply(), template.path)
     repository = state.get("Repository")
     if repository and not any(
         f.migrated and f.package_type == "Image" for f in doc.template.functions
@@ -125,4 +125,4 @@ def rollback(template: Template, logical_ids: Iterable[str]) -> str:
             doc.remove_added(entry)
         del state["Repository"]
     doc.write_state(state)
-    return _finish(doc.apply(), had_newline)
+    return finish(doc.apply(), had_newline)

@@ -5,7 +5,7 @@ it uses, all unzipped. Each part is measured as ``sam build`` makes it (the
 Python builder of aws-lambda-builders), not guessed:
 
 * **Code** (a ``CodeUri`` folder, or a layer's ``ContentUri``): every file in
-  it, as SAM copies it: everything but the names in :data:`EXCLUDED` at any
+  it, as SAM copies it: everything but the names in :data:`builder.core.files.SAM_EXCLUDED` at any
   depth (``.git``, ``__pycache__``, ``*.pyc``, virtual environments, ...;
   SAM's own list, plus builder's work folder ``.builder``). Tests, events and
   docs in the folder are counted, because SAM ships them: ``CodeUri: ./``
@@ -40,7 +40,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from ..core.errors import ConfigError, TemplateError
-from ..core.files import SAM_EXCLUDED, sam_excluded
+from ..core.files import sam_excluded
 from ..deps.dists import DistIndex
 from ..deps.requirements import requirement_lines
 from ..deps.target import Target
@@ -48,7 +48,6 @@ from .template import FunctionInfo, Template
 
 log = logging.getLogger("builder")
 
-EXCLUDED = SAM_EXCLUDED
 REQUIREMENTS = "requirements.txt"
 
 

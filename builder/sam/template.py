@@ -25,21 +25,7 @@ from typing import Any
 import yaml
 
 from ..core.errors import TemplateError
-
-# Callers import the template's YAML spans and the planner from here too.
-from .plan import (  # noqa: F401
-    FREQUENT_CHANGES,
-    HEAVY_SHARE,
-    LIMIT_BYTES,
-    SYNC_EVENTS,
-    TINY_SHARE,
-    FunctionPlan,
-    find_authorizers,
-    git_change_counts,
-    plan_template,
-    references,
-)
-from .spans import Block, Entry, Source, compose, split_lines  # noqa: F401
+from .spans import Source, compose
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
 ZIP_ONLY = ("CodeUri", "Handler", "Runtime", "Layers")  # what SAM rejects on image functions
