@@ -32,9 +32,11 @@ sys.path.insert(0, str(REPO))
 from size import copy_backend, run_builder, table  # noqa: E402  (bench/size.py, beside this script)
 
 from builder.core.files import write_atomic  # noqa: E402
-from builder.engine import docker_engine as engine
+from builder.engine.docker_engine import DockerEngine
 from builder.measure import sizes
 from builder.project import config
+
+engine = DockerEngine()  # the engine these tests or benchmarks talk to
 
 TAG = "commands-bench"
 EDITED = "shared/records.py"

@@ -33,10 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from builder import pipeline
 from builder.core.errors import InvokeError
 from builder.core.files import write_atomic
-from builder.engine import docker_engine as engine
+from builder.engine import Container
+from builder.engine.docker_engine import DockerEngine
 from builder.local import runner
 from builder.local import sandbox as local
 from builder.project import config
+
+engine = DockerEngine()  # the engine these tests or benchmarks talk to
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST_RESPONSE_TIMEOUT = 60.0
@@ -75,7 +78,7 @@ def first_response(port: int, event: bytes) -> local.Invocation:
             time.sleep(0.005)
 
 
-def reports_of(container: engine.Container, count: int) -> list[local.Report]:
+def reports_of(container: Container, count: int) -> list[local.Report]:
     """The container's REPORT lines, waiting (briefly) for the last one to trail its response."""
     deadline = time.monotonic() + runner.LOG_WAIT
     while True:
@@ -93,7 +96,7 @@ def check(answer: local.Invocation, function: str) -> None:
 def cold_starts(cfg: config.Config, function: str, event: bytes, runs: int, **spec_args) -> list[dict]:
     out = []
     for _ in range(runs):
-        spec = runner.spec_for(cfg, function, port=free_port(), **spec_args)
+        spec = runner.spec_for(engine, cfg, function, port=free_port(), **spec_args)
         t0 = time.perf_counter()
         container = engine.start(spec)
         started = time.perf_counter() - t0
@@ -111,9 +114,9 @@ def cold_starts(cfg: config.Config, function: str, event: bytes, runs: int, **sp
 
 
 def warm_invokes(cfg: config.Config, function: str, event: bytes, runs: int, **spec_args) -> dict:
-    spec = runner.spec_for(cfg, function, port=free_port(), **spec_args)
+    spec = runner.spec_for(engine, cfg, function, port=free_port(), **spec_args)
     port = spec.ports[local.CONTAINER_PORT]
-    container = runner.start(spec)
+    container = runner.start(engine, spec)
     try:
         check(local.invoke(port, event, timeout=FIRST_RESPONSE_TIMEOUT), function)  # the cold one, not counted
         latencies = []

@@ -49,10 +49,12 @@ sys.path.insert(0, str(REPO))
 from builder.core import proc
 from builder.core.errors import EngineError  # noqa: E402
 from builder.core.files import write_atomic  # noqa: E402
-from builder.engine import docker_engine as engine
+from builder.engine.docker_engine import DockerEngine
 from builder.measure import sizes
 from builder.measure.report import mb, registry_view  # noqa: E402
 from builder.project import config
+
+engine = DockerEngine()  # the engine these tests or benchmarks talk to
 
 TAG = "size-bench"
 NAIVE = "naive-{function}:" + TAG

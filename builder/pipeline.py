@@ -24,7 +24,7 @@ from .deps import dists, locking, wheelhouse
 from .deps.lock import parse_lock
 from .deps.requirements import requirement_names
 from .deps.target import Target
-from .engine import docker_engine as engine
+from .engine import Engine
 from .image import dockerfile, one_image
 from .image.plan import BuildPlan, LockedDist, Needs, dist_key, make_plan, owner, strip_key
 from .image.strip import LOCAL_RULES, StripResult, stripped_local
@@ -60,18 +60,18 @@ class Built:
 
 
 def analyse(
-    config: Config, *, functions: Sequence[str] | None = None, on_line: Callable[[str], None] | None = None
+    config: Config, *, functions: Sequence[str] | None = None
 ) -> Analysis:
     """Lock the requirements and download the wheelhouse if needed; compute all closures.
 
     A closure that fails raises its error when its function is one of ``functions`` (all when
     None); the other functions' failures leave them out of the analysis (``failed``).
     """
-    locked = locking.ensure(config, on_line=on_line) if config.locked_by_builder else locking.LockResult()
+    locked = locking.ensure(config) if config.locked_by_builder else locking.LockResult()
     if locked.written:
         config = with_locks(config)
     target = Target.from_config(config)
-    house = wheelhouse.ensure(config, on_line=on_line)
+    house = wheelhouse.ensure(config)
     indexes = {
         lock: dists.DistIndex.from_wheelhouse(house, _pins(config, lock, target), target=target)
         for lock in config.lock_files
@@ -169,7 +169,7 @@ def render(config: Config, analysis: Analysis) -> str:
     return dockerfile.render(plan(config, analysis))
 
 
-def with_base(config: Config) -> Config:
+def with_base(config: Config, engine: Engine) -> Config:
     """``config`` with the base image a build uses: the one configured, else AWS's Lambda base for
     the runtime when the engine has it, else builder's local stand-in (``base --bootstrap``)."""
     if engine.image_exists(config.base_image):
@@ -220,18 +220,18 @@ def _copy_in(path: Path, dest: Path) -> None:
 
 def build(
     config: Config,
+    engine: Engine,
     dockerfile_text: str,
     function: str,
     *,
     tag: str = "latest",
-    on_line: Callable[[str], None] | None = None,
 ) -> Built:
     """Build one function's production image (its stage of the prepared Dockerfile) and measure it;
     with ``images = "one"`` the image of every function (``function`` is then any of them)."""
     image = config.image(function, tag)
     target = dockerfile.ONE_IMAGE_TARGET if config.images == ONE_IMAGE else function
     started = time.monotonic()
-    engine.build(config.root, dockerfile_text, target=target, tag=image, on_line=on_line)
+    engine.build(config.root, dockerfile_text, target=target, tag=image)
     seconds = time.monotonic() - started
     size, base = engine.image_info(image).size, engine.image_info(config.base_image).size
     return Built(function, image, size, size - base, seconds)
@@ -239,13 +239,13 @@ def build(
 
 def build_many(
     config: Config,
+    engine: Engine,
     dockerfile_text: str,
     functions: Sequence[str],
     *,
     tag: str = "latest",
     jobs: int = DEFAULT_JOBS,
     on_done: Callable[[Built], None] | None = None,
-    on_line: Callable[[str], None] | None = None,
 ) -> list[Built]:
     """Build several functions' images, ``jobs`` at a time; return them in the order asked.
 
@@ -258,7 +258,7 @@ def build_many(
         if failed.is_set():
             return None  # not started: an earlier build failed
         try:
-            built = build(config, dockerfile_text, name, tag=tag, on_line=on_line)
+            built = build(config, engine, dockerfile_text, name, tag=tag)
         except BaseException:
             failed.set()
             raise

@@ -19,7 +19,7 @@ def fake_build(monkeypatch):
     lock = threading.Lock()
     plan: dict[str, tuple[float, bool]] = {}
 
-    def build(config, dockerfile_text, function, *, tag="latest", on_line=None):
+    def build(config, engine, dockerfile_text, function, *, tag="latest"):
         with lock:
             started.append(function)
         seconds, fails = plan[function]
@@ -36,7 +36,7 @@ def test_results_come_back_in_the_order_asked_whatever_finishes_first(fake_build
     plan, _ = fake_build
     plan.update({"slow": (0.3, False), "fast": (0.0, False), "mid": (0.1, False)})
     done = []
-    built = pipeline.build_many(None, "", ["slow", "fast", "mid"], jobs=3, on_done=lambda b: done.append(b.function))
+    built = pipeline.build_many(None, None, "", ["slow", "fast", "mid"], jobs=3, on_done=lambda b: done.append(b.function))
     assert [b.function for b in built] == ["slow", "fast", "mid"]
     assert done == ["fast", "mid", "slow"]  # progress is reported as each one ends
 
@@ -45,7 +45,7 @@ def test_builds_run_at_once_up_to_jobs(fake_build):
     plan, _ = fake_build
     plan.update({name: (0.3, False) for name in "abcd"})
     started = time.monotonic()
-    pipeline.build_many(None, "", list("abcd"), jobs=4)
+    pipeline.build_many(None, None, "", list("abcd"), jobs=4)
     assert time.monotonic() - started < 0.9  # one after another would take 1.2 s
 
 
@@ -53,7 +53,7 @@ def test_after_a_failure_no_new_build_starts_and_the_failure_is_raised(fake_buil
     plan, started = fake_build
     plan.update({"a": (0.0, False), "bad": (0.05, True), "c": (0.0, False), "d": (0.0, False)})
     with pytest.raises(BuildError, match="docker build of bad failed"):
-        pipeline.build_many(None, "", ["a", "bad", "c", "d"], jobs=1)
+        pipeline.build_many(None, None, "", ["a", "bad", "c", "d"], jobs=1)
     assert started == ["a", "bad"]
 
 
@@ -62,6 +62,6 @@ def test_builds_running_when_one_fails_finish_and_are_reported(fake_build):
     plan.update({"bad": (0.1, True), "long": (0.3, False), "never": (0.0, False)})
     done = []
     with pytest.raises(BuildError, match="bad"):
-        pipeline.build_many(None, "", ["bad", "long", "never"], jobs=2, on_done=lambda b: done.append(b.function))
+        pipeline.build_many(None, None, "", ["bad", "long", "never"], jobs=2, on_done=lambda b: done.append(b.function))
     assert "never" not in started
     assert done == ["long"]  # it finished (its image is kept) even though the run failed

@@ -28,11 +28,13 @@ from conftest import REPO, TEST_TAG, free_port, run_cli
 from example_cases import FUNCTIONS, check_result, sample_event
 
 from builder.core.errors import InvokeError
-from builder.engine import docker_engine as engine
+from builder.engine.docker_engine import DockerEngine
 from builder.local import runner
 from builder.local import sandbox as local
 from builder.project import config
 from builder.sam import template as sam
+
+engine = DockerEngine()  # the engine these tests or benchmarks talk to
 
 pytestmark = pytest.mark.docker
 
@@ -180,10 +182,10 @@ def test_a_handler_slower_than_its_timeout_is_stopped(faulty):
 
 
 def test_after_a_timeout_the_warm_container_starts_a_fresh_environment(faulty, cleanup):
-    spec = runner.spec_for(config.load(faulty), "slow", tag=TEST_TAG, port=free_port(), timeout_s=1)
+    spec = runner.spec_for(engine, config.load(faulty), "slow", tag=TEST_TAG, port=free_port(), timeout_s=1)
     cleanup.append(spec.name)
-    timed_out = runner.invoke(spec, b'{"seconds": 30}', keep_warm=True)
-    after = runner.invoke(spec, b'{"seconds": 0}', keep_warm=True)
+    timed_out = runner.invoke(engine, spec, b'{"seconds": 30}', keep_warm=True)
+    after = runner.invoke(engine, spec, b'{"seconds": 0}', keep_warm=True)
     assert timed_out.invocation.function_error == "Unhandled" and not timed_out.reused
     assert after.invocation.ok and after.reused, after
     assert json.loads(after.invocation.body) == {"slept": True}
@@ -282,10 +284,10 @@ def test_no_sandbox_relaxes_it(faulty):
 def test_50_sequential_invokes_on_one_warm_container(built_example, cleanup):
     root, _ = built_example
     function = "orders-api"
-    spec = runner.spec_for(config.load(root), function, tag=TEST_TAG, port=free_port())
+    spec = runner.spec_for(engine, config.load(root), function, tag=TEST_TAG, port=free_port())
     cleanup.append(spec.name)
     event = json.dumps(sample_event(function)).encode()
-    results = [runner.invoke(spec, event, keep_warm=True) for _ in range(50)]  # the fixture removes it
+    results = [runner.invoke(engine, spec, event, keep_warm=True) for _ in range(50)]  # the fixture removes it
     container = engine.find_running(spec.name)
     assert container is not None
     all_logs = "\n".join(engine.logs(container))
@@ -307,9 +309,9 @@ def test_50_sequential_invokes_on_one_warm_container(built_example, cleanup):
 def test_10_concurrent_invokes_are_all_answered(built_example, cleanup):
     root, _ = built_example
     function = "user-auth"
-    spec = runner.spec_for(config.load(root), function, tag=TEST_TAG, port=free_port())
+    spec = runner.spec_for(engine, config.load(root), function, tag=TEST_TAG, port=free_port())
     cleanup.append(spec.name)
-    container = runner.start(spec)
+    container = runner.start(engine, spec)
     try:
         event = json.dumps(sample_event(function)).encode()
         port = spec.ports[local.CONTAINER_PORT]

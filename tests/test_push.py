@@ -327,7 +327,7 @@ def test_an_image_pulled_back_by_digest_runs_and_answers_its_sample_event(pushed
     assert not docker_engine.image_exists(uris["health"])
     assert docker_engine.pull(uris["health"]) == image_id
     spec = local.sandbox_spec(uris["health"], "health", cfg.function("health").handler, port=_free_port())
-    result = runner.invoke(spec, json.dumps(sample_event("health")).encode())
+    result = runner.invoke(docker_engine, spec, json.dumps(sample_event("health")).encode())
     assert result.invocation.ok, result.invocation.body.decode() + "\n".join(result.logs)
     check_result("health", json.loads(result.invocation.body))
     assert any(line.startswith("REPORT") for line in result.logs)

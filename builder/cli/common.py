@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from .. import pipeline
-from ..engine import docker_engine as engine
 from ..image.plan import BuildPlan
 from ..project import config
+
+if TYPE_CHECKING:
+    from ..engine.docker_engine import DockerEngine
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -60,14 +65,27 @@ def progress_bar(items=None, **kwargs) -> tqdm:
     return tqdm(items, file=sys.stderr, mininterval=0.1 if interactive else 30, **kwargs)
 
 
-def progress_line(bar: tqdm):
-    """Show the latest line of a step's output beside the bar (--verbose logs every line)."""
+@contextmanager
+def progress_lines(bar: tqdm) -> Iterator[None]:
+    """Show the latest line that commands print (the ``builder.output`` log) beside the bar, while
+    the block runs; ``--verbose`` logs every line besides."""
 
-    def on_line(line: str) -> None:
-        if line.strip():
-            bar.set_postfix_str(line.strip()[:60], refresh=False)
+    class Latest(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            line = record.getMessage().strip()
+            if line:
+                bar.set_postfix_str(line[:60], refresh=False)
 
-    return on_line
+    handler = Latest()
+    output = logging.getLogger("builder.output")
+    previous = output.level
+    output.addHandler(handler)
+    output.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        output.removeHandler(handler)
+        output.setLevel(previous)
 
 
 
@@ -90,7 +108,8 @@ def analyse(cfg: config.Config, functions: Sequence[str] | None = None) -> pipel
     """Lock, download and analyse, with a progress line; say what locking did and which other
     functions are left out (their closure fails; ``functions``' own failures are errors)."""
     with progress_bar(desc="analyse", unit="line", total=None, leave=False, disable=not sys.stderr.isatty()) as bar:
-        analysis = pipeline.analyse(cfg, functions=functions, on_line=progress_line(bar))
+        with progress_lines(bar):
+            analysis = pipeline.analyse(cfg, functions=functions)
     if analysis.failed:
         print(f"note: left out, as their code cannot be analysed: {', '.join(analysis.failed)} "
               "(`python -m builder closure --function NAME` says why)", file=sys.stderr)  # fmt: skip
@@ -111,14 +130,24 @@ def dropped(analysis: pipeline.Analysis, names: Sequence[str]) -> None:
               file=sys.stderr)  # fmt: skip
 
 
+def docker(args: argparse.Namespace) -> DockerEngine:
+    """The command's Docker engine, connected on first use (commands that need none never import the SDK)."""
+    if getattr(args, "engine", None) is None:
+        from ..engine.docker_engine import DockerEngine  # here: the SDK import is slow
+
+        args.engine = DockerEngine()
+    return args.engine
+
+
 def build_images(
-    cfg: config.Config, build_plan: BuildPlan, names: Sequence[str], tag: str, jobs: int = pipeline.DEFAULT_JOBS
-) -> list[pipeline.Built]:
+    cfg: config.Config, engine: DockerEngine, build_plan: BuildPlan, names: Sequence[str], tag: str,
+    jobs: int = pipeline.DEFAULT_JOBS,
+) -> list[pipeline.Built]:  # fmt: skip
     """Build the images of ``names`` from one prepared Dockerfile, ``jobs`` at a time, with a progress bar.
 
     The base is the configured one, else AWS's for the runtime, else the local stand-in: said on stderr.
     """
-    cfg = pipeline.with_base(cfg)
+    cfg = pipeline.with_base(cfg, engine)
     print(f"base: {cfg.base_image}", file=sys.stderr)
     text = pipeline.prepare(cfg, replace(build_plan, base_image=cfg.base_image))
     if cfg.images == config.ONE_IMAGE:  # one image holds them all: build it once
@@ -129,7 +158,8 @@ def build_images(
             bar.set_description(f"built {built.function}", refresh=False)
             bar.update()
 
-        built = pipeline.build_many(cfg, text, names, tag=tag, jobs=jobs, on_done=done, on_line=progress_line(bar))
+        with progress_lines(bar):
+            built = pipeline.build_many(cfg, engine, text, names, tag=tag, jobs=jobs, on_done=done)
     removed = engine.remove_untagged(cfg.name)
     if removed:
         print(f"removed {removed} untagged image(s) that earlier builds of {cfg.name} left", file=sys.stderr)

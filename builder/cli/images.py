@@ -13,18 +13,18 @@ from ..analysis import closure, render
 from ..core.errors import BuilderError, ConfigError
 from ..core.files import write_atomic
 from ..core.units import human
-from ..engine import docker_engine as engine
 from ..image import base, dockerfile
 from ..project.model import ONE_IMAGE
 from .common import (
     analyse,
     build_images,
+    docker,
     dropped,
     jobs_option,
     load,
     notices,
     progress_bar,
-    progress_line,
+    progress_lines,
     selected,
     table,
 )
@@ -48,12 +48,14 @@ def cmd_base(args: argparse.Namespace) -> int:
     with progress_bar(total=2 if args.bootstrap else 1, desc="base", unit="step") as bar:
         if args.bootstrap:
             from_image = base.DEBIAN_TAG.format(suite=suite)
-            if args.rebuild or not engine.image_exists(from_image):
+            if args.rebuild or not docker(args).image_exists(from_image):
                 bar.set_description(f"debootstrap {suite}")
-                base.bootstrap_debian(from_image, suite=suite, mirror=args.mirror, on_line=progress_line(bar))
+                with progress_lines(bar):
+                    base.bootstrap_debian(docker(args), from_image, suite=suite, mirror=args.mirror)
             bar.update()
         bar.set_description(f"build {tag}")
-        image_id = base.build_base(from_image, tag, python_version=python_version, on_line=progress_line(bar))
+        with progress_lines(bar):
+            image_id = base.build_base(docker(args), from_image, tag, python_version=python_version)
         bar.update()
     print(f"{tag}  {image_id[:19]}  (from {from_image})")
     return 0
@@ -66,7 +68,7 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
     text = dockerfile.render(build_plan)
     if not args.check:  # what the Dockerfile reads: `docker build -t NAME .` (or `sam build`) can follow
         try:
-            base_image = pipeline.with_base(cfg).base_image
+            base_image = pipeline.with_base(cfg, docker(args)).base_image
         except BuilderError:
             base_image = cfg.base_image  # no engine, or no base yet: the configured one
         pipeline.write_context(cfg, replace(build_plan, base_image=base_image))
@@ -92,12 +94,12 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     cfg = load(args, images=ONE_IMAGE if args.one_image else None)
     names = selected(args, cfg)  # unknown names fail before any work
-    engine.check()
+    docker(args).check()
     notices(cfg)
     analysis = analyse(cfg, names)
     build_plan = pipeline.plan(cfg, analysis)
     dropped(analysis, names)
-    results = build_images(cfg, build_plan, names, args.tag, args.jobs)
+    results = build_images(cfg, docker(args), build_plan, names, args.tag, args.jobs)
     if args.json:
         print(json.dumps([r.__dict__ for r in results], indent=2, sort_keys=True))
         return 0

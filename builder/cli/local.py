@@ -11,13 +11,12 @@ from pathlib import Path
 
 from .. import pipeline
 from ..core.errors import ConfigError, InvokeError
-from ..engine import docker_engine as engine
 from ..local import runner
 from ..local import sandbox as local
 from ..local import settings as local_settings
 from ..project import config
 from ..project.template import parse_parameter_overrides
-from .common import load
+from .common import docker, load
 
 
 def _event(args: argparse.Namespace, cfg: config.Config) -> bytes:
@@ -60,7 +59,7 @@ def _spec(args: argparse.Namespace, cfg: config.Config):
     for line in settings.notices:
         print(f"note: {line}", file=sys.stderr)
     return runner.spec_for(
-        cfg, args.function, tag=args.tag, port=args.port, memory_mb=args.memory or settings.memory_mb,
+        docker(args), cfg, args.function, tag=args.tag, port=args.port, memory_mb=args.memory or settings.memory_mb,
         timeout_s=args.timeout or settings.timeout_s, tmp_mb=args.tmp or settings.tmp_mb, env=dict(settings.environment),
         sandbox=not args.no_sandbox,
     )
@@ -83,7 +82,7 @@ def _stopped_by_sigterm(handler):
 def cmd_invoke(args: argparse.Namespace) -> int:
     cfg = load(args)
     event = _event(args, cfg)
-    result = runner.invoke(_spec(args, cfg), event, keep_warm=args.keep_warm)
+    result = runner.invoke(docker(args), _spec(args, cfg), event, keep_warm=args.keep_warm)
     for line in result.logs:
         print(line, file=sys.stderr)
     sys.stdout.write(result.invocation.body.decode("utf-8", "replace") + "\n")
@@ -106,7 +105,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, spec: local.ContainerSpec) -> int:
-    container = runner.start(spec)
+    engine = docker(args)
+    container = runner.start(engine, spec)
     print(f"{spec.image} is listening on 127.0.0.1:{args.port}. Invoke it with:", file=sys.stderr)
     print(
         f"  curl -XPOST \"http://localhost:{args.port}{local.INVOKE_PATH}\" -d '{{\"test\": \"data\"}}'",

@@ -27,7 +27,7 @@ from ..sam import edit as sam_edit
 from ..sam import plan as sam_plan
 from ..sam import sizes as sam_sizes
 from ..sam import template as sam
-from .common import analyse, load, progress_bar, progress_line, selected, table
+from .common import analyse, docker, load, progress_bar, progress_lines, selected, table
 
 PUSH_EPILOG = """\
 Each function's local image <project>-<function>:<tag> is pushed to ONE repository as the
@@ -250,7 +250,7 @@ def _prepare_sam_build(args: argparse.Namespace) -> None:
     cfg = load(args)
     analysis = analyse(cfg)
     try:
-        cfg = pipeline.with_base(analysis.config or cfg)
+        cfg = pipeline.with_base(analysis.config or cfg, docker(args))
     except BuilderError:
         pass  # no engine, or no base yet: the Dockerfile names the configured one
     build_plan = pipeline.plan(cfg, analysis)
@@ -293,8 +293,8 @@ def cmd_push(args: argparse.Namespace) -> int:
     with progress_bar(names[:1] if one else names, desc="push", unit="image") as bar:
         for name in bar:
             bar.set_description(f"push {name}")
-            on_line = progress_line(bar)
-            pushed.append(registry.push_image(cfg, name, repository, tag=args.tag, auth=auth, on_line=on_line))
+            with progress_lines(bar):
+                pushed.append(registry.push_image(docker(args), cfg, name, repository, tag=args.tag, auth=auth))
     if one:
         pushed = [replace(pushed[0], function=name) for name in names]
     write_atomic(output, registry.updated_image_uris(output, {p.function: p.uri for p in pushed}))

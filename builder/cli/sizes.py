@@ -7,15 +7,18 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import pipeline
 from ..core.errors import BuilderError, ConfigError, RegressionError
 from ..core.files import write_atomic
-from ..engine import docker_engine as engine
 from ..image.plan import BuildPlan
 from ..measure import check, check_render, report, sizes
 from ..project.model import ONE_IMAGE, Config
-from .common import analyse, build_images, jobs_option, load, progress_bar, selected
+from .common import analyse, build_images, docker, jobs_option, load, progress_bar, selected
+
+if TYPE_CHECKING:
+    from ..engine.docker_engine import DockerEngine
 
 
 def _names(args: argparse.Namespace, cfg: Config) -> list[str]:
@@ -25,7 +28,7 @@ def _names(args: argparse.Namespace, cfg: Config) -> list[str]:
 
 def _require_images(args: argparse.Namespace, cfg: Config, names: list[str], hint: str = "") -> None:
     """Fail early, saying how to build them, when images are missing (or no engine answers)."""
-    missing = [name for name in names if not engine.image_exists(cfg.image(name, args.tag))]
+    missing = [name for name in names if not docker(args).image_exists(cfg.image(name, args.tag))]
     if missing:
         flags = "--all" if len(missing) == len(cfg.functions) else " ".join(f"--function {n}" for n in missing)
         raise ConfigError(
@@ -34,7 +37,8 @@ def _require_images(args: argparse.Namespace, cfg: Config, names: list[str], hin
         )
 
 
-def _measure(cfg: Config, names: list[str], tag: str, extra: list[str] | None = None) -> list[sizes.ImageSizes]:
+def _measure(engine: DockerEngine, cfg: Config, names: list[str], tag: str,
+             extra: list[str] | None = None) -> list[sizes.ImageSizes]:  # fmt: skip
     """Each function's image (and ``extra`` refs), analysed from one `docker save` archive of them all."""
     refs = [cfg.image(name, tag) for name in names]
     refs += [ref for ref in extra or () if ref not in refs]
@@ -72,8 +76,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     _require_images(args, cfg, names)
     build_plan = pipeline.plan(cfg, analyse(cfg, names))
     one_ref = f"{cfg.name}:{args.tag}"  # the one image of every function, when it was built
-    with_one = args.all and cfg.images != ONE_IMAGE and engine.image_exists(one_ref)
-    measured = _measure(cfg, names, args.tag, [one_ref] if with_one else [])
+    with_one = args.all and cfg.images != ONE_IMAGE and docker(args).image_exists(one_ref)
+    measured = _measure(docker(args), cfg, names, args.tag, [one_ref] if with_one else [])
     images, one_image = (measured[:-1], measured[-1]) if with_one else (measured, None)
     stripped = {name: _stripped(build_plan, name) for name in names}
     fmt = "json" if args.json else "markdown" if args.markdown else "text"
@@ -98,13 +102,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.baseline) if args.baseline else cfg.root / check.BASELINE_FILE
     old = _old_baseline(path, shown, args.update)  # an unusable baseline fails before any work
     if args.build:
-        engine.check()
+        docker(args).check()
     else:
         _require_images(args, cfg, names, hint=", or pass --build")
     analysis = analyse(cfg, names)
     if args.build:
-        build_images(cfg, pipeline.plan(cfg, analysis), names, args.tag, args.jobs)
-    current = {name: check.measure(image) for name, image in zip(names, _measure(cfg, names, args.tag))}
+        build_images(cfg, docker(args), pipeline.plan(cfg, analysis), names, args.tag, args.jobs)
+    current = {name: check.measure(image) for name, image in zip(names, _measure(docker(args), cfg, names, args.tag))}
     origins = {name: check.pulled_in_by(analysis.closures[name].distributions) for name in names}
     compared = check.Baseline({n: f for n, f in old.functions.items() if n in names}) if args.function else old
     result = check.compare(compared, current, cfg.check, origins, update=args.update)

@@ -1,4 +1,9 @@
-"""The one subprocess helper: argv lists only, streamed output, full replay on failure."""
+"""The one subprocess helper: argv lists only, streamed output, full replay on failure.
+
+Every line a command prints goes to the ``builder.output`` logger as it arrives: the one
+progress sink. The CLI shows the latest line beside its progress bar (and, with
+``--verbose``, every line); the library never prints.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,14 @@ import os
 import shlex
 import subprocess
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BuildError, CommandFailed
 
 log = logging.getLogger("builder")
+progress = logging.getLogger("builder.output")  # what commands print, line by line
 
 
 @dataclass(frozen=True)
@@ -31,15 +37,14 @@ def run(
     cwd: Path | str | None = None,
     env: Mapping[str, str] | None = None,
     stdin: bytes | None = None,
-    on_line: Callable[[str], None] | None = None,
     check: bool = True,
     hint: str = "",
     timeout: float | None = None,
 ) -> Result:
     """Run ``argv`` (never through a shell) and return what it printed.
 
-    Each output line goes to ``on_line`` as it arrives (and to the debug log, so
-    ``--verbose`` shows it). ``env`` is added to the current environment. With
+    Each output line goes to the ``builder.output`` log as it arrives. ``env`` is added
+    to the current environment. With
     ``check`` a non-zero exit raises :class:`CommandFailed` carrying the whole
     output, so the CLI can replay it; ``hint`` says what the user can do. After
     ``timeout`` seconds the command is killed (``CommandFailed.timed_out``).
@@ -77,9 +82,7 @@ def run(
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             lines.append(line)
-            log.debug("  %s", line)
-            if on_line is not None:
-                on_line(line)
+            progress.debug("  %s", line)
         returncode = proc.wait()
     finally:
         if timer is not None:

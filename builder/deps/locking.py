@@ -22,7 +22,7 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,10 +116,10 @@ class _Compiler:
     """Runs pip-compile, under a Python of the target's version, on sets of requirements files,
     keeping earlier pins where it can."""
 
-    def __init__(self, config: Config, tmp: Path, timeout: float, on_line: Callable[[str], None] | None) -> None:
-        self.config, self.tmp, self.timeout, self.on_line = config, tmp, timeout, on_line
+    def __init__(self, config: Config, tmp: Path, timeout: float) -> None:
+        self.config, self.tmp, self.timeout = config, tmp, timeout
         self.runs = 0
-        self.python = _lock_python(config, on_line)
+        self.python = _lock_python(config)
         self.conflict = ""  # what pip said of the last conflict
 
     def compile(self, files: Sequence[str], seed: str | None, upgrade: bool, fallback: str | None = None) -> str | None:
@@ -146,7 +146,7 @@ class _Compiler:
         out = self.tmp / f"run-{self.runs}.txt"
         argv = self._pip_compile(files, seed, out)
         try:
-            proc.run(argv, cwd=self.config.root, on_line=self.on_line, timeout=timeout)
+            proc.run(argv, cwd=self.config.root, timeout=timeout)
         except CommandFailed as exc:
             if exc.timed_out:
                 raise self._timeout(exc, files, timeout) from exc
@@ -185,7 +185,7 @@ class _Compiler:
         )
 
 
-def _lock_python(config: Config, on_line: Callable[[str], None] | None) -> str:
+def _lock_python(config: Config) -> str:
     """A Python of the target's version with pip-tools: pip-compile resolves (markers included) for
     the interpreter it runs on, so a python3.13 function is locked by a python3.13, as `sam build`
     builds it with one. This interpreter when it is that version, else one found on PATH or in
@@ -208,11 +208,10 @@ def _lock_python(config: Config, on_line: Callable[[str], None] | None) -> str:
     import piptools
 
     version_of_tools = getattr(piptools, "__version__", "") or _installed_version("pip-tools")
-    proc.run([found, "-m", "venv", str(venv)], on_line=on_line, cwd="/")
+    proc.run([found, "-m", "venv", str(venv)], cwd="/")
     try:
         proc.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                  f"pip-tools=={version_of_tools}" if version_of_tools else "pip-tools"],
-                 on_line=on_line)  # fmt: skip
+                  f"pip-tools=={version_of_tools}" if version_of_tools else "pip-tools"])  # fmt: skip
     except CommandFailed as exc:
         shutil.rmtree(venv, ignore_errors=True)
         raise LockError(f"Installing pip-tools for Python {version} into {venv} failed; see the output above.") from exc
@@ -316,7 +315,6 @@ def ensure(
     *,
     upgrade: bool = False,
     timeout: float = RESOLVE_TIMEOUT,
-    on_line: Callable[[str], None] | None = None,
 ) -> LockResult:
     """Make the locks current: nothing when they are, else lock again (keeping pins unless ``upgrade``)."""
     reason = "--upgrade" if upgrade else staleness(config)
@@ -327,7 +325,7 @@ def ensure(
     locks = config.root / folder
     seed = _strip_header((locks / "shared.txt").read_text()) if (locks / "shared.txt").is_file() and not upgrade else None
     with tempfile.TemporaryDirectory(prefix="lock-", dir=work_dir(config.root)) as tmp:
-        compiler = _Compiler(config, Path(tmp), timeout, on_line)
+        compiler = _Compiler(config, Path(tmp), timeout)
         every = sorted({rel for files in wanted.values() for rel in files})
         shared = compiler.compile(every, seed, upgrade)
         members, own = sorted(wanted), {}

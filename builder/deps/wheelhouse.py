@@ -14,7 +14,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..core import proc
@@ -68,18 +68,17 @@ def download(
     python_version: str,
     platforms: Sequence[str],
     source: str,
-    on_line: Callable[[str], None] | None = None,
 ) -> None:
     """``pip download`` exact requirements (or ``-r FILE``) as wheels for the target into ``dest``."""
     argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
     argv += target_args(python_version, platforms) + ["-d", str(dest), *requirements]
     try:
-        proc.run(argv, on_line=on_line)
+        proc.run(argv)
     except CommandFailed as exc:
         raise _download_error(exc, source, python_version, platforms) from exc
 
 
-def ensure(config: Config, *, refresh: bool = False, on_line: Callable[[str], None] | None = None) -> Path:
+def ensure(config: Config, *, refresh: bool = False) -> Path:
     """The backend's wheelhouse for its lock files, downloaded when missing or stale."""
     dest = config.root / WHEELHOUSE
     locks = [config.root / rel for rel in config.lock_files if (config.root / rel).is_file()]
@@ -98,7 +97,6 @@ def ensure(config: Config, *, refresh: bool = False, on_line: Callable[[str], No
                 python_version=config.python_version,
                 platforms=config.platforms,
                 source=lock.relative_to(config.root).as_posix(),
-                on_line=on_line,
             )
         (tmp / _STAMP).write_text(key + "\n")
         if dest.exists():

@@ -1,4 +1,52 @@
 """The only code that talks to the Docker engine (``docker_engine``: BuildKit builds through
 the CLI, the rest through the SDK) or to a registry (``registry``: addresses, ECR logins,
 pushes, image-uris.json).
+
+What the rest of builder needs of an engine is the :class:`Engine` protocol, so orchestration
+can be tested with a fake; this module imports no Docker SDK.
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the engine knows of a local image."""
+
+    ref: str
+    id: str
+    size: int  # bytes, all layers
+    layers: tuple[str, ...]  # diff IDs, lowest first
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Container:
+    """A started container: its ID and name."""
+
+    id: str
+    name: str
+
+
+class Engine(Protocol):
+    """What the build pipeline asks of a container engine."""
+
+    def image_exists(self, ref: str) -> bool:
+        """Whether a local image ``ref`` exists."""
+        ...
+
+    def image_info(self, ref: str) -> ImageInfo:
+        """Size, layers and labels of a local image."""
+        ...
+
+    def build(
+        self, context: Path, dockerfile: str, *, target: str | None, tag: str,
+        build_args: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """Build ``dockerfile`` (text) in ``context``, tagging the result ``tag``."""
+        ...

@@ -1,18 +1,20 @@
-"""The one module that talks to Docker.
+"""The one module that talks to Docker: :class:`DockerEngine`.
 
 Builds go through a BuildKit-capable docker CLI (the SDK cannot run BuildKit
 builds, docker/docker-py#2230); everything else (inspect, history, save,
-import, tag, push, containers) goes through the Docker SDK for Python.
+import, tag, push, containers) goes through the Docker SDK for Python. One
+engine object per command run: it connects, and finds the CLI, once.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -20,21 +22,11 @@ import docker.errors
 from ..core import cache as cachefile
 from ..core import proc
 from ..core.errors import BuildError, CommandFailed, EngineError, RegistryError
+from . import Container, ImageInfo
 
 log = logging.getLogger("builder")
 
 MIN_API_VERSION = (1, 41)  # Docker 20.10: BuildKit with RUN --mount
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """What the engine knows of a local image."""
-
-    ref: str
-    id: str
-    size: int  # bytes, all layers
-    layers: tuple[str, ...]  # diff IDs, lowest first
-    labels: Mapping[str, str]
 
 
 def _docker_clients() -> list[str]:
@@ -67,14 +59,312 @@ def _probe(client: str) -> tuple[bool, str]:
     return major.isdigit() and int(major) < 23, version
 
 
-@functools.cache
-def buildkit_client() -> str:
-    """The first docker CLI on PATH that can run BuildKit builds.
+def _wrap(action: str) -> Callable:
+    """Decorator: turn SDK errors into EngineError naming the action (also while a generator streams)."""
 
-    A client with the buildx plugin can; so can a pre-23 client, whose built-in
-    BuildKit mode (DOCKER_BUILDKIT=1) needs no plugin. A 23+ client without
-    buildx cannot, so it is skipped.
+    def translate(exc: docker.errors.DockerException) -> EngineError:
+        if isinstance(exc, docker.errors.ImageNotFound):
+            return EngineError(f"{action}: image not found ({exc.explanation}). Build it first.")
+        return EngineError(f"{action} failed: {exc}")
+
+    def deco(fn: Callable) -> Callable:
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                try:
+                    yield from fn(*args, **kwargs)
+                except docker.errors.DockerException as exc:
+                    raise translate(exc) from exc
+
+            return stream
+
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except docker.errors.DockerException as exc:
+                raise translate(exc) from exc
+
+        return inner
+
+    return deco
+
+
+class DockerEngine:
+    """The Docker engine (through ``DOCKER_HOST``) and a BuildKit-capable docker CLI.
+
+    The SDK client is made, and the engine's API version checked, on first use; the
+    CLI is found once (its capabilities cached on disk by path, size and time).
     """
+
+    def __init__(self, timeout: float = 300) -> None:
+        self.timeout = timeout
+        self._sdk: docker.DockerClient | None = None
+        self._cli: str | None = None
+
+    def client(self) -> docker.DockerClient:
+        """A connected SDK client, checked once for a recent enough engine."""
+        if self._sdk is None:
+            try:
+                sdk = docker.from_env(timeout=int(self.timeout))
+                version = sdk.version()
+            except docker.errors.DockerException as exc:
+                raise EngineError(
+                    "No Docker engine answers (DOCKER_HOST="
+                    f"{os.environ.get('DOCKER_HOST', 'unix:///var/run/docker.sock')}): {exc}. "
+                    "Start it (`sudo systemctl start docker`, or `dockerd &` as root) and try again."
+                ) from exc
+            api = tuple(int(p) for p in version.get("ApiVersion", "0.0").split(".")[:2])
+            if api < MIN_API_VERSION:
+                raise EngineError(
+                    f"The Docker engine speaks API {version.get('ApiVersion')}; builder needs "
+                    f"{'.'.join(map(str, MIN_API_VERSION))} or newer (Docker 20.10+). Upgrade the engine."
+                )
+            self._sdk = sdk
+        return self._sdk
+
+    def buildkit_client(self) -> str:
+        """The first docker CLI on PATH that can run BuildKit builds.
+
+        A client with the buildx plugin can; so can a pre-23 client, whose built-in
+        BuildKit mode (DOCKER_BUILDKIT=1) needs no plugin. A 23+ client without
+        buildx cannot, so it is skipped.
+        """
+        if self._cli is None:
+            self._cli = _find_buildkit_client()
+        return self._cli
+
+    def check(self) -> str:
+        """Fail early, with a clear message, when builds cannot run; return the CLI used."""
+        self.client()
+        return self.buildkit_client()
+
+    def build(
+        self,
+        context: Path,
+        dockerfile: str,
+        *,
+        target: str | None,
+        tag: str,
+        build_args: Mapping[str, str] | None = None,
+    ) -> None:
+        """Build ``dockerfile`` (text, sent on stdin) in ``context`` with BuildKit and tag it.
+
+        The tag is applied by the engine only when the build succeeds, so a failed
+        build never leaves a half-built tag behind. Its output goes to the progress log.
+        """
+        argv = [self.buildkit_client(), "build", "--progress=plain", "-f", "-", "-t", tag]
+        if target:
+            argv += ["--target", target]
+        for key, value in sorted((build_args or {}).items()):
+            argv += ["--build-arg", f"{key}={value}"]
+        argv.append(str(context))
+        try:
+            proc.run(argv, env={"DOCKER_BUILDKIT": "1"}, stdin=dockerfile.encode())
+        except CommandFailed as exc:
+            raise BuildError(
+                f"docker build of {tag} failed (exit code {exc.returncode}). Its output is above; "
+                "fix the cause and run the build again.",
+            ) from exc
+
+    @_wrap("Inspecting an image")
+    def image_info(self, ref: str) -> ImageInfo:
+        """Size, layers and labels of a local image."""
+        image = self.client().images.get(ref)
+        attrs = image.attrs
+        return ImageInfo(
+            ref=ref,
+            id=image.id,
+            size=int(attrs.get("Size", 0)),
+            layers=tuple(attrs.get("RootFS", {}).get("Layers", ())),
+            labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+        )
+
+    def image_exists(self, ref: str) -> bool:
+        """True when a local image ``ref`` exists."""
+        try:
+            self.client().images.get(ref)
+        except docker.errors.ImageNotFound:
+            return False
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"Inspecting {ref} failed: {exc}") from exc
+        return True
+
+    @_wrap("Importing a root filesystem")
+    def import_rootfs(self, tarball: Path, ref: str) -> str:
+        """``docker import`` a root filesystem tarball as image ``ref``; return its ID."""
+        repository, _, tag = ref.rpartition(":")
+        self.client().api.import_image_from_file(str(tarball), repository=repository, tag=tag)
+        return self.client().images.get(ref).id
+
+    @_wrap("Removing an image")
+    def remove_image(self, ref: str) -> None:
+        """Remove a local image tag (no error when it is already gone)."""
+        try:
+            self.client().images.remove(ref, noprune=False)
+        except docker.errors.ImageNotFound:
+            pass
+
+    @_wrap("Removing untagged images")
+    def remove_untagged(self, project: str) -> int:
+        """Remove the untagged images that rebuilds of ``project`` left (by label: never another project's)."""
+        images = self.client().images.list(filters={"dangling": True, "label": f"builder.project={project}"})
+        removed = 0
+        for image in images:
+            try:
+                self.client().images.remove(image.id, noprune=False)
+                removed += 1
+            except docker.errors.APIError:
+                pass  # used by a container, or removed meanwhile: left alone
+        return removed
+
+    @_wrap("Running a container")
+    def run_once(
+        self,
+        image: str,
+        command: Sequence[str] | None = None,
+        *,
+        entrypoint: Sequence[str] | None = None,
+        environment: Mapping[str, str] | None = None,
+        read_only: bool = False,
+        tmpfs: Mapping[str, str] | None = None,
+        user: str | None = None,
+        network_disabled: bool = False,
+    ) -> tuple[int, str]:
+        """Run a container to completion; return its exit code and its output. Always removed."""
+        container = self.client().containers.create(
+            image,
+            command=list(command) if command is not None else None,
+            entrypoint=list(entrypoint) if entrypoint is not None else None,
+            environment=dict(environment or {}),
+            read_only=read_only,
+            tmpfs=dict(tmpfs or {}),
+            user=user,
+            network_disabled=network_disabled,
+        )
+        try:
+            container.start()
+            status = container.wait(timeout=600)
+            output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+            return int(status.get("StatusCode", 1)), output
+        finally:
+            container.remove(force=True)
+
+    def save(self, *refs: str) -> Iterator[bytes]:
+        """Stream ``docker save`` of one or more images: one tar archive, each shared layer once."""
+        api = self.client().api
+        try:
+            # The SDK saves one image per call; the engine's endpoint takes several names.
+            response = api._get(api._url("/images/get"), params={"names": list(refs)}, stream=True)
+            yield from api._stream_raw_result(response, 2 << 20, False)
+        except docker.errors.NotFound as exc:
+            raise EngineError(f"Saving {', '.join(refs)}: image not found ({exc.explanation}). Build it first.") from exc
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"Saving {', '.join(refs)} failed: {exc}") from exc
+
+    @_wrap("Starting a container")
+    def start(self, spec: Any) -> Container:  # spec: local.sandbox.ContainerSpec
+        """Start a detached container from a :class:`builder.local.sandbox.ContainerSpec`.
+
+        A stopped container of the same name (left by a killed run) is removed first; a running
+        one is somebody's `run` or warm container, so it is left alone and reported.
+        """
+        try:
+            previous = self.client().containers.get(spec.name)
+        except docker.errors.NotFound:
+            previous = None
+        if previous is not None and previous.status == "running":
+            raise EngineError(
+                f"A container named {spec.name} is already running (a `run`, or an `invoke --keep-warm`, of "
+                "this function on this port). Reuse it with `invoke --keep-warm`, pick another --port, or "
+                f"stop it with `docker rm -f {spec.name}`."
+            )
+        if previous is not None:
+            previous.remove(force=True)
+        container = self.client().containers.run(detach=True, **spec.docker_run_kwargs())
+        return Container(container.id, spec.name)
+
+    @_wrap("Finding a container")
+    def find_running(self, name: str) -> Container | None:
+        """The running container called ``name``, if any (for warm reuse)."""
+        try:
+            container = self.client().containers.get(name)
+        except docker.errors.NotFound:
+            return None
+        return Container(container.id, name) if container.status == "running" else None
+
+    @_wrap("Reading container logs")
+    def logs(self, container: Container, *, follow: bool = False, since: Any = None) -> Iterator[str]:
+        """The container's output, line by line (``follow`` streams until it stops)."""
+        kwargs: dict[str, Any] = {"stream": True, "follow": follow}
+        if since is not None:
+            kwargs["since"] = since
+        buffer = b""
+        for chunk in self.client().containers.get(container.id).logs(**kwargs):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", "replace")
+        if buffer:
+            yield buffer.decode("utf-8", "replace")
+
+    @_wrap("Reading container state")
+    def exit_code(self, container: Container) -> int | None:
+        """The exit code of a stopped container, None while it runs."""
+        state = self.client().containers.get(container.id).attrs["State"]
+        return None if state.get("Running") else int(state.get("ExitCode", 0))
+
+    def remove(self, container: Container) -> None:
+        """Stop and remove a container (no error when it is already gone)."""
+        try:
+            self.client().containers.get(container.id).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"Removing container {container.name} failed: {exc}") from exc
+
+    @_wrap("Tagging an image")
+    def tag(self, source: str, target: str) -> None:
+        """Give the local image ``source`` the additional reference ``target`` (repo:tag)."""
+        repository, _, tag_ = target.rpartition(":")
+        if not repository or "/" in tag_:
+            repository, tag_ = target, "latest"
+        self.client().images.get(source).tag(repository, tag_)
+
+    def push(self, ref: str, *, auth_config: Mapping[str, str] | None = None) -> str:
+        """Push ``ref`` (repo:tag) and return the manifest digest the registry reports (sha256:...).
+
+        Without ``auth_config`` the engine uses the docker credential store. Progress goes to the log.
+        """
+        repository, _, tag_ = ref.rpartition(":")
+        digest = ""
+        try:
+            stream = self.client().api.push(
+                repository, tag=tag_, stream=True, decode=True, auth_config=dict(auth_config) if auth_config else None
+            )
+            for event in stream:
+                if "error" in event:
+                    raise RegistryError(
+                        f"Pushing {ref} failed: {event['error']}. Check that the registry is reachable and "
+                        "that you are logged in (docker login, or builder's ECR login)."
+                    )
+                if event.get("status"):
+                    proc.progress.debug("%s", f"{event.get('id', '')} {event['status']}".strip())
+                digest = (event.get("aux") or {}).get("Digest", digest)
+        except docker.errors.DockerException as exc:
+            raise RegistryError(f"Pushing {ref} failed: {exc}. Check the registry address and your credentials.") from exc
+        if not digest:
+            raise RegistryError(f"The registry accepted {ref} but reported no digest; push it again.")
+        return digest
+
+    @_wrap("Pulling an image")
+    def pull(self, ref: str, *, auth_config: Mapping[str, str] | None = None) -> str:
+        """Pull ``ref`` (by tag or by digest) and return the local image ID."""
+        return self.client().images.pull(ref, auth_config=dict(auth_config) if auth_config else None).id
+
+
+def _find_buildkit_client() -> str:
     known = cachefile.load(_CLIENTS_CACHE)
     tried, probed = [], False
     try:
@@ -95,294 +385,3 @@ def buildkit_client() -> str:
         "(Debian: docker-buildx; Docker's repo: docker-buildx-plugin) or put a docker CLI "
         "older than 23.0, which has BuildKit built in, on PATH."
     )
-
-
-@functools.cache
-def client() -> docker.DockerClient:
-    """A connected SDK client, checked once for a recent enough engine."""
-    try:
-        sdk = docker.from_env(timeout=300)
-        version = sdk.version()
-    except docker.errors.DockerException as exc:
-        raise EngineError(
-            "No Docker engine answers (DOCKER_HOST="
-            f"{os.environ.get('DOCKER_HOST', 'unix:///var/run/docker.sock')}): {exc}. "
-            "Start it (`sudo systemctl start docker`, or `dockerd &` as root) and try again."
-        ) from exc
-    api = tuple(int(p) for p in version.get("ApiVersion", "0.0").split(".")[:2])
-    if api < MIN_API_VERSION:
-        raise EngineError(
-            f"The Docker engine speaks API {version.get('ApiVersion')}; builder needs "
-            f"{'.'.join(map(str, MIN_API_VERSION))} or newer (Docker 20.10+). Upgrade the engine."
-        )
-    return sdk
-
-
-def check() -> str:
-    """Fail early, with a clear message, when builds cannot run; return the CLI used."""
-    client()
-    return buildkit_client()
-
-
-def build(
-    context: Path,
-    dockerfile: str,
-    *,
-    target: str | None,
-    tag: str,
-    build_args: Mapping[str, str] | None = None,
-    on_line: Callable[[str], None] | None = None,
-) -> None:
-    """Build ``dockerfile`` (text, sent on stdin) in ``context`` with BuildKit and tag it.
-
-    The tag is applied by the engine only when the build succeeds, so a failed
-    build never leaves a half-built tag behind.
-    """
-    argv = [buildkit_client(), "build", "--progress=plain", "-f", "-", "-t", tag]
-    if target:
-        argv += ["--target", target]
-    for key, value in sorted((build_args or {}).items()):
-        argv += ["--build-arg", f"{key}={value}"]
-    argv.append(str(context))
-    try:
-        proc.run(argv, env={"DOCKER_BUILDKIT": "1"}, stdin=dockerfile.encode(), on_line=on_line)
-    except CommandFailed as exc:
-        raise BuildError(
-            f"docker build of {tag} failed (exit code {exc.returncode}). Its output is above; "
-            "fix the cause and run the build again.",
-        ) from exc
-
-
-def _wrap(action: str) -> Callable:
-    """Decorator: turn SDK errors into EngineError naming the action."""
-
-    def deco(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def inner(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except docker.errors.ImageNotFound as exc:
-                raise EngineError(f"{action}: image not found ({exc.explanation}). Build it first.") from exc
-            except docker.errors.DockerException as exc:
-                raise EngineError(f"{action} failed: {exc}") from exc
-
-        return inner
-
-    return deco
-
-
-@_wrap("Inspecting an image")
-def image_info(ref: str) -> ImageInfo:
-    """Size, layers and labels of a local image."""
-    image = client().images.get(ref)
-    attrs = image.attrs
-    return ImageInfo(
-        ref=ref,
-        id=image.id,
-        size=int(attrs.get("Size", 0)),
-        layers=tuple(attrs.get("RootFS", {}).get("Layers", ())),
-        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
-    )
-
-
-def image_exists(ref: str) -> bool:
-    """True when a local image ``ref`` exists."""
-    try:
-        client().images.get(ref)
-    except docker.errors.ImageNotFound:
-        return False
-    except docker.errors.DockerException as exc:
-        raise EngineError(f"Inspecting {ref} failed: {exc}") from exc
-    return True
-
-
-@_wrap("Importing a root filesystem")
-def import_rootfs(tarball: Path, ref: str) -> str:
-    """``docker import`` a root filesystem tarball as image ``ref``; return its ID."""
-    repository, _, tag = ref.rpartition(":")
-    client().api.import_image_from_file(str(tarball), repository=repository, tag=tag)
-    return client().images.get(ref).id
-
-
-@_wrap("Removing an image")
-def remove_image(ref: str) -> None:
-    """Remove a local image tag (no error when it is already gone)."""
-    try:
-        client().images.remove(ref, noprune=False)
-    except docker.errors.ImageNotFound:
-        pass
-
-
-@_wrap("Removing untagged images")
-def remove_untagged(project: str) -> int:
-    """Remove the untagged images that rebuilds of ``project`` left (by label: never another project's)."""
-    images = client().images.list(filters={"dangling": True, "label": f"builder.project={project}"})
-    removed = 0
-    for image in images:
-        try:
-            client().images.remove(image.id, noprune=False)
-            removed += 1
-        except docker.errors.APIError:
-            pass  # used by a container, or removed meanwhile: left alone
-    return removed
-
-
-@_wrap("Running a container")
-def run_once(
-    image: str,
-    command: Sequence[str] | None = None,
-    *,
-    entrypoint: Sequence[str] | None = None,
-    environment: Mapping[str, str] | None = None,
-    read_only: bool = False,
-    tmpfs: Mapping[str, str] | None = None,
-    user: str | None = None,
-    network_disabled: bool = False,
-) -> tuple[int, str]:
-    """Run a container to completion; return its exit code and its output. Always removed."""
-    container = client().containers.create(
-        image,
-        command=list(command) if command is not None else None,
-        entrypoint=list(entrypoint) if entrypoint is not None else None,
-        environment=dict(environment or {}),
-        read_only=read_only,
-        tmpfs=dict(tmpfs or {}),
-        user=user,
-        network_disabled=network_disabled,
-    )
-    try:
-        container.start()
-        status = container.wait(timeout=600)
-        output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
-        return int(status.get("StatusCode", 1)), output
-    finally:
-        container.remove(force=True)
-
-
-def save(*refs: str) -> Iterator[bytes]:
-    """Stream ``docker save`` of one or more images: one tar archive, each shared layer once."""
-    api = client().api
-    try:
-        # The SDK saves one image per call; the engine's endpoint takes several names.
-        response = api._get(api._url("/images/get"), params={"names": list(refs)}, stream=True)
-        yield from api._stream_raw_result(response, 2 << 20, False)
-    except docker.errors.NotFound as exc:
-        raise EngineError(f"Saving {', '.join(refs)}: image not found ({exc.explanation}). Build it first.") from exc
-    except docker.errors.DockerException as exc:
-        raise EngineError(f"Saving {', '.join(refs)} failed: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class Container:
-    """A started container: its ID and name."""
-
-    id: str
-    name: str
-
-
-@_wrap("Starting a container")
-def start(spec) -> Container:  # spec: local.ContainerSpec (kept untyped to avoid an import cycle)
-    """Start a detached container from a :class:`builder.local.ContainerSpec`.
-
-    A stopped container of the same name (left by a killed run) is removed first; a running
-    one is somebody's `run` or warm container, so it is left alone and reported.
-    """
-    try:
-        previous = client().containers.get(spec.name)
-    except docker.errors.NotFound:
-        previous = None
-    if previous is not None and previous.status == "running":
-        raise EngineError(
-            f"A container named {spec.name} is already running (a `run`, or an `invoke --keep-warm`, of "
-            "this function on this port). Reuse it with `invoke --keep-warm`, pick another --port, or "
-            f"stop it with `docker rm -f {spec.name}`."
-        )
-    if previous is not None:
-        previous.remove(force=True)
-    container = client().containers.run(detach=True, **spec.docker_run_kwargs())
-    return Container(container.id, spec.name)
-
-
-@_wrap("Finding a container")
-def find_running(name: str) -> Container | None:
-    """The running container called ``name``, if any (for warm reuse)."""
-    try:
-        container = client().containers.get(name)
-    except docker.errors.NotFound:
-        return None
-    return Container(container.id, name) if container.status == "running" else None
-
-
-@_wrap("Reading container logs")
-def logs(container: Container, *, follow: bool = False, since: float | None = None) -> Iterator[str]:
-    """The container's output, line by line (``follow`` streams until it stops)."""
-    kwargs = {"stream": True, "follow": follow}
-    if since is not None:
-        kwargs["since"] = since
-    buffer = b""
-    for chunk in client().containers.get(container.id).logs(**kwargs):
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            yield line.decode("utf-8", "replace")
-    if buffer:
-        yield buffer.decode("utf-8", "replace")
-
-
-@_wrap("Reading container state")
-def exit_code(container: Container) -> int | None:
-    """The exit code of a stopped container, None while it runs."""
-    state = client().containers.get(container.id).attrs["State"]
-    return None if state.get("Running") else int(state.get("ExitCode", 0))
-
-
-def remove(container: Container) -> None:
-    """Stop and remove a container (no error when it is already gone)."""
-    try:
-        client().containers.get(container.id).remove(force=True)
-    except docker.errors.NotFound:
-        pass
-    except docker.errors.DockerException as exc:
-        raise EngineError(f"Removing container {container.name} failed: {exc}") from exc
-
-
-@_wrap("Tagging an image")
-def tag(source: str, target: str) -> None:
-    """Give the local image ``source`` the additional reference ``target`` (repo:tag)."""
-    repository, _, tag_ = target.rpartition(":")
-    if not repository or "/" in tag_:
-        repository, tag_ = target, "latest"
-    client().images.get(source).tag(repository, tag_)
-
-
-def push(ref: str, *, auth_config: Mapping[str, str] | None = None, on_line: Callable[[str], None] | None = None) -> str:
-    """Push ``ref`` (repo:tag) and return the manifest digest the registry reports (sha256:...).
-
-    Without ``auth_config`` the engine uses the docker credential store.
-    """
-    repository, _, tag_ = ref.rpartition(":")
-    digest = ""
-    try:
-        stream = client().api.push(
-            repository, tag=tag_, stream=True, decode=True, auth_config=dict(auth_config) if auth_config else None
-        )
-        for event in stream:
-            if "error" in event:
-                raise RegistryError(
-                    f"Pushing {ref} failed: {event['error']}. Check that the registry is reachable and "
-                    "that you are logged in (docker login, or builder's ECR login)."
-                )
-            if on_line and event.get("status"):
-                on_line(f"{event.get('id', '')} {event['status']}".strip())
-            digest = (event.get("aux") or {}).get("Digest", digest)
-    except docker.errors.DockerException as exc:
-        raise RegistryError(f"Pushing {ref} failed: {exc}. Check the registry address and your credentials.") from exc
-    if not digest:
-        raise RegistryError(f"The registry accepted {ref} but reported no digest; push it again.")
-    return digest
-
-
-@_wrap("Pulling an image")
-def pull(ref: str, *, auth_config: Mapping[str, str] | None = None) -> str:
-    """Pull ``ref`` (by tag or by digest) and return the local image ID."""
-    return client().images.pull(ref, auth_config=dict(auth_config) if auth_config else None).id

@@ -19,14 +19,14 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError, RegistryError
 from ..project.model import ONE_IMAGE, Config
-from . import docker_engine as engine
+from .docker_engine import DockerEngine
 
 IMAGE_URIS = "image-uris.json"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -172,13 +172,13 @@ class Pushed:
 
 
 def push_image(
+    engine: DockerEngine,
     config: Config,
     function: str,
     repository: Repository,
     *,
     tag: str = "latest",
     auth: Mapping[str, str] | None = None,
-    on_line: Callable[[str], None] | None = None,
 ) -> Pushed:
     """Tag ``<project>-<function>:<tag>`` as ``<repository>:<function>-<tag>``, push it, pin it.
 
@@ -196,7 +196,7 @@ def push_image(
         )
     target = repository.tagged("" if one else function, tag)
     engine.tag(image, target)
-    digest = engine.push(target, auth_config=auth, on_line=on_line)
+    digest = engine.push(target, auth_config=auth)
     return Pushed(function, image, target, repository.pinned(digest))
 
 

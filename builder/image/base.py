@@ -11,14 +11,13 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 from ..core import proc
 from ..core.errors import BuildError, ConfigError
 from ..deps import wheelhouse
-from ..engine import docker_engine as engine
+from ..engine.docker_engine import DockerEngine
 from ..project.model import LOCAL_BASE
 
 DEFAULT_TAG = LOCAL_BASE  # the local stand-in for AWS's base that builds use when AWS's is not there
@@ -61,11 +60,11 @@ def debian_mirror(sources: tuple[Path, ...] = (
 
 
 def bootstrap_debian(
+    engine: DockerEngine,
     ref: str,
     *,
     suite: str = DEFAULT_SUITE,
     mirror: str | None = None,
-    on_line: Callable[[str], None] | None = None,
 ) -> str:
     """Make a minimal Debian image ``ref`` with debootstrap; return its image ID."""
     if os.geteuid() != 0:
@@ -82,7 +81,6 @@ def bootstrap_debian(
             # python3 goes in with the root filesystem: installed later by apt in Dockerfile.base,
             # it would rewrite dpkg's and debconf's files in a new layer (bytes wasted in every image).
             ["debootstrap", "--variant=minbase", "--include=python3", suite, str(rootfs), mirror or debian_mirror()],
-            on_line=on_line,
             hint="Check that the Debian mirror is reachable (--mirror URL to choose another).",
         )
         _drop_apt_caches(rootfs)
@@ -102,7 +100,7 @@ def _drop_apt_caches(rootfs: Path) -> None:
                 path.unlink()
 
 
-def _context(dest: Path, python_version: str, on_line: Callable[[str], None] | None) -> None:
+def _context(dest: Path, python_version: str) -> None:
     """Assemble the build context of Dockerfile.base in ``dest``."""
     package = resources.files("builder") / "resources"
     for name in _RESOURCES:
@@ -122,18 +120,17 @@ def _context(dest: Path, python_version: str, on_line: Callable[[str], None] | N
         python_version=python_version,
         platforms=("manylinux2014_x86_64",),
         source="builder/resources/base-requirements.txt",
-        on_line=on_line,
     )
     pip_wheel = next(wheels.glob("pip-*.whl"))
     shutil.copyfile(pip_wheel, dest / "pip.whl")
 
 
 def build_base(
+    engine: DockerEngine,
     from_image: str,
     tag: str,
     *,
     python_version: str = "3.11",
-    on_line: Callable[[str], None] | None = None,
 ) -> str:
     """Build Dockerfile.base on ``from_image`` as ``tag``; return the image ID."""
     engine.check()
@@ -144,13 +141,12 @@ def build_base(
         )
     with tempfile.TemporaryDirectory(prefix="builder-base-") as tmp:
         ctx = Path(tmp)
-        _context(ctx, python_version, on_line)
+        _context(ctx, python_version)
         engine.build(
             ctx,
             (ctx / "Dockerfile.base").read_text(),
             target=None,
             tag=tag,
             build_args={"BASE_IMAGE": from_image, "PYTHON_VERSION": python_version},
-            on_line=on_line,
         )
     return engine.image_info(tag).id

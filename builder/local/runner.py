@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 
 from ..core.errors import ConfigError
-from ..engine import docker_engine as engine
+from ..engine import Container
+from ..engine.docker_engine import DockerEngine
 from ..project.model import Config
 from . import sandbox as local
 
@@ -29,6 +30,7 @@ class Result:
 
 
 def spec_for(
+    engine: DockerEngine,
     config: Config,
     function: str,
     *,
@@ -54,7 +56,7 @@ def spec_for(
     )
 
 
-def start(spec: local.ContainerSpec) -> engine.Container:
+def start(engine: DockerEngine, spec: local.ContainerSpec) -> Container:
     """Start the container and wait until its invoke endpoint answers; removed again on failure."""
     container = engine.start(spec)
     try:
@@ -65,25 +67,25 @@ def start(spec: local.ContainerSpec) -> engine.Container:
     return container
 
 
-def invoke(spec: local.ContainerSpec, event: bytes, *, keep_warm: bool = False) -> Result:
+def invoke(engine: DockerEngine, spec: local.ContainerSpec, event: bytes, *, keep_warm: bool = False) -> Result:
     """Send ``event`` to the function; reuse a warm container with ``keep_warm`` (and keep it)."""
     port = spec.ports[local.CONTAINER_PORT]
     container = engine.find_running(spec.name) if keep_warm else None
     reused = container is not None
     if container is None:
-        container = start(spec)
+        container = start(engine, spec)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     try:
         timeout = float(spec.environment["AWS_LAMBDA_FUNCTION_TIMEOUT"]) + 15.0  # init may take 10 s
         answer = local.invoke(port, event, timeout=timeout)
-        lines = _logs_until_report(container, answer.request_id, since if reused else None)
+        lines = _logs_until_report(engine, container, answer.request_id, since if reused else None)
     finally:
         if not keep_warm:
             engine.remove(container)
     return Result(answer, lines, reused)
 
 
-def _logs_until_report(container: engine.Container, request_id: str | None, since) -> tuple[str, ...]:
+def _logs_until_report(engine: DockerEngine, container: Container, request_id: str | None, since) -> tuple[str, ...]:
     """The log lines of this invocation; the REPORT line may trail the response a little."""
     deadline = time.monotonic() + LOG_WAIT
     while True:
