@@ -1,0 +1,78 @@
+"""builder's build-stage helper: the work of each Dockerfile stage, run by the base's python3.
+
+The build mounts (or, for Docker's classic builder, copies) this file at /stage/stage.py, so
+the Dockerfile says what each stage does and this says how, with no shell tools assumed:
+
+    python3 /stage/stage.py install TARGET   # a dependency group, from the files in /wheels
+    python3 /stage/stage.py code ROOT        # a function's code, staged under ROOT
+
+``install`` pip-installs /wheels/pins.txt (no dependencies, no index, no network) into TARGET,
+deletes what /wheels/strip.txt lists, strips debug symbols from the shared objects that
+/wheels/strip-debug.txt lists, compiles bytecode for TARGET's final path, and moves TARGET
+under /out. ``code`` compiles the files under ROOT for the paths they have without the ROOT
+prefix. Both then set every file time under /out (or ROOT) to one fixed value, so a layer
+made from them is the same bytes whenever and wherever it is built. Bytecode is compiled
+with unchecked hashes, which never read file times, so fixing them is safe.
+"""
+
+import compileall
+import os
+import shutil
+import subprocess
+import sys
+
+FIXED_MTIME = 315532800  # 1980-01-01
+WHEELS = "/wheels"
+OUT = "/out"
+
+
+def _listed(name):
+    path = os.path.join(WHEELS, name)
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [line for line in handle.read().splitlines() if line]
+
+
+def _compile(folder, strip_prefix=None):
+    ok = compileall.compile_dir(folder, quiet=1, workers=0 if strip_prefix is None else 1,
+                                stripdir=strip_prefix, prependdir="/" if strip_prefix else None,
+                                invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    if not ok:
+        sys.exit(f"stage.py: compiling {folder} failed")
+
+
+def _freeze(folder):
+    for top, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            os.utime(os.path.join(top, name), (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
+
+
+def install(target):
+    pins = _listed("pins.txt")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", f"--find-links={WHEELS}", "--no-deps",
+                    "--no-cache-dir", "--no-compile", "--disable-pip-version-check", f"--target={target}", *pins],
+                   check=True)
+    for rel in _listed("strip.txt"):
+        path = os.path.join(target, rel)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
+    for rel in _listed("strip-debug.txt"):
+        subprocess.run(["strip", "--strip-debug", os.path.join(target, rel)], check=True)
+    _compile(target)
+    staged = OUT + target
+    os.makedirs(os.path.dirname(staged), exist_ok=True)
+    shutil.move(target, staged)
+    _freeze(OUT)
+
+
+def code(root):
+    _compile(root, strip_prefix=root)
+    _freeze(root)
+
+
+if __name__ == "__main__":
+    command, folder = sys.argv[1:3]
+    {"install": install, "code": code}[command](folder)
