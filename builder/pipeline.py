@@ -7,11 +7,13 @@ CLI and keeps the order of work in one place.
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 
 from .analysis import closure as closure_mod
@@ -19,7 +21,7 @@ from .analysis.parse_cache import ParseCache
 from .core import cache as cachefile
 from .core.errors import AnalysisError, BuildError, ConfigError
 from .core.files import work_dir, write_atomic
-from .core.paths import CACHE_DIR, CONTEXT_COPIES, SAM_DOCKERFILE
+from .core.paths import CACHE_DIR, CONTEXT_COPIES, GROUPS_DIR, SAM_DOCKERFILE, STAGE_DIR
 from .deps import dists, locking, wheelhouse
 from .deps.lock import parse_lock
 from .deps.requirements import requirement_names
@@ -120,6 +122,8 @@ def plan(config: Config, analysis: Analysis) -> BuildPlan:
         name: Needs(
             dists=frozenset(dist_key(d.name, d.version) for d in c.distributions),
             local_files=_shipped(config, c),
+            imported=frozenset(dist_key(d.name, d.version) for d in c.distributions
+                               if d.reasons[0].kind in ("import", "keep")),  # fmt: skip
         )
         for name, c in analysis.closures.items()
     }
@@ -190,8 +194,9 @@ def write_context(config: Config, build_plan: BuildPlan) -> None:
     strip lists, the one image's modules, copies of files behind links that lead outside the
     backend, and the classic-builder Dockerfile `sam build` reads (whose base is the plan's)."""
     work_dir(config.root)
-    for relative, text in dockerfile.strip_lists(build_plan).items():
-        write_atomic(config.root / relative, text)
+    _write_groups(config.root, build_plan)
+    stage = resources.files("builder") / "resources" / "stage.py"
+    write_atomic(config.root / STAGE_DIR / "stage.py", stage.read_text(encoding="utf-8"))
     for relative, text in one_image.plan(build_plan).dispatchers:
         write_atomic(config.root / relative, text)
     for fn in build_plan.functions:
@@ -199,6 +204,32 @@ def write_context(config: Config, build_plan: BuildPlan) -> None:
             if source.startswith(CONTEXT_COPIES + "/"):
                 _copy_in(config.root / rel, config.root / source)
     write_atomic(config.root / SAM_DOCKERFILE, dockerfile.render(build_plan, classic=True))
+
+
+def _write_groups(root: Path, build_plan: BuildPlan) -> None:
+    """Each group's folder: its wheels (hard links into the wheelhouse), pins and strip lists; a
+    folder holds nothing else, so a build step's cache key covers exactly its group."""
+    files = dockerfile.group_files(build_plan)
+    wheels = dockerfile.group_wheels(build_plan)
+    wanted = {*files, *wheels}
+    groups = root / GROUPS_DIR
+    for stale in (p for p in groups.rglob("*") if p.is_file()) if groups.is_dir() else ():
+        if stale.relative_to(root).as_posix() not in wanted:
+            stale.unlink()
+    for relative, text in files.items():
+        path = root / relative
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            write_atomic(path, text)
+    for relative, wheel in wheels.items():
+        link, source = root / relative, root / wheel
+        if link.is_file() and os.path.samefile(link, source):
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        try:
+            os.link(source, link)
+        except OSError:  # another file system, or no hard links: a copy
+            shutil.copyfile(source, link)
 
 
 def prepare(config: Config, build_plan: BuildPlan) -> str:

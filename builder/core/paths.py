@@ -11,7 +11,8 @@ SHARED_LOCK = f"{LOCK_DIR}/shared.txt"
 
 WORK_DIR = ".builder"
 WHEELHOUSE = f"{WORK_DIR}/wheelhouse"
-STRIP_DIR = f"{WORK_DIR}/strip"  # strip lists the Dockerfile reads, next to the wheelhouse
+GROUPS_DIR = f"{WORK_DIR}/groups"  # a folder per dependency group: its wheels, pins and strip lists
+STAGE_DIR = f"{WORK_DIR}/stage"  # the build-stage helper the Dockerfile mounts (resources/stage.py)
 CACHE_DIR = f"{WORK_DIR}/cache"
 CONTEXT_COPIES = f"{WORK_DIR}/context"  # files that symbolic links lead to outside the backend
 SAM_DOCKERFILE = f"{WORK_DIR}/sam/Dockerfile"  # the classic-builder Dockerfile migrated functions name

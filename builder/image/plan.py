@@ -42,6 +42,7 @@ class Needs:
 
     dists: frozenset[str]
     local_files: tuple[str, ...]  # posix paths relative to the backend root
+    imported: frozenset[str] | None = None  # of ``dists``, those its code imports (None: all of them)
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,15 @@ class BuildPlan:
         return next(g for g in self.groups if g.name == name)
 
 
-def _group_name(dists: list[LockedDist]) -> str:
-    """Named after its largest distribution (ties by name); unique since a dist is in one group."""
-    biggest = sorted(dists, key=lambda d: (-d.size, d.name))[0].name
-    return biggest if len(dists) == 1 else f"{biggest}-group"
+def _group_name(dists: list[LockedDist], imported: list[LockedDist]) -> str:
+    """Named after the distributions in it that code imports (the rest is what they require),
+    largest first; after its largest member when code imports none of them (a dependency that
+    several groups' distributions share)."""
+    named = sorted(imported or dists, key=lambda d: (-d.size, d.name))
+    if not imported:
+        named = named[:1]
+    more = f"-and-{len(named) - 2}-more" if len(named) > 2 else ""
+    return "-".join(d.name for d in named[:2]) + more
 
 
 def _versioned(name: str, dists: list[LockedDist]) -> str:
@@ -220,7 +226,9 @@ def make_plan(
         members = sorted(set(members), key=lambda d: (d.name, d.version))
         private = [f.removesuffix(_PRIVATE) for f in users if f.endswith(_PRIVATE)]
         functions = tuple(sorted(f for f in users if not f.endswith(_PRIVATE)))
-        name = f"{private[0]}-private" if private else _group_name(members)
+        imported = [d for d in members if any(key_of[id(d)] in (needs[f].imported if needs[f].imported is not None
+                                                                 else needs[f].dists) for f in functions)]  # fmt: skip
+        name = f"{private[0]}-private" if private else _group_name(members, imported)
         groups.append(DepGroup(name, tuple(members), functions, _strip(members, config.strip, strip_cache)))
     names = [g.name for g in groups]
     groups = [g if names.count(g.name) == 1 else replace(g, name=_versioned(g.name, list(g.dists))) for g in groups]
