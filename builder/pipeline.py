@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 from .analysis import closure as closure_mod
 from .analysis.parse_cache import ParseCache
@@ -304,10 +305,11 @@ def build_many(
         except BaseException:  # Ctrl-C: start nothing more
             failed.set()
             raise
-    errors = [f.exception() for f in futures if f.exception() is not None]
+    errors = [error for f in futures if (error := f.exception()) is not None]
     if errors:
         raise errors[0]
-    return [f.result() for f in futures]  # type: ignore[misc]
+    # None only comes from a build skipped after a failure, and there was none
+    return cast("list[Built]", [f.result() for f in futures])
 
 
 def event_path(config: Config, function: str) -> Path:

@@ -23,7 +23,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from packaging.utils import canonicalize_name
 
@@ -203,9 +203,9 @@ def _compute(function: FunctionConfig, graph: ImportGraph, includes: dict[str, _
                 if grows:
                     dists.queue.append(child)  # reached with new extras: its requirements change
 
-    for rel, found in graph.warned.items():
+    for rel, noted in graph.warned.items():
         if rel in files.reasons:
-            warnings.extend(ClosureWarning(rel, line, message) for line, message in found)
+            warnings.extend(ClosureWarning(rel, line, message) for line, message in noted)
     sizes, module_of, optional = graph.sizes, graph.module_of, files.optional
     local = tuple([
         LocalFile(rel, tuple(reasons), rel in optional, sizes[rel] if rel in sizes else data_sizes[rel],
@@ -395,13 +395,14 @@ def _encode(key: str, graphs: list[ImportGraph], closures: dict[str, Closure]) -
     as indexes. Parallel lists rather than a list per item: they load several times faster."""
     files: dict[LocalFile, int] = {}
     dists: dict[DistNode, int] = {}
+    stored: dict[str, list[Any]]  # a row of mixed columns per closure
     stored = {name: [[files.setdefault(f, len(files)) for f in c.local_files],
                      [dists.setdefault(d, len(dists)) for d in c.distributions],
                      [[w.path, w.line, w.message] for w in c.warnings], c.lock_file,
                      [[n, why] for n, why in c.runtime]] for name, c in closures.items()}  # fmt: skip
     runtime = [why for c in closures.values() for _, why in c.runtime]
     reasons = {r: i for i, r in enumerate(dict.fromkeys(chain.from_iterable(
-        (*(n.reasons for n in (*files, *dists)), *runtime))))}  # fmt: skip
+        (*(f.reasons for f in files), *(d.reasons for d in dists), *runtime))))}  # fmt: skip
     local = {f.path: f for f in files}
     strings = {text: i for i, text in enumerate(dict.fromkeys((*local, *chain.from_iterable(r[:2] for r in reasons))))}
     digests = graphs[0].cache.digests

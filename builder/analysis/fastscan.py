@@ -156,7 +156,9 @@ def scan_fast(source: str, path: str) -> FileImports:
         start, end = m.span()
         while start and (source[start - 1].isalnum() or source[start - 1] == "_"):
             start -= 1
-        word = source[start : _WORD_CHARS.match(source, end).end()]
+        rest = _WORD_CHARS.match(source, end)
+        assert rest is not None  # \w* matches anywhere, if only the empty string
+        word = source[start : rest.end()]
         if word in _WORDS and not lexer.inside(start):
             hits.append(start)
             dynamic = dynamic or word in _DYNAMIC_WORDS

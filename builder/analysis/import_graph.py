@@ -21,7 +21,7 @@ import posixpath
 import sys
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import NamedTuple
+from typing import Literal, NamedTuple, cast
 
 import packaging
 from packaging.requirements import Requirement
@@ -307,7 +307,7 @@ class ImportGraph:
             return f"the source roots ({', '.join(self.roots[0].tops)})"
         return " or ".join(f"{r.path} ({r.owner})" if r.owner else r.path for r in self.roots)
 
-    def lookup(self, name: str) -> str | bool | None:
+    def lookup(self, name: str) -> str | Literal[False] | None:
         """The file of a local module, None for a namespace package, False if there is no such module."""
         found = self.modules.get(name)
         if found is not None:
@@ -377,8 +377,9 @@ class ImportGraph:
         if code_root is not None and code_root.as_is and any(e.error for e in special):
             # A prebuilt layer is a built artifact (often installed distributions, with branches for
             # other Pythons): what it imports and nothing provides is said, not an error.
-            warnings = (*warnings, *((e.reason.detail, e.error.split(": ", 2)[-1] + " (in a prebuilt layer: "
-                                      "not followed)") for e in special if e.error))  # fmt: skip
+            # Every edge here has an "import" Reason, whose detail is the line.
+            warnings = (*warnings, *((cast(int, e.reason.detail), e.error.split(": ", 2)[-1] + " (in a prebuilt "
+                                      "layer: not followed)") for e in special if e.error))  # fmt: skip
             special = [e for e in special if not e.error]
         self.plain_of[rel] = tuple(plain)
         self.special_of[rel] = tuple(special)
@@ -444,7 +445,7 @@ class ImportGraph:
     def chain(self, target: str) -> tuple[list[tuple[str, str]], str]:
         """Files executed by importing ``target`` (each package on the way), and the first missing name."""
         parts = target.split(".")
-        chain = []
+        chain: list[tuple[str, str]] = []
         for i in range(1, len(parts) + 1):
             name = ".".join(parts[:i])
             found = self.lookup(name)

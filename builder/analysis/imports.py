@@ -77,7 +77,6 @@ _BODIES = {
     ast.FunctionDef: ("body",), ast.AsyncFunctionDef: ("body",), ast.ClassDef: ("body",),
     ast.For: ("body", "orelse"), ast.AsyncFor: ("body", "orelse"), ast.While: ("body", "orelse"),
 }  # fmt: skip
-_MATCH = getattr(ast, "Match", None)
 
 
 class _Walker:
@@ -92,37 +91,37 @@ class _Walker:
     def body(self, stmts: list[ast.stmt], flags: int, top: bool = False) -> None:
         for node in stmts:
             kind = type(node)
-            if kind is ast.Import:
+            if isinstance(node, ast.Import):
                 for alias in node.names:
                     self.imports.append(ImportRecord(node.lineno, 0, alias.name, None, flags))
                     if alias.name in ("importlib", "runpy", "imp"):
                         self.importlib_names.add(alias.asname or alias.name)
-            elif kind is ast.ImportFrom:
+            elif isinstance(node, ast.ImportFrom):
                 names = tuple(a.name for a in node.names)
                 self.imports.append(ImportRecord(node.lineno, node.level, node.module or "", names, flags))
                 if node.module in ("importlib", "runpy"):
                     self.loaders.update((a.asname or a.name, a.name) for a in node.names if a.name in _DYNAMIC_CALLS)
-            elif kind is ast.If:
+            elif isinstance(node, ast.If):
                 self.expr(node.test, flags)
                 guard = _type_checking(node.test)
                 if guard != 1:
                     self.body(node.body, flags, top)
                 if guard != -1:
                     self.body(node.orelse, flags, top)
-            elif kind is ast.Try or kind is getattr(ast, "TryStar", None):
+            elif isinstance(node, (ast.Try, ast.TryStar)):
                 catching = [_catches_import_error(h.type) for h in node.handlers]
                 self.body(node.body, flags | OPTIONAL if any(catching) else flags, top)
                 for handler, catches in zip(node.handlers, catching, strict=True):
                     self.body(handler.body, flags | OPTIONAL if catches else flags, top)
                 self.body(node.orelse, flags, top)
                 self.body(node.finalbody, flags, top)
-            elif kind is ast.With or kind is ast.AsyncWith:
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
                 suppress = any(_suppresses_import_error(item.context_expr) for item in node.items)
                 for item in node.items:
                     self.expr(item.context_expr, flags)
                 self.body(node.body, flags | OPTIONAL if suppress else flags, top)
             else:
-                if top and kind in (ast.Assign, ast.AugAssign, ast.Expr):
+                if top and isinstance(node, (ast.Assign, ast.AugAssign, ast.Expr)):
                     self.dunder_all(node)
                 if self.dynamic:
                     for child in ast.iter_child_nodes(node):
@@ -130,7 +129,7 @@ class _Walker:
                             self.expr(child, flags)
                 for field in _BODIES.get(kind, ()):
                     self.body(getattr(node, field), flags)
-                if kind is _MATCH:
+                if isinstance(node, ast.Match):
                     for case in node.cases:
                         self.body(case.body, flags)
 
@@ -175,8 +174,8 @@ class _Walker:
         flags |= DYNAMIC
         if name == "__import__":
             fromlist = _literal_strs(args.get(3, kwargs.get("fromlist")))
-            level = args.get(4, kwargs.get("level"))
-            level = level.value if isinstance(level, ast.Constant) and isinstance(level.value, int) else 0
+            level_arg = args.get(4, kwargs.get("level"))
+            level = level_arg.value if isinstance(level_arg, ast.Constant) and isinstance(level_arg.value, int) else 0
             self.imports.append(ImportRecord(node.lineno, level, literal, tuple(fromlist) or None, flags))
             return
         level = len(literal) - len(literal.lstrip("."))
@@ -202,7 +201,7 @@ class _Walker:
             return
         self.imports.append(ImportRecord(node.lineno, 0, module, None, flags))
 
-    def dunder_all(self, node: ast.stmt) -> None:
+    def dunder_all(self, node: ast.Assign | ast.AugAssign | ast.Expr) -> None:
         if isinstance(node, ast.Expr):  # __all__.extend([...]) / __all__.append("x")
             call = node.value
             if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)

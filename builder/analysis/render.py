@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import canonicalize_name
 
 from ..core.units import human as human_size
-from .closure import Closure
+from .closure import Closure, DistNode, LocalFile
 from .import_graph import Reason
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ def _render_why(closure: Closure, why: str) -> str:
     files = {f.path: f for f in closure.local_files}
     modules = {f.module: f for f in closure.local_files if f.module}
     wanted = canonicalize_name(why)
+    node: DistNode | LocalFile
     if wanted in dists:
         node, label = dists[wanted], f"{wanted} {dists[wanted].version} ({human_size(dists[wanted].size)})"
     elif why in files or why in modules:
@@ -117,7 +118,7 @@ def _render_why(closure: Closure, why: str) -> str:
     lines = [f"why {label} is in {closure.function.name}:"]
     for reason in node.reasons:
         chain = [_reason_text(reason)]
-        seen = {getattr(node, "name", None) or node.path}
+        seen = {node.name if isinstance(node, DistNode) else node.path}
         step = reason
         while step.kind in ("import", "package", "requires") and step.origin not in seen:
             seen.add(step.origin)

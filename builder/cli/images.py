@@ -125,7 +125,7 @@ def cmd_closure(args: argparse.Namespace) -> int:
         if args.why and args.json:
             raise ConfigError("--why and --json do not combine: the JSON holds every reason already.")
         out = render.closure_to_json(result) if args.json else render.render_tree(result, why=args.why)
-    print(json.dumps(out, indent=2, sort_keys=True) if args.json else out.rstrip("\n"))
+    print(out.rstrip("\n") if isinstance(out, str) else json.dumps(out, indent=2, sort_keys=True))  # str: not --json
     return 0
 
 

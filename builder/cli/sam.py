@@ -72,7 +72,7 @@ def _sizer(args: argparse.Namespace, template: sam.Template) -> sam_sizes.Sizer:
         return sam_sizes.Sizer(base, index=fail)
     target = Target.from_config(cfg)
 
-    current = []  # the configuration with current locks, once index() has locked
+    current: list[Config] = []  # the configuration with current locks, once index() has locked
 
     def index(lock: str | None = None) -> DistIndex:  # the locked wheels only: no closures needed
         if not current:
@@ -240,6 +240,7 @@ def _image_settings(args: argparse.Namespace, template: sam.Template) -> dict:
     settings: dict = {"tags": (lambda fid: "latest") if one else (lambda fid: f"{name(fid)}-latest"),
                       "image_metadata": metadata}  # fmt: skip
     if one:
+        assert cfg is not None  # one is only true with a builder config
         settings["commands"] = lambda fid: cfg.command(name(fid))
     return settings
 

@@ -14,7 +14,6 @@ import subprocess
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import BuildError, CommandFailed
 
@@ -34,7 +33,7 @@ class Result:
 def run(
     argv: Sequence[str],
     *,
-    cwd: Path | str | None = None,
+    cwd: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     stdin: bytes | None = None,
     check: bool = True,

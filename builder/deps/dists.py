@@ -84,7 +84,8 @@ def _module_of(path: str) -> str | None:
 def _scripts(entry_points: str) -> list[str]:
     """Names of the console and GUI scripts an entry_points.txt declares."""
     parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
-    parser.optionxform = str  # script names are case-sensitive
+    # script names are case-sensitive; typeshed declares optionxform a method, the docs assign str to it
+    parser.optionxform = str  # type: ignore[method-assign,assignment]
     try:
         parser.read_string(entry_points)
     except configparser.Error:
@@ -117,8 +118,8 @@ def _read_wheel(path: Path) -> dict:
         if not row or not row[0]:
             continue
         name = row[0]
-        size = row[2] if len(row) > 2 and row[2].isdigit() else None
-        size = int(size) if size is not None else (infos[name].file_size if name in infos else 0)
+        listed = row[2] if len(row) > 2 and row[2].isdigit() else None
+        size = int(listed) if listed is not None else (infos[name].file_size if name in infos else 0)
         files.append([_installed_path(name), size])
     # pip writes a small launcher per console or GUI script; the wheel's RECORD does not list them.
     files += [[f"bin/{script}", 0] for script in scripts]
@@ -167,14 +168,14 @@ class DistIndex:
             entries = sorted(wheelhouse.iterdir())
         except OSError as exc:
             raise LockError(f"Cannot list wheelhouse {wheelhouse}: {exc}. Download the wheels first.") from exc
-        for entry in entries:
-            if entry.suffix != ".whl":
+        for path in entries:
+            if path.suffix != ".whl":
                 continue
             try:
-                name, version, _, _ = parse_wheel_filename(entry.name)
+                name, version, _, _ = parse_wheel_filename(path.name)
             except InvalidWheelFilename:
                 continue
-            by_pin.setdefault((name, str(version)), []).append(entry)
+            by_pin.setdefault((name, str(version)), []).append(path)
 
         cache_path = wheelhouse / METADATA_CACHE
         cache = cachefile.load(cache_path) if use_cache else {}

@@ -53,6 +53,7 @@ def _logical_lines(path: Path) -> Iterator[tuple[int, str]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LockError(f"Cannot read lock file {path}: {exc}. Re-lock with pip-compile.") from exc
+    parts: list[str]
     start, parts = 0, []
     for number, raw in enumerate(text.splitlines(), 1):
         line = _COMMENT_RE.sub("", raw)

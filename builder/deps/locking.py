@@ -328,15 +328,16 @@ def ensure(
         compiler = _Compiler(config, Path(tmp), timeout)
         every = sorted({rel for files in wanted.values() for rel in files})
         shared = compiler.compile(every, seed, upgrade)
+        own: dict[str, str]
         members, own = sorted(wanted), {}
         if shared is None:
             old = {} if upgrade else {p.stem: _strip_header(p.read_text()) for p in locks.glob("*.txt") if p.stem != "shared"}
             members, shared, own = _split(compiler, wanted, seed, upgrade, old)
         texts = {config.lock_file: _header(config, members, sorted({r for n in members for r in wanted[n]})) + shared}
         texts |= {f"{folder}/{name}.txt": _header(config, [name], wanted[name]) + text for name, text in own.items()}
-    for old in locks.glob("*.txt") if locks.is_dir() else ():
-        if f"{folder}/{old.name}" not in texts:
-            old.unlink()  # a function that no longer diverges (or is gone)
+    for path in locks.glob("*.txt") if locks.is_dir() else ():
+        if f"{folder}/{path.name}" not in texts:
+            path.unlink()  # a function that no longer diverges (or is gone)
     for rel, text in sorted(texts.items()):
         write_atomic(config.root / rel, text)
     return LockResult(tuple(sorted(texts)), tuple(sorted(own)), reason)

@@ -79,7 +79,7 @@ def _comment(text: str) -> list[str]:
     return textwrap.wrap(text, WIDTH - 2, initial_indent="# ", subsequent_indent="# ", break_on_hyphens=False)
 
 
-def _run(mounts: list[str], command: str, classic: bool) -> list[str]:
+def _run(mounts: list[tuple[str, str]], command: str, classic: bool) -> list[str]:
     """A RUN of ``command`` with bind mounts (source, target), or, for the classic builder, COPYs."""
     if classic:
         return [f"COPY {source} {target}/" for source, target in mounts] + [f"RUN {command}"]

@@ -44,6 +44,11 @@ class Needs:
     local_files: tuple[str, ...]  # posix paths relative to the backend root
     imported: frozenset[str] | None = None  # of ``dists``, those its code imports (None: all of them)
 
+    @property
+    def imported_dists(self) -> frozenset[str]:
+        """Of ``dists``, those its code imports: all of them when that is not known."""
+        return self.imported if self.imported is not None else self.dists
+
 
 @dataclass(frozen=True)
 class DepGroup:
@@ -226,8 +231,7 @@ def make_plan(
         members = sorted(set(members), key=lambda d: (d.name, d.version))
         private = [f.removesuffix(_PRIVATE) for f in users if f.endswith(_PRIVATE)]
         functions = tuple(sorted(f for f in users if not f.endswith(_PRIVATE)))
-        imported = [d for d in members if any(key_of[id(d)] in (needs[f].imported if needs[f].imported is not None
-                                                                 else needs[f].dists) for f in functions)]  # fmt: skip
+        imported = [d for d in members if any(key_of[id(d)] in needs[f].imported_dists for f in functions)]
         name = f"{private[0]}-private" if private else _group_name(members, imported)
         groups.append(DepGroup(name, tuple(members), functions, _strip(members, config.strip, strip_cache)))
     names = [g.name for g in groups]

@@ -111,6 +111,7 @@ def plan_strip(
         sizes = dict(files[dist])
         for result in spec.check_files(p for p in paths if not _protected(p)):
             if result.include:
+                assert result.index is not None  # a rule matched: the index says which
                 removed.add(result.file)
                 by_rule[dist_rules[result.index]] += sizes[result.file]
     order = {rule: i for i, rule in enumerate(list(rules) + [r for d in sorted(per_dist) for r in per_dist[d]])}

@@ -20,7 +20,7 @@ import re
 import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 from ..core.errors import AnalysisError
 
@@ -61,7 +61,7 @@ class _Stream(io.RawIOBase):
         return n
 
 
-def _chunks(reader: BinaryIO, head: bytes = b"") -> Iterator[bytes]:
+def _chunks(reader: IO[bytes] | gzip.GzipFile, head: bytes = b"") -> Iterator[bytes]:
     yield head
     yield from iter(functools.partial(reader.read, 1 << 20), b"")
 
@@ -89,7 +89,9 @@ def _scan_layer(stream: BinaryIO, keep: re.Pattern[str]) -> LayerScan:
                 # A hard link's tar entry has no data: its bytes are counted once, at its target.
                 scan.entries[path] = ("f", member.size if member.isreg() else 0)
                 if member.isreg() and keep.fullmatch(path):
-                    scan.kept[path] = layer.extractfile(member).read()  # type: ignore[union-attr]
+                    data = layer.extractfile(member)
+                    assert data is not None  # a regular file's member has data
+                    scan.kept[path] = data.read()
             else:
                 scan.entries[path] = ("o", 0)
     return scan
@@ -106,14 +108,15 @@ def _read_archive(archive: BinaryIO, keep: re.Pattern[str]) -> tuple[dict[str, b
                 if not member.isreg():
                     continue  # a symlinked layer.tar repeats a layer already read (same diff ID)
                 reader = outer.extractfile(member)
-                head = reader.read(512)  # type: ignore[union-attr]
+                assert reader is not None  # a regular file's member has data
+                head = reader.read(512)
                 if name.endswith("layer.tar") or name.startswith("blobs/"):
-                    diff_id, scan = _layer_blob(name, reader, head, keep)  # type: ignore[arg-type]
+                    diff_id, scan = _layer_blob(name, reader, head, keep)
                     if scan is not None:
                         layers[diff_id] = scan
                         continue
                 if head.lstrip()[:1] in (b"{", b"[") and member.size <= _MAX_JSON:
-                    metadata[name] = head + reader.read()  # type: ignore[union-attr]
+                    metadata[name] = head + reader.read()
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise AnalysisError(
             f"Cannot read the image archive: {exc}. It must be a `docker save` tar (legacy or OCI layout)."
@@ -121,22 +124,23 @@ def _read_archive(archive: BinaryIO, keep: re.Pattern[str]) -> tuple[dict[str, b
     return metadata, layers
 
 
-def _layer_blob(name: str, reader: BinaryIO, head: bytes, keep: re.Pattern[str]) -> tuple[str, LayerScan | None]:
+def _layer_blob(name: str, reader: IO[bytes], head: bytes, keep: re.Pattern[str]) -> tuple[str, LayerScan | None]:
     if head.startswith(_ZSTD_MAGIC):
         raise AnalysisError(f"Layer {name} is zstd-compressed, which is not supported; save the image uncompressed.")
     if head.startswith(_GZIP_MAGIC):
         # The diff ID is the digest of the uncompressed tar: hash after decompressing.
         raw = gzip.GzipFile(fileobj=io.BufferedReader(_Stream(_chunks(reader, head))))
-        source = _Stream(_chunks(raw), hashed=True)  # type: ignore[arg-type]
+        source = _Stream(_chunks(raw), hashed=True)
     elif head[257:262] == b"ustar" or (head and not head.strip(b"\0")):  # tar header, or an empty tar
         source = _Stream(_chunks(reader, head), hashed=True)
     else:
         return "", None  # another kind of blob (attestation, signature): not a layer
     stream = io.BufferedReader(source, buffer_size=1 << 16)
-    scan = _scan_layer(stream, keep)  # type: ignore[arg-type]
+    scan = _scan_layer(stream, keep)
     while stream.read(1 << 16):  # the end-of-archive padding belongs to the digest too
         pass
-    return "sha256:" + source.sha.hexdigest(), scan  # type: ignore[union-attr]
+    assert source.sha is not None  # hashed=True above
+    return "sha256:" + source.sha.hexdigest(), scan
 
 
 # ---- finding the image's config ---------------------------------------------------------------
@@ -235,6 +239,7 @@ def read(archive: BinaryIO | Iterable[bytes], *, keep: re.Pattern[str]) -> Archi
     ``keep`` matches the layer paths (relative, no leading slash) whose content
     is kept in :attr:`LayerScan.kept`; of the rest only names, kinds and sizes are.
     """
-    chunks = _chunks(archive) if hasattr(archive, "read") else archive  # type: ignore[arg-type]
-    metadata, scans = _read_archive(io.BufferedReader(_Stream(chunks), buffer_size=1 << 20), keep)  # type: ignore[arg-type]
+    # mypy does not narrow a union by hasattr: cast to the file that "read" means here
+    chunks = _chunks(cast(BinaryIO, archive)) if hasattr(archive, "read") else archive
+    metadata, scans = _read_archive(io.BufferedReader(_Stream(chunks), buffer_size=1 << 20), keep)
     return Archive(metadata, scans)

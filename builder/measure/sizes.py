@@ -140,10 +140,10 @@ def _distributions(scan: archive_mod.LayerScan) -> tuple[DistSizes, ...]:
                     owner.setdefault(path, dist)
     totals: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     for path, (kind, size) in scan.entries.items():
-        dist = owner.get(path) or owner.get(_source_of(path))
-        if kind == "f" and dist:
-            totals[dist][0] += size
-            totals[dist][1] += 1
+        found = owner.get(path) or owner.get(_source_of(path))
+        if kind == "f" and found:
+            totals[found][0] += size
+            totals[found][1] += 1
     ordered = sorted(totals.items(), key=lambda item: (-item[1][0], item[0]))
     return tuple(DistSizes(n, v, g, size, files) for (n, v, g), (size, files) in ordered)
 

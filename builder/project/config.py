@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ _LISTS_OF_STRINGS = {"source-roots", "platforms", "include", "exclude-modules", 
 _did_you_mean = did_you_mean
 
 
-def _check_keys(table: dict[str, Any], allowed: dict[str, type], where: str) -> None:
+def _check_keys(table: dict[str, Any], allowed: Mapping[str, type[Any]], where: str) -> None:
     for key, value in table.items():
         if key not in allowed:
             raise ConfigError(

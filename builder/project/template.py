@@ -87,7 +87,8 @@ def read_samconfig(root: Path) -> Samconfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
         raise ConfigError(f"Cannot read {path}: {exc}. Fix the TOML syntax (SAM reads it too).") from exc
-    default = data.get("default") if isinstance(data.get("default"), dict) else {}
+    default = data.get("default")
+    default = default if isinstance(default, dict) else {}
     merged: dict[str, Any] = {}
     for command in ("global", "build", "deploy", "local_invoke"):  # later, more specific sections win
         section = default.get(command)
@@ -146,7 +147,8 @@ class _Reader:
         self.template = _zip_view(sam.load_template(path))
         self.data = self.template.data
         self.resources = self.data["Resources"]
-        self.parameters = self.data.get("Parameters") if isinstance(self.data.get("Parameters"), dict) else {}
+        parameters = self.data.get("Parameters")
+        self.parameters = parameters if isinstance(parameters, dict) else {}
         self.skipped: list[tuple[str, str]] = []
         self.notes: dict[tuple[str, bool], list[str]] = {}
         self.versions: dict[str, list[str]] = {}
@@ -282,7 +284,8 @@ class _Reader:
                 "Fix the path in the template (relative to the template's folder), or restore the folder."
             )
         rel = _relative(self.root, folder, f"Layer {ref}'s ContentUri")
-        metadata = resource.get("Metadata") if isinstance(resource.get("Metadata"), dict) else {}
+        metadata = resource.get("Metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
         method = str(metadata.get("BuildMethod", "")).strip()
         owner = f"layer {ref} ({content})"
         if _PYTHON.match(method):  # SAM copies the folder into python/ and installs its requirements there

@@ -11,7 +11,7 @@ import copy
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 import yaml
 
@@ -130,6 +130,11 @@ class Doc:
         self.resources = self.block(("Resources",))
         self.step = self.resources.column  # the template's indentation step
 
+    @overload
+    def block(self, path: tuple[str, ...], *, required: Literal[True] = ...) -> Block: ...
+    @overload
+    def block(self, path: tuple[str, ...], *, required: bool) -> Block | None: ...
+
     def block(self, path: tuple[str, ...], *, required: bool = True) -> Block | None:
         """The block mapping at ``path`` (keys from the top), or None when absent and not required."""
         block = self.src.block(self.template.root, 0, "the template")
@@ -189,10 +194,12 @@ class Doc:
         block = self.block(("Metadata",)) if meta else None
         entry = block.get(STATE_KEY) if block else None
         if not state:
-            if entry and len(block.entries) == 1:
-                self.remove_added(meta)
-            elif entry:
-                self.replace(entry.line, entry.stop)
+            if entry:
+                assert block is not None and meta is not None  # the entry is one of Metadata's
+                if len(block.entries) == 1:
+                    self.remove_added(meta)
+                else:
+                    self.replace(entry.line, entry.stop)
             return
         state = {k: state[k] for k in ("Repository", "Globals", "Moved", "Receivers") if k in state}
         if block:
@@ -202,7 +209,9 @@ class Doc:
             else:
                 self.replace(block.entries[-1].stop, block.entries[-1].stop, text)
         else:
-            where = root.get("Resources").start
+            resources = root.get("Resources")
+            assert resources is not None  # __init__ required it
+            where = resources.start
             self.replace(
                 where, where, "\nMetadata:\n" + emit(STATE_KEY, state, self.step, self.step)
             )

@@ -74,7 +74,9 @@ def move_globals(doc: Doc, state: dict[str, Any], migrating: set[str]) -> None:
         outer = doc.block(("Globals",))
         path = "Globals" if len(outer.entries) > 1 else ""
         block = outer if path else doc.block(())
-        moved = [block.get("Function" if path else "Globals")]
+        whole = block.get("Function" if path else "Globals")
+        assert whole is not None  # the Globals.Function read above is in it
+        moved = [whole]
     state["Globals"] = {"Path": path, "Runs": cut_runs(doc, block, moved)}
     receivers = {}
     for info in doc.template.functions:

@@ -75,7 +75,8 @@ def find_authorizers(template: Template) -> dict[str, str]:
     for rid, resource in template.data["Resources"].items():
         kind, props = resource.get("Type"), resource.get("Properties") or {}
         if kind in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi"):
-            auth = props.get("Auth") if isinstance(props.get("Auth"), dict) else {}
+            auth = props.get("Auth")
+            auth = auth if isinstance(auth, dict) else {}
             for name, conf in (auth.get("Authorizers") or {}).items():
                 for fid in (
                     references(conf.get("FunctionArn") if isinstance(conf, dict) else None) & ids

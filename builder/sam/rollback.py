@@ -28,7 +28,8 @@ def _record(template: Template, fid: str) -> Mapping[str, Any]:
             "definition is unknown. Restore it from version control instead."
         )
     record = record if isinstance(record, dict) else {}
-    runs = record.get("Properties") if isinstance(record.get("Properties"), list) else [None]
+    properties = record.get("Properties")
+    runs: list[Any] = properties if isinstance(properties, list) else [None]
     snippets = [*runs, record.get("Metadata", {"Text": ""})]
     if not all(
         isinstance(s, dict)
@@ -69,6 +70,7 @@ def _to_zip(doc: Doc, fid: str, record: Mapping[str, Any]) -> None:
         doc.replace(entry.line, entry.stop)
     put_back(doc, props, record["Properties"], ours[0].line if ours else props.entries[-1].stop)
     meta = resource.get("Metadata")
+    assert meta is not None  # it holds the record (see _record)
     original = record.get("Metadata")
     doc.replace(meta.line, meta.stop, placed(original, resource.column) if original else "")
 

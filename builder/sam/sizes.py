@@ -123,7 +123,7 @@ def requirements_closure(
             ) from exc
         if req.marker is not None and not req.marker.evaluate(env):
             continue
-        name = canonicalize_name(req.name)
+        name: str = canonicalize_name(req.name)
         if name not in index:
             raise TemplateError(
                 f"{where} needs {req.name}, which {lock} does not pin; builder measures dependencies by "

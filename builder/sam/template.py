@@ -185,7 +185,8 @@ def parse_template(text: str, path: str = "template.yaml") -> Template:
         metadata = resource.get("Metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
         key_node, value_node = nodes[logical_id]
-        layer_list = merged.get("Layers") if isinstance(merged.get("Layers"), list) else []
+        layer_value = merged.get("Layers")
+        layer_list = layer_value if isinstance(layer_value, list) else []
         functions.append(
             FunctionInfo(
                 logical_id=logical_id,
