@@ -18,7 +18,7 @@ local base is Debian's Python, which is marked externally managed (AWS's
 ``public.ecr.aws/lambda/python`` is not).
 
 Measured in one run: bytes above the base per function; unique registry bytes
-of the eight images (``builder.report.registry_view``) against the bytes of the
+of the eight images (``builder.measure.registry_view``) against the bytes of the
 distinct distributions and code they hold; the time to rebuild ``ml-score``
 after a one-line change in its handler (warm cache); the handler's import time
 in a read-only container with and without precompiled bytecode; ``dive --ci``
@@ -51,7 +51,8 @@ from builder.core.errors import EngineError  # noqa: E402
 from builder.core.files import write_atomic  # noqa: E402
 from builder.engine.docker_engine import DockerEngine
 from builder.measure import sizes
-from builder.measure.report import mb, registry_view  # noqa: E402
+from builder.measure.registry_view import registry_view  # noqa: E402
+from builder.measure.tables import mb  # noqa: E402
 from builder.project import config
 
 engine = DockerEngine()  # the engine these tests or benchmarks talk to

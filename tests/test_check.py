@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import TEST_TAG, copy_example, run_cli
 
-from builder.analysis.closure import DistNode
-from builder.analysis.import_graph import Reason
+from builder.analysis.records import DistNode, Reason
 from builder.core.errors import ConfigError
 from builder.measure import check, check_render
 from builder.measure.sizes import DistSizes, ImageSizes, LayerSizes

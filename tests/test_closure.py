@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from test_dists import make_wheel
 
-from builder.analysis.closure import Closure, compute_closure, compute_closures, unused_distributions
+from builder.analysis.closure import compute_closure, compute_closures, unused_distributions
 from builder.analysis.fastscan import scan_fast
-from builder.analysis.import_graph import CODE_MODULES, Reason
+from builder.analysis.import_graph import CODE_MODULES
 from builder.analysis.imports import DYNAMIC, OPTIONAL, ImportRecord, scan_full
 from builder.analysis.parse_cache import CLOSURES_FILE, ParseCache
+from builder.analysis.records import Closure, Reason
 from builder.analysis.render import closure_to_json, closures_to_json, render_tree, render_unused, unused_to_json
 from builder.core.errors import AnalysisError, LockError
 from builder.deps.dists import DistIndex, parse_lock

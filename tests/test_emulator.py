@@ -1,6 +1,6 @@
 """The local Lambda emulator, run as a real process on the host with the real runtime client.
 
-Each test starts ``builder/resources/emulator.py`` on free ports with
+Each test starts ``builder/resources/emulator`` (the package folder) on free ports with
 ``tests/fixtures/handlers`` as the task root and talks to it over HTTP, as a user's
 ``curl`` would (invoke endpoint) and as ``awslambdaric`` does (Runtime API). The planning and
 parsing halves of ``builder.local`` are unit-tested at the end.
@@ -28,7 +28,7 @@ from builder.core.errors import ConfigError, InvokeError
 from builder.local import sandbox as local
 
 RESOURCES = Path(__file__).resolve().parent.parent / "builder" / "resources"
-EMULATOR = RESOURCES / "emulator.py"
+EMULATOR = RESOURCES / "emulator"
 ENTRYPOINT = RESOURCES / "lambda-entrypoint.sh"
 HANDLERS = Path(__file__).resolve().parent / "fixtures" / "handlers"
 MAX = 6 * 1024 * 1024

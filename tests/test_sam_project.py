@@ -214,16 +214,16 @@ def test_modules_beside_the_handler_and_in_layers_are_local_modules(layered):
     index = DistIndex({})
     fn = layered.function("confirm-booking")
     graph = ImportGraph(layered, index, Target(), ParseCache(), fn)
-    assert graph.lookup("utils") == "src/confirm-booking/utils.py"  # top level, beside the handler
-    assert graph.lookup("shared.db") == "layers/shared/python/shared/db.py"  # a prebuilt layer's python/
-    assert graph.lookup("built_mod") == "layers/built/built_mod.py"  # a layer SAM builds: the folder itself
-    assert graph.lookup("confirm") == "src/confirm-booking/confirm.py"
-    data = dict(graph.data_files())
+    assert graph.tree.lookup("utils") == "src/confirm-booking/utils.py"  # top level, beside the handler
+    assert graph.tree.lookup("shared.db") == "layers/shared/python/shared/db.py"  # a prebuilt layer's python/
+    assert graph.tree.lookup("built_mod") == "layers/built/built_mod.py"  # a layer SAM builds: the folder itself
+    assert graph.tree.lookup("confirm") == "src/confirm-booking/confirm.py"
+    data = dict(graph.tree.data_files())
     assert "src/confirm-booking/prices.json" in data and "layers/shared/bin/tool" in data
     assert "src/confirm-booking/requirements.txt" in data and not any(p.endswith(".py") for p in data)
     hello = ImportGraph(layered, index, Target(), ParseCache(), layered.function("hello-world"))
-    assert hello.lookup("hello_world.app") == "hello_world_function/hello_world/app.py"
-    assert hello.lookup("model.thing") == "hello_world_function/model/thing.py"
+    assert hello.tree.lookup("hello_world.app") == "hello_world_function/hello_world/app.py"
+    assert hello.tree.lookup("model.thing") == "hello_world_function/model/thing.py"
 
 
 def _no_dists(cfg: config.Config) -> dict[str, DistIndex]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from builder.core.errors import AnalysisError
-from builder.measure import report, sizes
+from builder.measure import registry_view, report, sizes
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "report-json.md"
 DIR = None  # a directory entry in a layer spec
@@ -375,7 +375,7 @@ def two_images(tmp_path) -> list[sizes.ImageSizes]:
 
 def test_the_registry_stores_a_shared_layer_once(two_images):
     a, b = two_images
-    view = report.registry_view(two_images)
+    view = registry_view.registry_view(two_images)
     numpy_size = a.layers[2].size
     assert view.images_bytes == a.total_bytes + b.total_bytes
     assert view.images_above_base_bytes == 2 * numpy_size + 200 + 300
@@ -467,7 +467,7 @@ def test_the_report_is_deterministic_and_holds_every_image(two_images):
         assert first == report.render(two_images, fmt, registry=True)
     doc = json.loads(report.render(two_images, "json", registry=True))
     assert doc["kind"] == "report" and [i["name"] for i in doc["images"]] == ["fn", "other"]
-    assert doc["registry"]["unique_bytes"] == report.registry_view(two_images).unique_bytes
+    assert doc["registry"]["unique_bytes"] == registry_view.registry_view(two_images).unique_bytes
     assert json.loads(report.render(two_images[:1], "json"))["registry"] is None
     markdown = report.render(two_images, "markdown", registry=True)
     assert len(re.findall("^### ", markdown, re.M)) == 3 and "Shared by" in markdown
@@ -514,7 +514,7 @@ def test_a_real_image_overwriting_a_file(tmp_path, docker_engine, base_image):
 
 
 def test_the_registry_view_estimates_ecr_storage_at_the_guides_rate(two_images):
-    assert report.ecr_monthly_usd(2**30) == pytest.approx(0.10)  # the guide: about $0.10 per GB-month
+    assert registry_view.ecr_monthly_usd(2**30) == pytest.approx(0.10)  # the guide: about $0.10 per GB-month
     doc = json.loads(report.render(two_images, "json", registry=True))["registry"]
     assert doc["ecr_usd_per_gb_month"] == 0.10
     assert doc["ecr_monthly_usd"] == pytest.approx(doc["unique_bytes"] / 2**30 * 0.10, abs=1e-6)

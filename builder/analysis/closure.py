@@ -14,16 +14,13 @@ The backend root is the import root; local modules only come from the source
 roots, and a local module wins over a distribution of the same name.
 
 ``compute_closures`` keeps its whole result with the ``ParseCache`` and reuses
-it while nothing it was computed from has changed (``_reuse``).
+it while nothing it was computed from has changed (``closure_store``).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from itertools import chain
-from typing import Any, NamedTuple
 
 from packaging.utils import canonicalize_name
 
@@ -33,75 +30,10 @@ from ..core.paths import CONFIG_FILE
 from ..deps.dists import DistIndex
 from ..deps.target import Target
 from ..project.model import Config, FunctionConfig
-from .import_graph import Edge, ImportGraph, Reason
+from . import closure_store
+from .import_graph import ImportGraph
 from .parse_cache import ParseCache
-
-
-class LocalFile(NamedTuple):
-    """A backend file in the image; ``module`` is its dotted name ("" for data files).
-
-    A NamedTuple rather than a dataclass: a closure run makes tens of thousands, three
-    times faster this way; it is just as immutable and read by attribute the same way.
-    """
-
-    path: str
-    reasons: tuple[Reason, ...]
-    optional: bool = False
-    size: int = 0
-    module: str = ""
-
-
-class DistNode(NamedTuple):
-    """A locked distribution in the image (a NamedTuple, like LocalFile)."""
-
-    name: str
-    version: str
-    size: int
-    reasons: tuple[Reason, ...]
-    optional: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ClosureWarning:
-    """Something the analysis could not follow (a dynamic import, an empty include glob)."""
-
-    path: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
-
-
-@dataclass(frozen=True)
-class Closure:
-    """What one function's image must hold. Files sorted by path, distributions by name."""
-
-    function: FunctionConfig
-    target: Target
-    local_files: tuple[LocalFile, ...]
-    distributions: tuple[DistNode, ...]
-    warnings: tuple[ClosureWarning, ...] = ()
-    lock_file: str = ""
-    # Distributions its code imports that nothing in the image provides but the Lambda runtime does
-    # (the AWS SDK): (name, reasons), by name. Every Lambda Python base image has them.
-    runtime: tuple[tuple[str, tuple[Reason, ...]], ...] = ()
-
-    @property
-    def local_modules(self) -> tuple[str, ...]:
-        return tuple(sorted(f.module for f in self.local_files if f.module))
-
-    @property
-    def local_size(self) -> int:
-        return sum(f.size for f in self.local_files)
-
-    @property
-    def distribution_size(self) -> int:
-        return sum(d.size for d in self.distributions)
-
-    def distribution(self, name: str) -> DistNode | None:
-        name = canonicalize_name(name)
-        return next((d for d in self.distributions if d.name == name), None)
+from .records import Closure, ClosureWarning, DistNode, Edge, LocalFile, Reason
 
 
 def _excluded(module: str, excludes: tuple[str, ...]) -> bool:
@@ -161,16 +93,16 @@ def _compute(function: FunctionConfig, graph: ImportGraph, includes: dict[str, _
     files, dists = _Walk(), _Walk()
     warnings: list[ClosureWarning] = []
     start = Reason("handler", function.handler, 0)
-    chain, missing = graph.chain(function.module)
+    chain, missing = graph.tree.chain(function.module)
     if missing:
         raise AnalysisError(
             f"{function.name}: the handler module {function.module} ({function.handler}) is not in "
-            f"{graph.describe_roots()}. Check the Handler: its module path is relative to the code folder."
+            f"{graph.tree.describe_roots()}. Check the Handler: its module path is relative to the code folder."
         )
     files.visit(chain[-1][1], start, False)  # its packages come through package_of
     data_sizes: dict[str, int] = {}
-    for rel, size in graph.data_files():
-        owner = next(r for r in graph.roots if r.holds(rel))
+    for rel, size in graph.tree.data_files():
+        owner = next(r for r in graph.tree.roots if r.holds(rel))
         files.visit(rel, Reason("data", owner.path, 0), False)
         data_sizes[rel] = size
     _keep(function, graph, files, dists, (*keep, *function.keep))
@@ -206,7 +138,7 @@ def _compute(function: FunctionConfig, graph: ImportGraph, includes: dict[str, _
     for rel, noted in graph.warned.items():
         if rel in files.reasons:
             warnings.extend(ClosureWarning(rel, line, message) for line, message in noted)
-    sizes, module_of, optional = graph.sizes, graph.module_of, files.optional
+    sizes, module_of, optional = graph.sizes, graph.tree.module_of, files.optional
     local = tuple([
         LocalFile(rel, tuple(reasons), rel in optional, sizes[rel] if rel in sizes else data_sizes[rel],
                   module_of[rel][0] if rel in module_of else "")
@@ -231,7 +163,7 @@ def _keep(function: FunctionConfig, graph: ImportGraph, files: _Walk, dists: _Wa
     """Add what ``keep`` names (local modules or distributions that dynamic imports load)."""
     for name in keep:
         reason = Reason("keep", name, 0)
-        chain, missing = graph.chain(name)
+        chain, missing = graph.tree.chain(name)
         if chain and not missing:
             files.visit(chain[-1][1], reason, False)
         elif name in graph.index:
@@ -241,7 +173,7 @@ def _keep(function: FunctionConfig, graph: ImportGraph, files: _Walk, dists: _Wa
                 dists.visit(dist, reason, False)
         else:
             raise AnalysisError(
-                f"keep {name!r} ({function.name}): no module of that name in {graph.describe_roots()} and no "
+                f"keep {name!r} ({function.name}): no module of that name in {graph.tree.describe_roots()} and no "
                 f"distribution of that name (or providing that module) in {graph.lock_file}. Fix the name, or add "
                 "the distribution to the requirements."
             )
@@ -263,7 +195,7 @@ def _walk_files(graph: ImportGraph, files: _Walk, dists: _Walk, excludes: tuple[
         for rel in queue:  # grows while it is walked
             plain = plain_of.get(rel)
             if plain is None:
-                if rel not in graph.module_of:
+                if rel not in graph.tree.module_of:
                     continue  # an included data file
                 graph.resolve(rel)
                 plain = plain_of[rel]
@@ -315,7 +247,7 @@ _Matches = tuple[tuple[tuple[str, int], ...], tuple[ClosureWarning, ...]]  # ((f
 
 def _includes(graph: ImportGraph, functions: tuple[FunctionConfig, ...]) -> dict[str, _Matches]:
     """What each include glob of ``functions`` matches: files under the backend root, and warnings."""
-    found = {pattern: graph.glob(pattern) for fn in functions for pattern in fn.include}
+    found = {pattern: graph.tree.glob(pattern) for fn in functions for pattern in fn.include}
     return {pattern: (matched, tuple(ClosureWarning(CONFIG_FILE, 0, message) for message in messages))
             for pattern, (matched, messages) in found.items()}  # fmt: skip
 
@@ -350,9 +282,9 @@ def compute_closures(
     with gc_paused():
         graphs = _graphs(config, indexes, target, cache)
         includes = [_includes(graph, tuple(fns)) for graph, fns in graphs]
-        prints = [graph.fingerprint((sorted(inc.items()), graph.data_files())) for (graph, _), inc in zip(graphs, includes)]
+        prints = [graph.fingerprint((sorted(inc.items()), graph.tree.data_files())) for (graph, _), inc in zip(graphs, includes)]
         key = None if None in prints else hashlib.blake2b("\0".join(map(str, prints)).encode(), digest_size=16).hexdigest()
-        closures = _reuse(config, target, cache, key)
+        closures = closure_store.reuse(config, target, cache, key)
         if closures is None:
             closures = {}
             for (graph, fns), inc in zip(graphs, includes):
@@ -364,82 +296,8 @@ def compute_closures(
                             raise
                         errors[fn.name] = exc
             if key is not None and not errors:
-                cache.store_closures(_encode(key, [g for g, _ in graphs], closures))
+                cache.store_closures(closure_store.encode(key, [g for g, _ in graphs], closures))
         return {fn.name: closures[fn.name] for fn in config.functions if fn.name in closures}
-
-
-def _reuse(config: Config, target: Target, cache: ParseCache, key: str | None) -> dict[str, Closure] | None:
-    """The stored closures, if they were computed from what is here now, else None.
-
-    They were if the fingerprint is the same (builder's code, config, target, distributions,
-    module tables, include matches, data files: see ``ImportGraph.fingerprint``) and so is
-    the content of every file their run read (by content hash; the parse cache's stat
-    signatures spare reading the unchanged ones). Those are all the inputs of the computation.
-    """
-    cache.closures_reused = False
-    data = cache.stored_closures()
-    if key is None or data.get("key") != key:
-        return None
-    try:
-        if not cache.unchanged(str(config.root), data["read"]):
-            return None
-        closures = _decode(data, config, target)
-    except (OSError, LookupError, TypeError, ValueError, AttributeError):
-        return None  # a file gone or unreadable (computing again reports it), or a damaged cache
-    cache.closures_reused = True
-    return closures
-
-
-def _encode(key: str, graphs: list[ImportGraph], closures: dict[str, Closure]) -> dict:
-    """Closures as JSON-able tables: each distinct string, reason, file and distribution once, a closure
-    as indexes. Parallel lists rather than a list per item: they load several times faster."""
-    files: dict[LocalFile, int] = {}
-    dists: dict[DistNode, int] = {}
-    stored: dict[str, list[Any]]  # a row of mixed columns per closure
-    stored = {name: [[files.setdefault(f, len(files)) for f in c.local_files],
-                     [dists.setdefault(d, len(dists)) for d in c.distributions],
-                     [[w.path, w.line, w.message] for w in c.warnings], c.lock_file,
-                     [[n, why] for n, why in c.runtime]] for name, c in closures.items()}  # fmt: skip
-    runtime = [why for c in closures.values() for _, why in c.runtime]
-    reasons = {r: i for i, r in enumerate(dict.fromkeys(chain.from_iterable(
-        (*(f.reasons for f in files), *(d.reasons for d in dists), *runtime))))}  # fmt: skip
-    local = {f.path: f for f in files}
-    strings = {text: i for i, text in enumerate(dict.fromkeys((*local, *chain.from_iterable(r[:2] for r in reasons))))}
-    digests = graphs[0].cache.digests
-    read = sorted({rel for graph in graphs for rel in graph.sizes})
-    return {
-        "key": key,
-        "read": {rel: digests[rel] for rel in read},
-        "strings": list(strings),  # the paths of local files first: "sizes" and "modules" follow them
-        "sizes": [f.size for f in local.values()],
-        "modules": [f.module for f in local.values()],
-        "reasons": [[strings[r.kind] for r in reasons], [strings[r.origin] for r in reasons],
-                    [r.detail for r in reasons]],
-        "files": [[strings[f.path] for f in files], [f.optional for f in files],
-                  [[reasons[r] for r in f.reasons] for f in files]],
-        "dists": [[d.name, d.version, d.size, [reasons[r] for r in d.reasons], d.optional] for d in dists],
-        "closures": {name: [*parts[:4], [[n, [reasons[r] for r in why]] for n, why in parts[4]]]
-                     for name, parts in stored.items()},
-    }  # fmt: skip
-
-
-def _decode(data: dict, config: Config, target: Target) -> dict[str, Closure]:
-    new = tuple.__new__  # as in FileImports.from_json: no Python-level __new__ per tuple
-    strings, sizes, modules = data["strings"], data["sizes"], data["modules"]
-    kinds, origins, details = data["reasons"]
-    reasons = [new(Reason, (strings[k], strings[o], d)) for k, o, d in zip(kinds, origins, details, strict=True)]
-    reason = reasons.__getitem__
-    files = [new(LocalFile, (strings[p], tuple(map(reason, why)), optional, sizes[p], modules[p]))
-             for p, optional, why in zip(*data["files"], strict=True)]  # fmt: skip
-    dists = [new(DistNode, (name, version, size, tuple(map(reason, why)), optional))
-             for name, version, size, why, optional in data["dists"]]  # fmt: skip
-    stored, out = data["closures"], {}
-    for fn in config.functions:
-        local, nodes, warnings, lock_file, runtime = stored[fn.name]
-        out[fn.name] = Closure(fn, target, tuple(map(files.__getitem__, local)),
-                               tuple(map(dists.__getitem__, nodes)), tuple(ClosureWarning(*w) for w in warnings),
-                               lock_file, tuple((n, tuple(map(reason, why))) for n, why in runtime))  # fmt: skip
-    return out
 
 
 def unused_distributions(closures: Mapping[str, Closure], index: DistIndex) -> tuple[str, ...]:

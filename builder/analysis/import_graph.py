@@ -1,7 +1,7 @@
 """The import graph of a backend: its local modules and what each file's imports resolve to.
 
 Built once per run and shared by every function's closure: the source roots are
-walked once, each file is read and scanned once (through the ``ParseCache``),
+walked once (``SourceTree``), each file is read and scanned once (through the ``ParseCache``),
 and each import is resolved once, to the local files it executes (every package
 ``__init__.py`` on the way), to the locked distributions that provide it, or to
 an error message. Requirements of distributions are evaluated once per set of
@@ -15,69 +15,33 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import operator
 import os
 import posixpath
 import sys
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Literal, NamedTuple, cast
+from typing import cast
 
 import packaging
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from ..core.errors import AnalysisError, LockError
-from ..core.files import sam_excluded
-from ..core.paths import LOCK_DIR, WORK_DIR
 from ..deps.dists import DistIndex
 from ..deps.target import Target
 from ..project.model import CodeRoot, Config, FunctionConfig
 from .imports import OPTIONAL, SELF_BASE, FileImports, ImportRecord
 from .parse_cache import ParseCache
+from .records import Edge, Reason
+from .source_tree import SourceTree
 
-_NAME = operator.attrgetter("name")
 # What every Lambda Python runtime (and its base image) has beside the standard library: the AWS SDK
 # and what it requires. An import of them resolves on Lambda with no requirement, so here too.
 RUNTIME_PROVIDED = {
     "boto3": "boto3", "botocore": "botocore", "jmespath": "jmespath", "s3transfer": "s3transfer",
     "dateutil": "python-dateutil", "six": "six", "urllib3": "urllib3",
 }  # fmt: skip
-_SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "venv", "env", "ENV", "htmlcov", "site_packages"})
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names) | {"__main__"}
-
-
-class Reason(NamedTuple):
-    """Why something is in a closure: (kind, origin, detail).
-
-    ``("import", path, line)``, ``("package", path of a module in the package, 0)``,
-    ``("requires", dist, requirement)``, ``("handler", handler, 0)`` or ``("include", glob, 0)``.
-    """
-
-    kind: str
-    origin: str
-    detail: str | int
-
-    def __str__(self) -> str:
-        if self.kind == "import":
-            return f"import at {self.origin}:{self.detail}"
-        if self.kind == "requires":
-            return f"{self.origin} requires {self.detail}"
-        if self.kind == "package":
-            return f"package of {self.origin}"
-        return f"{self.kind} {self.origin}"
-
-
-class Edge(NamedTuple):
-    """One import of a file, resolved: local (module, file) pairs, providing distributions, or an error."""
-
-    reason: Reason
-    optional: bool
-    module: str
-    local: tuple[tuple[str, str], ...]
-    dists: tuple[str, ...]
-    error: str
-    runtime: str = ""  # the Lambda runtime's distribution that provides it, when nothing else does
 
 
 class ImportGraph:
@@ -87,21 +51,8 @@ class ImportGraph:
                  function: FunctionConfig | None = None) -> None:  # fmt: skip
         """The graph of the code roots of ``function`` (functions with the same roots and lock share one)."""
         self.config, self.index, self.target, self.cache = config, index, target, cache
-        self.root = Path(config.root)
         legacy = CodeRoot(".", "/var/task", tops=config.source_roots, data=False)
-        self.roots: tuple[CodeRoot, ...] = function.roots if function is not None else (legacy,)
-        self.modules: dict[str, str] = {}  # dotted name -> file (module or package __init__.py)
-        self.namespaces: set[str] = set()  # packages without __init__.py
-        self.module_of: dict[str, tuple[str, bool]] = {}  # file -> (dotted name, is package)
-        # file -> (the __init__.py of its package, Reason("package", file, 0)): importing a module
-        # executes every package __init__.py above it, so each file pulls in its package's
-        self.package_of: dict[str, tuple[str, Reason]] = {}
-        self.root_of: dict[str, CodeRoot] = {}  # file -> the code root it was found in
-        folders = self.search_folders()
-        for code_root, folder in folders:
-            skip = {os.path.join(self.root, f) for _, f in folders if f != folder and _below(f, folder)}
-            self._walk_root(code_root, folder, skip)
-        self.tops = {name.partition(".")[0] for name in (*self.modules, *self.namespaces)}
+        self.tree = SourceTree(Path(config.root), function.roots if function is not None else (legacy,))
         self.sizes: dict[str, int] = {}
         self.plain_of: dict[str, tuple[tuple[str, Reason, str], ...]] = {}  # see ``resolve``
         self.special_of: dict[str, tuple[Edge, ...]] = {}
@@ -113,150 +64,7 @@ class ImportGraph:
         lock = PurePosixPath((function.lock_file if function else "") or config.lock_file)
         self.lock_file, self.lock_in = str(lock), str(lock.with_suffix(".in"))
         self.requirements = function.requirements if function else ()
-        self._data: tuple[tuple[str, int], ...] | None = None
         self.arn_layers = function.arn_layers if function else ()
-
-    def data_files(self) -> tuple[tuple[str, int], ...]:
-        """(file, size) of the non-Python files of the roots that ship them, sorted.
-
-        A ZIP holds every file of its CodeUri (but what `sam build` leaves out), and a layer
-        every file of its content: so does the image. Python files ship only when imported.
-        Memoised: every function of the graph has the same.
-        """
-        if self._data is None:
-            found: dict[str, int] = {}
-            for code_root in self.roots:
-                if code_root.data:
-                    found.update(self._data_of(code_root))
-            self._data = tuple(sorted(found.items()))
-        return self._data
-
-    def _data_of(self, code_root: CodeRoot) -> Iterator[tuple[str, int]]:
-        top = os.path.join(self.root, code_root.path)
-        seen: set = set()
-        for folder, dirs, files in os.walk(top, followlinks=True):
-            stat = os.stat(folder)
-            if (stat.st_dev, stat.st_ino) in seen:
-                rel = os.path.relpath(folder, self.root)
-                raise AnalysisError(
-                    f"{rel} is a symbolic link to a folder above it (a loop): the image would have no end. "
-                    "Remove the link or point it elsewhere."
-                )
-            seen.add((stat.st_dev, stat.st_ino))
-            dirs[:] = sorted(d for d in dirs if d not in (WORK_DIR, LOCK_DIR)
-                             and (code_root.as_is or not sam_excluded(d)))  # fmt: skip
-            rel_folder = os.path.relpath(folder, self.root).replace(os.sep, "/")
-            for name in sorted(files):
-                if name.endswith(".py") or (not code_root.as_is and sam_excluded(name)):
-                    continue
-                path = os.path.join(folder, name)
-                try:
-                    size = os.stat(path).st_size
-                except OSError as exc:
-                    raise AnalysisError(
-                        f"{rel_folder}/{name} cannot be read ({exc.strerror}): a broken symbolic link? "
-                        "Fix or remove it; the build would fail on it."
-                    ) from exc
-                yield posixpath.normpath(f"{rel_folder}/{name}"), size
-
-    def search_folders(self) -> list[tuple[CodeRoot, str]]:
-        """(root, folder) for every folder on the function's ``sys.path``, in Lambda's order.
-
-        The code root first (``/var/task``), then each image folder of the layers
-        (``/opt/python/lib/python3.X/site-packages``, ``/opt/python``); where several layers
-        fill one image folder, the later layer's files win, as when Lambda extracts them.
-        """
-        first, layers = self.roots[0], self.roots[1:]
-        found = [(first, posixpath.normpath(posixpath.join(first.path, s))) for s in first.search]
-        by_dest: dict[str, list[tuple[CodeRoot, str]]] = {}
-        for layer in layers:
-            for sub in layer.search:
-                dest = posixpath.normpath(posixpath.join(layer.dest, sub))
-                by_dest.setdefault(dest, []).append((layer, posixpath.normpath(posixpath.join(layer.path, sub))))
-        for dest in sorted(by_dest, key=lambda d: (not d.endswith("site-packages"), d)):
-            found += reversed(by_dest[dest])
-        return found
-
-    def _walk_root(self, code_root: CodeRoot, folder: str, skip: set[str]) -> None:
-        """Add the top-level modules of one folder on sys.path (or of its ``tops`` only)."""
-        seen: set = set()
-        if code_root.tops is not None:
-            for top in code_root.tops:
-                rel = posixpath.normpath(posixpath.join(folder, top.strip("/")))
-                self._walk(str(self.root / rel), top.strip("/").replace("/", "."), rel, None, seen, code_root, skip)
-            return
-        path = self.root / folder
-        if not path.is_dir():
-            return  # a layer without python/lib/python3.X/site-packages, say
-        try:
-            entries = sorted(os.scandir(path), key=_NAME)
-        except OSError as exc:
-            raise AnalysisError(
-                f"{folder} ({code_root.owner or 'a code root'}): cannot list the folder ({exc.strerror})."
-            ) from exc
-        names = {e.name for e in entries}
-        prefix = "" if folder == "." else folder + "/"
-        for entry in entries:
-            name = entry.name
-            if name.endswith(".py"):
-                stem = name[:-3]
-                if stem.isidentifier() and stem not in self.modules and _is_file(entry):
-                    self.modules[stem] = prefix + name
-                    self.module_of[prefix + name] = (stem, False)
-                    self.root_of[prefix + name] = code_root
-            elif name.isidentifier() and name not in _SKIPPED_DIRS and _is_dir(entry) and entry.path not in skip:
-                if f"{name}.py" in names and not os.path.isfile(os.path.join(entry.path, "__init__.py")):
-                    continue  # a module file wins over a namespace folder of the same name
-                if name in self.modules or name in self.namespaces:
-                    continue  # an earlier folder on sys.path has it
-                self._walk(entry.path, name, prefix + name, None, seen, code_root, skip)
-
-    def _walk(self, folder: str, dotted: str, rel: str, above: str | None, seen: set, code_root: CodeRoot,
-              skip: set[str]) -> None:  # fmt: skip
-        """Add the modules below ``folder``, in name order (so the module table's order is stable)."""
-        try:
-            stat = os.stat(folder)
-            if (stat.st_dev, stat.st_ino) in seen:
-                raise AnalysisError(
-                    f"{rel} is a symbolic link to a folder above it (a loop): its modules would have no end. "
-                    "Remove the link or point it elsewhere."
-                )
-            seen = seen | {(stat.st_dev, stat.st_ino)}
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=_NAME)
-        except OSError as exc:
-            raise AnalysisError(f"{rel}: cannot list the folder ({exc.strerror}). Check its permissions.") from exc
-        modules, module_of, package_of, new = self.modules, self.module_of, self.package_of, tuple.__new__
-        names = {e.name for e in entries}
-        here = above  # the package __init__.py that importing a module of this folder executes last
-        if "__init__.py" in names:
-            here = f"{rel}/__init__.py"
-            modules[dotted] = here
-            module_of[here] = (dotted, True)
-            self.root_of[here] = code_root
-            if above:
-                package_of[here] = (above, new(Reason, ("package", here, 0)))
-        else:
-            self.namespaces.add(dotted)
-        for entry in entries:
-            name = entry.name
-            if name.endswith(".py"):
-                stem = name[:-3]
-                if name == "__init__.py" or not stem.isidentifier() or not entry.is_file():
-                    continue
-                child = f"{dotted}.{stem}"
-                if child not in modules:  # a regular package of the same name wins (it sorts first)
-                    path = f"{rel}/{name}"
-                    modules[child] = path
-                    module_of[path] = (child, False)
-                    self.root_of[path] = code_root
-                    if here:
-                        package_of[path] = (here, new(Reason, ("package", path, 0)))
-            elif name.isidentifier() and name not in _SKIPPED_DIRS and entry.is_dir() and entry.path not in skip:
-                child = f"{dotted}.{name}"
-                if f"{name}.py" in names and not os.path.isfile(os.path.join(entry.path, "__init__.py")):
-                    continue  # a module file wins over a namespace folder of the same name
-                self._walk(entry.path, child, f"{rel}/{name}", here, seen, code_root, skip)
 
     def fingerprint(self, extra: object = ()) -> str | None:
         """A hash of what the closures depend on besides the content of the files read.
@@ -275,49 +83,14 @@ class ImportGraph:
         dists = [(d.name, d.version, d.size, d.wheel, d.files, d.top_level, d.import_names, d.extras,
                   [str(r) for r in d.requires]) for d in map(index.dist, index.names())]  # fmt: skip
         parts = (code, packaging.__version__, self.cache.key, repr(self.config), repr(self.target),
-                 repr(sorted(index.pins.items())), repr(dists), repr(self.modules),  # modules: in walk order
-                 repr(sorted(self.namespaces)), repr(extra))  # fmt: skip
+                 repr(sorted(index.pins.items())), repr(dists), repr(self.tree.modules),  # modules: in walk order
+                 repr(sorted(self.tree.namespaces)), repr(extra))  # fmt: skip
         return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
-
-    def glob(self, pattern: str) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
-        """The files an include glob matches under the backend root, with their sizes, and warnings."""
-        root = self.root.resolve()
-        matched: list[tuple[str, int]] = []
-        warnings: list[str] = []
-        try:
-            paths = sorted(self.root.glob(pattern))
-        except (NotImplementedError, ValueError) as exc:
-            raise AnalysisError(f"include {pattern!r}: {exc}. Use a glob relative to the backend root.") from exc
-        for path in paths:
-            if not path.is_file() or WORK_DIR in path.relative_to(self.root).parts:
-                continue
-            if not path.resolve().is_relative_to(root):
-                warnings.append(f"include {pattern!r} matches {path}, outside the backend; skipped")
-                continue
-            try:
-                size = path.stat().st_size
-            except OSError:
-                size = 0  # removed since the glob
-            matched.append((path.relative_to(self.root).as_posix(), size))
-        return tuple(matched), (*warnings, *(() if matched else (f"include {pattern!r} matches no file",)))
-
-    def describe_roots(self) -> str:
-        """Where this graph's modules come from, for messages."""
-        if len(self.roots) == 1 and self.roots[0].tops is not None:
-            return f"the source roots ({', '.join(self.roots[0].tops)})"
-        return " or ".join(f"{r.path} ({r.owner})" if r.owner else r.path for r in self.roots)
-
-    def lookup(self, name: str) -> str | Literal[False] | None:
-        """The file of a local module, None for a namespace package, False if there is no such module."""
-        found = self.modules.get(name)
-        if found is not None:
-            return found
-        return None if name in self.namespaces else False
 
     def read(self, rel: str) -> FileImports:
         """Read and scan a local file (through the cache); its size is kept in ``sizes``."""
         try:
-            scanned, self.sizes[rel] = self.cache.scan_file(os.path.join(self.root, rel), rel)
+            scanned, self.sizes[rel] = self.cache.scan_file(os.path.join(self.tree.root, rel), rel)
         except OSError as exc:
             raise AnalysisError(
                 f"{rel}: cannot read the file ({exc.strerror}). Check that it exists and is readable."
@@ -335,14 +108,14 @@ class ImportGraph:
         if rel in self.plain_of:
             return
         scanned = self.read(rel)
-        module, is_package = self.module_of[rel]
+        module, is_package = self.tree.module_of[rel]
         package = module if is_package else module.rpartition(".")[0]
         plain: dict[tuple[str, Reason, str], None] = {}
         special: list[Edge] = []
-        if rel in self.package_of:
-            parent, reason = self.package_of[rel]
-            plain[(parent, reason, self.module_of[parent][0])] = None
-        tops, memo = self.tops, self._resolved
+        if rel in self.tree.package_of:
+            parent, reason = self.tree.package_of[rel]
+            plain[(parent, reason, self.tree.module_of[parent][0])] = None
+        tops, memo = self.tree.tops, self._resolved
         for record in scanned.imports:
             line, level, target, names, flags = record
             if not level and not flags & SELF_BASE:
@@ -373,7 +146,7 @@ class ImportGraph:
             for name, file in local:
                 plain[(file, reason, name)] = None
         warnings = scanned.warnings
-        code_root = self.root_of.get(rel)
+        code_root = self.tree.root_of.get(rel)
         if code_root is not None and code_root.as_is and any(e.error for e in special):
             # A prebuilt layer is a built artifact (often installed distributions, with branches for
             # other Pythons): what it imports and nothing provides is said, not an error.
@@ -413,7 +186,7 @@ class ImportGraph:
         if kind == "beyond":
             return f"{where} goes beyond the top-level package {name!r}. Use fewer dots or an absolute import."
         if kind == "missing":
-            return (f"{where}: there is no module {name!r} in {self.describe_roots()}. "
+            return (f"{where}: there is no module {name!r} in {self.tree.describe_roots()}. "
                     "Fix the import or add the file.")  # fmt: skip
         return f"{where}: {target!r} is a namespace package and has no module {name!r}. Fix the import or add the file."
 
@@ -423,37 +196,24 @@ class ImportGraph:
         The files are the deepest existing file of ``target`` and the submodules it imports by name;
         the packages above them are added through ``package_of``.
         """
-        chain, missing = self.chain(target)
+        chain, missing = self.tree.chain(target)
         if missing:
             return (), missing, ()
         extra: list[tuple[str, str]] = []
         absent: list[str] = []
         for name in names or ():
             if name == "*":
-                init = self.modules.get(target)
+                init = self.tree.modules.get(target)
                 exported = self.read(init).all_names if init and init.endswith("__init__.py") else None
-                extra += [(f"{target}.{sub}", self.modules[f"{target}.{sub}"])
-                          for sub in exported or () if self.lookup(f"{target}.{sub}")]  # fmt: skip
+                extra += [(f"{target}.{sub}", self.tree.modules[f"{target}.{sub}"])
+                          for sub in exported or () if self.tree.lookup(f"{target}.{sub}")]  # fmt: skip
                 continue
-            found = self.lookup(f"{target}.{name}")
+            found = self.tree.lookup(f"{target}.{name}")
             if found:
                 extra.append((f"{target}.{name}", found))
-            elif found is False and target in self.namespaces:
+            elif found is False and target in self.tree.namespaces:
                 absent.append(name)
         return tuple(chain[-1:]) + tuple(extra), "", tuple(absent)  # packages above come through package_of
-
-    def chain(self, target: str) -> tuple[list[tuple[str, str]], str]:
-        """Files executed by importing ``target`` (each package on the way), and the first missing name."""
-        parts = target.split(".")
-        chain: list[tuple[str, str]] = []
-        for i in range(1, len(parts) + 1):
-            name = ".".join(parts[:i])
-            found = self.lookup(name)
-            if found is False:
-                return chain, name
-            if found:
-                chain.append((name, found))
-        return chain, ""
 
     def _third_party(self, rel: str, record: ImportRecord) -> Edge:
         target = record.module
@@ -475,7 +235,7 @@ class ImportGraph:
             return (f"no distribution locked in {self.lock_file} provides the module {module!r}. Add the distribution "
                     f"that provides it to {self.lock_in}, re-lock (pip-compile) and download the wheels again; "
                     + optional)  # fmt: skip
-        code = self.roots[0]
+        code = self.tree.roots[0]
         own = posixpath.join(code.path, "requirements.txt").removeprefix("./")
         listed = (f"no distribution of its requirements ({', '.join(self.requirements)}) provides it"
                   if self.requirements else "it has no requirements file")  # fmt: skip
@@ -483,7 +243,7 @@ class ImportGraph:
         if self.arn_layers:
             arns = (f" On Lambda it may come from the layer {self.arn_layers[0]}, which an image does not have: "
                     "require the distribution instead.")  # fmt: skip
-        return (f"no module {module!r} in {self.describe_roots()}, and {listed}. Add the distribution that "
+        return (f"no module {module!r} in {self.tree.describe_roots()}, and {listed}. Add the distribution that "
                 f"provides it to {own} (builder locks it on the next build);{arns} " + optional)  # fmt: skip
 
     def requires(self, name: str, extras: frozenset[str]) -> tuple:
@@ -523,9 +283,9 @@ class ImportGraph:
 
 # builder's modules that closure.py imports, directly or not (a test keeps this list complete):
 # a change to any of them may change closures, so it is part of the fingerprint
-CODE_MODULES = ("analysis/closure", "analysis/fastscan", "analysis/import_graph", "analysis/imports",
-                "analysis/parse_cache", "core/cache", "core/errors", "core/files", "core/limits",
-                "core/paths",
+CODE_MODULES = ("analysis/closure", "analysis/closure_store", "analysis/fastscan", "analysis/import_graph",
+                "analysis/imports", "analysis/parse_cache", "analysis/records", "analysis/source_tree",
+                "core/cache", "core/errors", "core/files", "core/limits", "core/paths",
                 "deps/dists", "deps/lock", "deps/target", "project/model")  # fmt: skip
 
 
@@ -551,22 +311,3 @@ def _statement(record: ImportRecord) -> str:
 def _requirement_text(req: Requirement) -> str:
     extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
     return f"{req.name}{extras}{req.specifier}"
-
-
-def _below(folder: str, parent: str) -> bool:
-    """Whether the posix folder ``folder`` lies inside ``parent`` ("." holds everything)."""
-    return parent == "." or folder.startswith(parent.rstrip("/") + "/")
-
-
-def _is_file(entry: os.DirEntry) -> bool:
-    try:
-        return entry.is_file()
-    except OSError:
-        return False
-
-
-def _is_dir(entry: os.DirEntry) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False

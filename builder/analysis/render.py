@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import canonicalize_name
 
 from ..core.units import human as human_size
-from .closure import Closure, DistNode, LocalFile
-from .import_graph import Reason
+from .records import Closure, DistNode, LocalFile, Reason
 
 if TYPE_CHECKING:
     from ..deps.dists import DistIndex

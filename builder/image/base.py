@@ -12,6 +12,7 @@ import re
 import shutil
 import tempfile
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from ..core import proc
@@ -39,7 +40,8 @@ def suite_for(python_version: str) -> str:
             f"that base (it can make {', '.join(sorted(SUITES))}). Pull AWS's public.ecr.aws/lambda/python:"
             f"{python_version} (or build `base --from` an image with that Python), or set python-version."
         ) from None
-_RESOURCES = ("Dockerfile.base", "lambda-entrypoint.sh", "emulator.py")
+# What Dockerfile.base COPYs: files, and the emulator package folder (copied without __pycache__).
+_RESOURCES = ("Dockerfile.base", "lambda-entrypoint.sh", "emulator")
 _DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
@@ -105,11 +107,9 @@ def _context(dest: Path, python_version: str) -> None:
     package = resources.files("builder") / "resources"
     for name in _RESOURCES:
         source = package / name
-        if not source.is_file():
+        if not (source.is_file() or source.is_dir()):
             raise BuildError(f"builder's resource {name} is missing from the installed package. Reinstall builder.")
-        (dest / name).write_bytes(source.read_bytes())
-        # COPY keeps the mode: an executable entrypoint needs no `RUN chmod` (a second copy of it).
-        (dest / name).chmod(0o755 if name.endswith(".sh") else 0o644)
+        _copy_resource(source, dest / name)
     wheels = dest / "wheels"
     wheels.mkdir()
     requirements = wheels / "requirements.txt"
@@ -123,6 +123,20 @@ def _context(dest: Path, python_version: str) -> None:
     )
     pip_wheel = next(wheels.glob("pip-*.whl"))
     shutil.copyfile(pip_wheel, dest / "pip.whl")
+
+
+def _copy_resource(source: Traversable, dest: Path) -> None:
+    """Copy a resource file, or a folder without its ``__pycache__`` (nothing compiled on the host goes in)."""
+    if source.is_dir():
+        dest.mkdir()
+        dest.chmod(0o755)
+        for child in sorted(source.iterdir(), key=lambda c: c.name):
+            if child.name != "__pycache__":
+                _copy_resource(child, dest / child.name)
+        return
+    dest.write_bytes(source.read_bytes())
+    # COPY keeps the mode: an executable entrypoint needs no `RUN chmod` (a second copy of it).
+    dest.chmod(0o755 if dest.name.endswith(".sh") else 0o644)
 
 
 def build_base(
