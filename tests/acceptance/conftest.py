@@ -1,0 +1,56 @@
+"""Acceptance fixtures: a real engine (these tests FAIL, never skip, without one), the base image
+and the two bundled examples built once per session and shared by every test that needs them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import BASE_IMAGE, SAM_APP_FUNCTIONS, TEST_TAG, copy_example, copy_sam_app, run_cli
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The engine must answer: these tests fail, never skip, without one."""
+    from builder.engine.docker_engine import DockerEngine
+
+    engine = DockerEngine()
+    try:
+        engine.check()
+    except Exception as exc:
+        pytest.fail(f"Docker engine required for this test and not usable: {exc}", pytrace=False)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_engine):
+    """The locally made Lambda base image (debootstrap + Dockerfile.base), made once per session.
+
+    Always built (the Debian image is reused and the build is cached), so the tests run the
+    current entrypoint and emulator, never a stale base.
+    """
+    result = run_cli("base", "--bootstrap")
+    assert result.returncode == 0, result.stderr
+    return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def built_example(tmp_path_factory, base_image, docker_engine):
+    """All eight example functions built from a copy of the example, tagged ``pytest``."""
+    root = copy_example(tmp_path_factory.mktemp("example") / "backend")
+    result = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)
+    assert result.returncode == 0, result.stdout + result.stderr
+    yield root, result
+    from builder.project import config
+    for fn in config.load(root).functions:
+        docker_engine.remove_image(config.load(root).image(fn.name, TEST_TAG))
+
+
+@pytest.fixture(scope="session")
+def sam_app(tmp_path_factory, base_image, docker_engine):
+    """A copy of examples/sam-app with all its Python functions built with no configuration (tag per session)."""
+    root = copy_sam_app(tmp_path_factory.mktemp("sam") / "sam-app")
+    result = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)
+    assert result.returncode == 0, result.stdout + result.stderr
+    yield root, result
+    for name in SAM_APP_FUNCTIONS:
+        docker_engine.remove_image(f"sam-app-{name}:{TEST_TAG}")

@@ -1,0 +1,98 @@
+"""A missing engine or client, a lock that does not resolve and a failed build give one clear paragraph
+and leave nothing half-made, on a real engine."""
+
+from __future__ import annotations
+
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import BASE_IMAGE, TEST_TAG, copy_example, free_port, run_cli
+
+
+def assert_clean_error(result, code: int, *needles: str) -> str:
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+    return result.stderr
+
+
+@pytest.mark.docker
+def test_no_engine(tmp_path):
+    root = copy_example(tmp_path / "backend")
+    result = run_cli("--project", str(root), "build", "--all", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert_clean_error(result, 3, "No Docker engine answers", "Start it")
+
+
+def _fake_docker(folder: Path, version: str) -> None:
+    """A docker CLI 28 without the buildx plugin: `buildx` fails, `version` answers."""
+    folder.mkdir()
+    script = folder / "docker"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = buildx ]; then echo "docker: \'buildx\' is not a docker command." >&2; exit 1; fi\n'
+        f'if [ "$1" = version ]; then echo {version}; exit 0; fi\n'
+        "exit 1\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.mark.docker
+def test_no_buildkit_capable_client(tmp_path, docker_engine):
+    root = copy_example(tmp_path / "backend")
+    _fake_docker(tmp_path / "bin", "28.2.2")
+    result = run_cli("--project", str(root), "build", "--all", env={"PATH": str(tmp_path / "bin")})
+    assert_clean_error(result, 3, "No docker client that can build with BuildKit", "buildx")
+
+
+@pytest.mark.docker
+def test_lock_that_does_not_resolve_leaves_no_wheelhouse_and_no_tag(tmp_path, base_image, docker_engine):
+    root = copy_example(tmp_path / "backend")
+    lock = root / "requirements" / "functions.txt"
+    # numpy 2.3 publishes no manylinux2014 wheel: the lock cannot be built for Lambda's python3.11.
+    lock.write_text(lock.read_text().replace("numpy==2.2.6", "numpy==2.3.5"))
+    result = run_cli("--project", str(root), "build", "--function", "ml-score", "--tag", f"{TEST_TAG}-bad")
+    assert_clean_error(result, 5, "no wheel for numpy==2.3.5", "manylinux")
+    assert not (root / ".builder" / "wheelhouse").exists()
+    assert not list((root / ".builder").glob("wheelhouse.tmp-*"))
+    assert not docker_engine.image_exists(f"example-ml-score:{TEST_TAG}-bad")
+
+
+@pytest.mark.docker
+def test_failed_build_leaves_no_half_built_tag(tmp_path, base_image, docker_engine):
+    root = copy_example(tmp_path / "backend")
+    # A base image with no shell and no Python: the dependency stage cannot run.
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "rootfs" / "README").write_text("not a Python image\n")
+    with tarfile.open(tmp_path / "rootfs.tar", "w") as tar:
+        tar.add(tmp_path / "rootfs", arcname=".")
+    docker_engine.import_rootfs(tmp_path / "rootfs.tar", f"builder-test-nopython:{TEST_TAG}")
+    toml = root / "builder.toml"
+    toml.write_text(toml.read_text().replace(f'base-image = "{BASE_IMAGE}"', f'base-image = "builder-test-nopython:{TEST_TAG}"'))
+    try:
+        result = run_cli("--project", str(root), "build", "--function", "ml-score", "--tag", f"{TEST_TAG}-bad")
+        assert_clean_error(result, 4, f"docker build of example-ml-score:{TEST_TAG}-bad failed")
+        assert not docker_engine.image_exists(f"example-ml-score:{TEST_TAG}-bad")
+    finally:
+        docker_engine.remove_image(f"builder-test-nopython:{TEST_TAG}")
+
+
+@pytest.mark.docker
+def test_invoke_never_removes_a_running_container_of_the_same_function(built_example, docker_engine):
+    root, _ = built_example
+    port = str(free_port())
+    base = ("--project", str(root), "invoke", "--function", "health", "--tag", TEST_TAG, "--port", port)
+    warm = run_cli(*base, "--keep-warm")
+    assert warm.returncode == 0, warm.stderr
+    name = f"builder-health-{port}"
+    try:
+        clash = run_cli(*base)
+        assert_clean_error(clash, 3, f"A container named {name} is already running", "--keep-warm")
+        assert docker_engine.find_running(name) is not None  # the warm container is untouched
+        again = run_cli(*base, "--keep-warm")
+        assert again.returncode == 0, again.stderr
+    finally:
+        docker_engine.client().containers.get(name).remove(force=True)

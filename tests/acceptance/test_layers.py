@@ -1,0 +1,264 @@
+"""Acceptance (issue 4): the layers of the eight example images, checked on a real engine.
+
+Shared dependency groups give one layer (one registry blob) in every image that
+uses them; layers go base, dependencies (most shared lowest), shared code,
+function code; stripped files are gone but metadata stays; every module has
+valid unchecked-hash bytecode, so importing a handler on a read-only root writes
+nothing; a code-only change rebuilds only the function's own layer.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections import defaultdict
+
+import pytest
+
+from builder.measure import sizes
+from builder.project import config
+from tests.acceptance.example_cases import FUNCTIONS, THIRD_PARTY
+from tests.helpers import BASE_IMAGE, TEST_TAG, run_cli, run_python
+
+pytestmark = pytest.mark.docker
+
+EDIT_TAG = f"{TEST_TAG}-edit"
+WITH_DEPS = tuple(f for f in FUNCTIONS if THIRD_PARTY[f])
+
+# What the strip rules must have removed, and the metadata they must have kept.
+CHECK_STRIPPED = r"""
+import json, os
+found = {"tests/": [], ".pyi": [], "C headers": [], "dist-info without METADATA": []}
+dist_infos = []
+for folder, dirs, files in os.walk("/opt/deps"):
+    for d in dirs:
+        if d == "tests":
+            found["tests/"].append(os.path.join(folder, d))
+        if d.endswith(".dist-info"):
+            dist_infos.append(d)
+            if not os.path.isfile(os.path.join(folder, d, "METADATA")):
+                found["dist-info without METADATA"].append(os.path.join(folder, d))
+    for f in files:
+        if f.endswith(".pyi"):
+            found[".pyi"].append(os.path.join(folder, f))
+        if f.endswith((".h", ".hh", ".hpp", ".hxx")):
+            found["C headers"].append(os.path.join(folder, f))
+print(json.dumps({"found": {k: v[:10] for k, v in found.items()}, "dist_infos": sorted(dist_infos)}))
+"""
+
+# Every .py must have, at importlib's cache path, a pyc of this Python whose flags
+# say hash-based and unchecked (0b01) and whose hash is the source's.
+CHECK_BYTECODE = r"""
+import importlib.util, json, os, sys
+bad, count = [], 0
+for root in sys.argv[1:]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            source, count = os.path.join(folder, name), count + 1
+            try:
+                with open(importlib.util.cache_from_source(source), "rb") as pyc:
+                    head = pyc.read(16)
+            except OSError:
+                bad.append([source, "no pyc"])
+                continue
+            flags = int.from_bytes(head[4:8], "little")
+            if head[:4] != importlib.util.MAGIC_NUMBER:
+                bad.append([source, "pyc of another Python"])
+            elif flags != 0b01:
+                bad.append([source, f"flags {flags:#04b}, not unchecked-hash"])
+            else:
+                with open(source, "rb") as src:
+                    if head[8:16] != importlib.util.source_hash(src.read()):
+                        bad.append([source, "hash differs from the source"])
+print(json.dumps({"modules": count, "bad": bad[:20], "bad_count": len(bad)}))
+"""
+
+# Imports the handler with an audit hook that records every attempt to write a
+# file or make a folder; then, as a control, imports a new module from /tmp
+# (writable), which must be seen writing its bytecode.
+IMPORT_AND_WATCH_WRITES = r"""
+import importlib, json, os, sys
+WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+writes = []
+def hook(event, args):
+    if event == "open":
+        path, mode, flags = args
+        if (isinstance(mode, str) and set(mode) & set("wax+")) or (mode is None and flags & WRITE):
+            writes.append(str(path))
+    elif event in ("os.mkdir", "os.rename", "os.replace", "os.remove", "os.unlink", "os.truncate"):
+        writes.append(f"{event} {args[0]}")
+sys.addaudithook(hook)
+importlib.import_module(sys.argv[1])
+handler_writes = list(writes)
+with open("/tmp/builder_probe.py", "w") as probe:
+    probe.write("X = 1\n")
+del writes[:]
+sys.path.insert(0, "/tmp")
+importlib.import_module("builder_probe")
+print(json.dumps({"handler": handler_writes, "control": writes}))
+"""
+
+
+@pytest.fixture(scope="module")
+def images(built_example) -> dict[str, str]:
+    root, _ = built_example
+    cfg = config.load(root)
+    return {fn: cfg.image(fn, TEST_TAG) for fn in FUNCTIONS}
+
+
+@pytest.fixture(scope="module")
+def analyses(images, docker_engine) -> dict[str, sizes.ImageSizes]:
+    """builder's own analysis of each image's `docker save` archive."""
+    base = docker_engine.image_info(BASE_IMAGE).layers
+    return {fn: sizes.analyse_image(docker_engine.save(ref), base_layers=base, ref=ref) for fn, ref in images.items()}
+
+
+def roles_and_layers(docker_engine, image: str) -> list[tuple[str, str]]:
+    """The layers above the base as (role from the ``builder.layers`` label, diff ID), lowest first."""
+    info = docker_engine.image_info(image)
+    roles = info.labels["builder.layers"].split()
+    return list(zip(roles, info.layers[len(info.layers) - len(roles) :]))
+
+
+# ---- (1) one layer per dependency group ---------------------------------------------------------
+
+
+def test_a_dependency_group_gives_the_same_layer_in_every_image_that_uses_it(images, docker_engine):
+    diff_ids: dict[str, dict[str, str]] = defaultdict(dict)  # role -> function -> diff ID
+    for fn, image in images.items():
+        for role, diff_id in roles_and_layers(docker_engine, image):
+            if role.startswith("deps/"):
+                diff_ids[role][fn] = diff_id
+    assert {"analytics-report", "ml-score"} <= set(diff_ids["deps/numpy"]), "numpy should be a group of its own"
+    split = {role: per_fn for role, per_fn in diff_ids.items() if len(set(per_fn.values())) > 1}
+    assert not split, "a dependency group gave different layers (each stored and pushed again): " + "; ".join(
+        f"{role}: " + ", ".join(f"{fn} {d[7:19]}" for fn, d in sorted(per_fn.items())) for role, per_fn in sorted(split.items())
+    )
+
+
+def test_the_size_analysis_finds_the_same_shared_layers(analyses):
+    """By content: the analysis hashes each layer tar, so equal diff IDs mean equal bytes."""
+    numpy = {
+        fn: next(layer for layer in analyses[fn].layers if layer.role == "deps/numpy") for fn in ("analytics-report", "ml-score")
+    }
+    for layer in numpy.values():
+        assert [d.name for d in layer.distributions] == ["numpy"], layer.distributions
+    assert numpy["analytics-report"].diff_id == numpy["ml-score"].diff_id, (
+        "numpy's layer differs between analytics-report and ml-score, so a registry stores it twice "
+        f"({numpy['ml-score'].size / 1e6:.1f} MB)"
+    )
+
+
+# ---- (2) layer order ---------------------------------------------------------------------------------
+
+
+def _kind(role: str) -> int:
+    return {"shared": 1, "function": 2}.get(role, 0 if role.startswith("deps/") else -1)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_layers_go_base_then_dependencies_then_shared_code_then_function_code(images, analyses, docker_engine, function):
+    base = docker_engine.image_info(BASE_IMAGE).layers
+    info = docker_engine.image_info(images[function])
+    assert info.layers[: len(base)] == base, "the image is not built on the base image"
+    roles = info.labels["builder.layers"].split()
+    assert len(info.layers) == len(base) + len(roles), "every layer above the base has a role in builder.layers"
+    assert roles[-1] == "function", roles
+    assert [_kind(r) for r in roles] == sorted(_kind(r) for r in roles), roles
+    assert -1 not in [_kind(r) for r in roles], roles
+    assert roles.count("shared") <= 1, roles
+    # The analysis of the saved image agrees, and each layer holds what its role says.
+    analysis = analyses[function]
+    assert [layer.role for layer in analysis.layers] == [sizes.BASE_ROLE] * len(base) + roles
+    assert [layer.diff_id for layer in analysis.layers] == list(info.layers)
+    for layer in analysis.layers[len(base) :]:
+        if layer.role.startswith("deps/"):
+            group = layer.role.removeprefix("deps/")
+            assert layer.distributions and {d.group for d in layer.distributions} == {group}, layer
+            assert layer.created_by.startswith("COPY /out/ / "), layer.created_by
+        else:
+            assert not layer.distributions, layer
+            assert layer.created_by.startswith(f"COPY /out/{layer.role}/ / "), layer.created_by
+
+
+def test_the_most_shared_dependency_groups_are_lowest(images, docker_engine):
+    """A group used by more functions changes less often, so it sits lower (fewer rebuilds above it)."""
+    per_image = {fn: [r for r, _ in roles_and_layers(docker_engine, image) if r.startswith("deps/")] for fn, image in images.items()}
+    users: dict[str, int] = defaultdict(int)
+    for groups in per_image.values():
+        for group in groups:
+            users[group] += 1
+    for fn, groups in per_image.items():
+        counts = [users[g] for g in groups]
+        assert counts == sorted(counts, reverse=True), f"{fn}: {list(zip(groups, counts))}"
+
+
+# ---- (3) stripping -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("function", WITH_DEPS)
+def test_stripped_files_are_gone_and_metadata_stays(images, docker_engine, function):
+    result = run_python(docker_engine, images[function], CHECK_STRIPPED)
+    assert result["found"] == {"tests/": [], ".pyi": [], "C headers": [], "dist-info without METADATA": []}
+    names = {re.sub(r"[-_.]+", "-", d.removesuffix(".dist-info").rsplit("-", 1)[0]).lower() for d in result["dist_infos"]}
+    assert names == set(THIRD_PARTY[function])
+
+
+def test_package_metadata_answers_in_analytics_report(built_example, images, docker_engine):
+    root, _ = built_example
+    pinned = re.search(r"^pandas==(\S+)", (root / "requirements" / "functions.txt").read_text(), re.MULTILINE)
+    assert pinned, "the example's lock pins pandas"
+    code = "import importlib.metadata as md, json; print(json.dumps(md.version('pandas')))"
+    assert run_python(docker_engine, images["analytics-report"], code) == pinned.group(1)
+
+
+# ---- (4) bytecode ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_module_has_valid_unchecked_hash_bytecode(images, docker_engine, function):
+    result = run_python(docker_engine, images[function], CHECK_BYTECODE, "/opt/deps", "/var/task")
+    assert result["modules"] > 0
+    assert result["bad_count"] == 0, f"{result['bad_count']} of {result['modules']} modules: {result['bad']}"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_importing_the_handler_on_a_read_only_root_writes_nothing(built_example, images, docker_engine, function):
+    root, _ = built_example
+    module = config.load(root).function(function).module
+    result = run_python(docker_engine, images[function], IMPORT_AND_WATCH_WRITES, module)
+    assert result["control"], "the audit hook saw no write even for a module without bytecode"
+    assert result["handler"] == [], f"importing {module} tried to write: {result['handler'][:10]}"
+
+
+# ---- (5) a code-only change ----------------------------------------------------------------------------
+
+
+def test_a_code_only_change_rebuilds_only_the_function_layer(built_example, images, docker_engine, tmp_path):
+    root, _ = built_example
+    copy = tmp_path / "backend"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("__pycache__"))  # with its wheelhouse: no download
+    handler = copy / "functions" / "ml" / "score.py"
+    text = handler.read_text()
+    assert 'MODEL = "churn-logreg-v1"\n' in text
+    handler.write_text(text.replace('MODEL = "churn-logreg-v1"\n', 'MODEL = "churn-logreg-v2"\n'))
+    cfg = config.load(copy)
+    edited = {fn: cfg.image(fn, EDIT_TAG) for fn in ("ml-score", "analytics-report")}
+    try:
+        result = run_cli("--project", str(copy), "build", "--function", "ml-score", "--function", "analytics-report", "--tag", EDIT_TAG)
+        assert result.returncode == 0, result.stdout + result.stderr
+        before = docker_engine.image_info(images["ml-score"]).layers
+        after = docker_engine.image_info(edited["ml-score"]).layers
+        assert len(after) == len(before)
+        assert after[:-1] == before[:-1], "a layer below the function's code was rebuilt"
+        assert after[-1] != before[-1], "the function's code layer did not change"
+        # Another function's image is untouched, and the new image runs the new code.
+        assert docker_engine.image_info(edited["analytics-report"]).layers == docker_engine.image_info(images["analytics-report"]).layers
+        code = "import json, functions.ml.score as m; print(json.dumps(m.MODEL))"
+        assert run_python(docker_engine, edited["ml-score"], code) == "churn-logreg-v2"
+    finally:
+        for image in edited.values():
+            docker_engine.remove_image(image)

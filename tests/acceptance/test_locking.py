@@ -1,0 +1,119 @@
+"""Locking a SAM project's requirements files with pip-tools (real pip-compile runs; PyPI, no Docker)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from builder.core.errors import LockError
+from builder.deps import locking
+from builder.deps.lock import parse_lock
+from builder.project import config
+from tests.helpers import run_cli
+
+TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.11
+    Handler: app.lambda_handler
+Resources:
+"""
+
+
+def make(root: Path, requirements: dict[str, str]) -> Path:
+    """One function per entry: src/<name>/ with app.py and the given requirements.txt ("" for none)."""
+    text = TEMPLATE
+    for name, reqs in requirements.items():
+        text += f"  {name.capitalize()}Function:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        text += f"      CodeUri: src/{name}/\n"
+        (root / "src" / name).mkdir(parents=True, exist_ok=True)
+        (root / "src" / name / "app.py").write_text("def lambda_handler(event, context):\n    return 1\n")
+        if reqs:
+            (root / "src" / name / "requirements.txt").write_text(textwrap.dedent(reqs))
+    (root / "template.yaml").write_text(text)
+    return root
+
+
+def pins(root: Path, lock: str) -> dict[str, str]:
+    return {name: pin.version for name, pin in parse_lock(root / lock).items()}
+
+
+def test_conflicting_pins_give_the_odd_function_its_own_lock_and_edits_relock(tmp_path):
+    root = make(tmp_path, {"alpha": "six==1.16.0\n", "beta": "six==1.17.0\n", "gamma": "six\n", "delta": ""})
+    cfg = config.load(root)
+    assert cfg.locked_by_builder and locking.staleness(cfg) == "no lock yet"
+    result = locking.ensure(cfg)
+    assert result.divergent == ("alpha",) and result.reason == "no lock yet"
+    assert result.written == ("builder-locks/alpha.txt", "builder-locks/shared.txt")
+    assert pins(root, "builder-locks/shared.txt") == {"six": "1.17.0"}  # the version most functions resolved to
+    assert pins(root, "builder-locks/alpha.txt") == {"six": "1.16.0"}
+    cfg = config.load(root)
+    assert {f.name: f.lock_file for f in cfg.functions} == {
+        "alpha": "builder-locks/alpha.txt", "beta": "builder-locks/shared.txt",
+        "delta": "builder-locks/shared.txt", "gamma": "builder-locks/shared.txt",
+    }  # fmt: skip
+    header = (root / "builder-locks/shared.txt").read_text()
+    assert "# functions: beta gamma" in header and "# input src/beta/requirements.txt sha256=" in header
+    assert str(root) not in header  # no absolute paths: the same lock on every machine
+    assert locking.staleness(cfg) == "" and locking.ensure(cfg).written == ()
+
+    (root / "src/alpha/requirements.txt").write_text("six>=1.16\n")  # alpha no longer conflicts
+    cfg = config.load(root)
+    assert locking.staleness(cfg) == "src/alpha/requirements.txt changed"
+    check = run_cli("--project", str(root), "lock", "--check")
+    assert check.returncode == 5 and "src/alpha/requirements.txt changed" in check.stderr, check.stderr
+    relock = run_cli("--project", str(root), "lock")
+    assert relock.returncode == 0, relock.stderr
+    assert not (root / "builder-locks/alpha.txt").exists()
+    assert pins(root, "builder-locks/shared.txt") == {"six": "1.17.0"}
+    assert "# functions: alpha beta gamma" in (root / "builder-locks/shared.txt").read_text()
+
+
+def test_a_function_whose_own_requirements_conflict_is_told_to_fix_them(tmp_path):
+    root = make(tmp_path, {"alpha": "six==1.16.0\nsix==1.17.0\n", "beta": "six\n"})
+    with pytest.raises(LockError, match=r"The requirements of alpha \(src/alpha/requirements.txt\) conflict among themselves"):
+        locking.ensure(config.load(root))
+    assert not (root / "builder-locks").exists()  # nothing half-written
+
+
+def test_a_requirement_that_does_not_exist_says_so(tmp_path):
+    root = make(tmp_path, {"alpha": "no-such-distribution-builder-test==1.0\n"})
+    with pytest.raises(LockError, match="src/alpha/requirements.txt cannot be locked for CPython 3.11: no distribution matches no-such"):
+        locking.ensure(config.load(root))
+
+
+def test_resolution_that_runs_too_long_is_cut_off_with_what_to_pin(tmp_path):
+    root = make(tmp_path, {"alpha": "six\n"})
+    with pytest.raises(LockError, match=r"took longer than 0 s.*Pin .* to one version"):
+        locking.ensure(config.load(root), timeout=0.01)
+
+
+def test_the_lock_is_for_the_functions_python_not_the_hosts(tmp_path):
+    """pip-compile resolves for the interpreter it runs on; a python3.13 function is locked for 3.13."""
+    for version, expected in (("3.13", {"six"}), ("3.11", {"six", "tomli"})):
+        root = make(tmp_path / version, {"alpha": 'six\ntomli; python_version < "3.12"\n'})
+        (root / "template.yaml").write_text((root / "template.yaml").read_text().replace("python3.11", f"python{version}"))
+        cfg = config.load(root)
+        assert cfg.python_version == version
+        locking.ensure(cfg)
+        assert set(pins(root, "builder-locks/shared.txt")) == expected, version
+        assert f"for CPython {version} on manylinux2014_x86_64" in (root / "builder-locks/shared.txt").read_text()
+
+
+def test_templates_deployed_alone_from_one_folder_keep_locks_of_their_own(tmp_path):
+    root = make(tmp_path, {"alpha": "six==1.16.0\n", "beta": "six==1.17.0\n"})
+    text = (root / "template.yaml").read_text()
+    head, beta = text.split("  BetaFunction:")
+    (root / "alpha.yaml").write_text(head)
+    (root / "beta.yaml").write_text(head.split("  AlphaFunction:")[0] + "  BetaFunction:" + beta)
+    (root / "template.yaml").unlink()
+    for name in ("alpha", "beta", "alpha"):
+        result = run_cli("--project", str(root), "--template", f"{name}.yaml", "lock")
+        assert result.returncode == 0, result.stderr
+    assert "nothing to do" in result.stdout  # alpha's lock survived beta's
+    assert pins(root, "builder-locks/alpha/shared.txt") == {"six": "1.16.0"}
+    assert pins(root, "builder-locks/beta/shared.txt") == {"six": "1.17.0"}

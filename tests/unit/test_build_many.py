@@ -1,0 +1,92 @@
+"""Unit: how several image builds are scheduled (the docker build itself is faked here;
+the acceptance tests build the eight example images for real, four at a time).
+
+The fake builds wait on events, never on the clock: each one may be told to wait until
+others have started or finished, so every ordering below is forced, not hoped for.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+
+from builder import pipeline
+from builder.core.errors import BuildError
+
+TIMEOUT = 10  # seconds a fake build waits for another before the test fails
+
+
+@dataclass
+class Fake:
+    """What each fake build waits for and whether it fails; what happened, in order."""
+
+    after_started: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    after_done: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    fails: set[str] = field(default_factory=set)
+    started: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    began: dict[str, threading.Event] = field(default_factory=dict)
+    ended: dict[str, threading.Event] = field(default_factory=dict)
+
+    def event(self, table: dict[str, threading.Event], name: str) -> threading.Event:
+        with self.lock:
+            return table.setdefault(name, threading.Event())
+
+    def build(self, config, engine, dockerfile_text, function, *, tag="latest"):
+        with self.lock:
+            self.started.append(function)
+        self.event(self.began, function).set()
+        try:
+            for other in self.after_started.get(function, ()):
+                assert self.event(self.began, other).wait(TIMEOUT), f"{other} never started beside {function}"
+            for other in self.after_done.get(function, ()):
+                assert self.event(self.ended, other).wait(TIMEOUT), f"{other} never finished before {function}"
+            if function in self.fails:
+                raise BuildError(f"docker build of {function} failed")
+            return pipeline.Built(function, f"{function}:{tag}", 100, 10, 0.0)
+        finally:
+            self.event(self.ended, function).set()
+
+
+@pytest.fixture
+def fake(monkeypatch) -> Fake:
+    """Replace the one-image build with a ``Fake`` the test programs."""
+    fake = Fake()
+    monkeypatch.setattr(pipeline, "build", fake.build)
+    return fake
+
+
+def test_results_come_back_in_the_order_asked_whatever_finishes_first(fake):
+    fake.after_done.update({"slow": ("mid",), "mid": ("fast",)})
+    done = []
+    built = pipeline.build_many(None, None, "", ["slow", "fast", "mid"], jobs=3, on_done=lambda b: done.append(b.function))
+    assert [b.function for b in built] == ["slow", "fast", "mid"]
+    assert done == ["fast", "mid", "slow"]  # progress is reported as each one ends
+
+
+def test_builds_run_at_once_up_to_jobs(fake):
+    # Each build finishes only once all four have started: one after another would never get there.
+    fake.after_started.update({name: tuple("abcd") for name in "abcd"})
+    built = pipeline.build_many(None, None, "", list("abcd"), jobs=4)
+    assert [b.function for b in built] == list("abcd")
+
+
+def test_after_a_failure_no_new_build_starts_and_the_failure_is_raised(fake):
+    fake.fails.add("bad")
+    with pytest.raises(BuildError, match="docker build of bad failed"):
+        pipeline.build_many(None, None, "", ["a", "bad", "c", "d"], jobs=1)
+    assert fake.started == ["a", "bad"]
+
+
+def test_builds_running_when_one_fails_finish_and_are_reported(fake):
+    # "bad" fails while "long" runs ("long" ends only after "bad" has); "never" is not started.
+    fake.fails.add("bad")
+    fake.after_started["bad"] = ("long",)
+    fake.after_done["long"] = ("bad",)
+    done = []
+    with pytest.raises(BuildError, match="bad"):
+        pipeline.build_many(None, None, "", ["bad", "long", "never"], jobs=2, on_done=lambda b: done.append(b.function))
+    assert "never" not in fake.started
+    assert done == ["long"]  # it finished (its image is kept) even though the run failed

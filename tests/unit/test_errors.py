@@ -1,0 +1,51 @@
+"""Bad input gives one clear paragraph and a non-zero exit, never a traceback (no engine needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import copy_example, run_cli
+
+
+def assert_clean_error(result, code: int, *needles: str) -> str:
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+    return result.stderr
+
+
+def test_missing_config(tmp_path):
+    assert_clean_error(run_cli("--project", str(tmp_path), "build", "--all"), 2, "No builder configuration", "--project DIR")
+
+
+def test_unknown_function_suggests_the_closest_name(tmp_path):
+    root = copy_example(tmp_path / "backend")
+    result = run_cli("--project", str(root), "build", "--function", "helth")
+    assert_clean_error(result, 2, "No function named 'helth'", "Did you mean 'health'?")
+
+
+def test_handler_file_that_does_not_exist(tmp_path):
+    root = copy_example(tmp_path / "backend")
+    toml = root / "builder.toml"
+    toml.write_text(toml.read_text().replace("functions/health/ping.handler", "functions/health/pong.handler"))
+    assert_clean_error(run_cli("--project", str(root), "build", "--all"), 2, "functions/health/pong.py does not exist")
+
+
+def test_handler_function_that_does_not_exist(tmp_path):
+    root = copy_example(tmp_path / "backend")
+    toml = root / "builder.toml"
+    toml.write_text(toml.read_text().replace("functions/health/ping.handler", "functions/health/ping.main"))
+    assert_clean_error(run_cli("--project", str(root), "build", "--all"), 2, "defines no top-level 'main'")
+
+
+def test_build_without_function_names_says_what_to_pass(tmp_path):
+    root = copy_example(tmp_path / "backend")
+    assert_clean_error(run_cli("--project", str(root), "build"), 2, "--function NAME", "--all")
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1", "two"])
+def test_jobs_must_be_a_whole_number_of_at_least_one(tmp_path, jobs):
+    root = copy_example(tmp_path / "backend")
+    result = run_cli("--project", str(root), "build", "--all", "--jobs", jobs)
+    assert_clean_error(result, 2, "--jobs", "expected a whole number of at least 1")
