@@ -6,6 +6,7 @@ CLI and keeps the order of work in one place.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import threading
@@ -20,7 +21,7 @@ from typing import cast
 from .analysis import closure as closure_mod
 from .analysis.parse_cache import ParseCache
 from .core import cache as cachefile
-from .core.errors import AnalysisError, BuildError, ConfigError
+from .core.errors import AnalysisError, BuilderError, BuildError, ConfigError
 from .core.files import work_dir, write_atomic
 from .core.paths import CACHE_DIR, CONTEXT_COPIES, GROUPS_DIR, SAM_DOCKERFILE, STAGE_DIR
 from .deps import dists, locking, wheelhouse
@@ -28,9 +29,11 @@ from .deps.lock import parse_lock
 from .deps.requirements import requirement_names
 from .deps.target import Target
 from .engine import Engine
-from .image import dockerfile, one_image
+from .engine.registry_api import PINNED
+from .image import dockerfile, one_image, reproducible
 from .image.plan import BuildPlan, LockedDist, Needs, dist_key, make_plan, owner, strip_key
 from .image.strip import LOCAL_RULES, StripResult, stripped_local
+from .measure import pins as pins_mod
 from .project.config import lock_of
 from .project.model import LOCAL_BASE, ONE_IMAGE, CodeRoot, Config
 
@@ -264,9 +267,25 @@ def build(
     target = dockerfile.ONE_IMAGE_TARGET if config.images == ONE_IMAGE else function
     started = time.monotonic()
     engine.build(config.root, dockerfile_text, target=target, tag=image)
+    fix_times(engine, image, reproducible.epoch(os.environ))
     seconds = time.monotonic() - started
     size, base = engine.image_info(image).size, engine.image_info(config.base_image).size
     return Built(function, image, size, size - base, seconds)
+
+
+def fix_times(engine: Engine, image: str, seconds: int) -> str:
+    """Give ``image`` the config :mod:`builder.image.reproducible` makes (every time ``seconds``);
+    return its image ID, the same for the same inputs on any machine with the same engine."""
+    attrs, api_history = engine.image_config(image)
+    layers = len((attrs.get("RootFS") or {}).get("Layers") or ())
+    history = reproducible.history_from_api(api_history, layers)
+    if history is None:  # the history API left it open which steps made layers: read the stored config
+        history = reproducible.history_from_config(engine.stored_config(image))
+    config = reproducible.fixed_config(attrs, history, seconds)
+    image_id = f"sha256:{hashlib.sha256(config).hexdigest()}"
+    if image_id != attrs.get("Id"):
+        engine.load(reproducible.load_archive(config, image_id, [image], layers))
+    return image_id
 
 
 def build_many(
@@ -315,3 +334,41 @@ def build_many(
 def event_path(config: Config, function: str) -> Path:
     """The sample event of a function."""
     return config.root / config.function(function).event
+
+
+def pins(config: Config, engine: Engine, names: Sequence[str], tag: str) -> list[pins_mod.Pin]:
+    """Whether each function's local image (``tag``) is the one its template's ``ImageUri`` pins.
+
+    The engine's ``RepoDigests`` answer for an image pushed or pulled here; otherwise the
+    registry is asked which config the pinned manifest names.
+    """
+    from .sam.template import load_template
+
+    templates = {path: load_template(config.root / path) for path in config.templates}
+    out = []
+    for name in names:
+        fn = config.function(name)
+        info = templates[fn.template].function(fn.logical_id) if fn.template in templates else None
+        uri = info.properties.get("ImageUri") if info else None
+        pinned = uri if isinstance(uri, str) and PINNED.match(uri) else ""
+        attrs, _ = engine.image_config(config.image(name, tag))
+        digests = tuple(attrs.get("RepoDigests") or ())
+        held, why = _pinned_config(pinned) if pinned and pinned not in digests else (None, "")
+        status = pins_mod.verdict(pinned, str(attrs.get("Id", "")), digests, held)
+        out.append(pins_mod.Pin(name, pinned, str(attrs.get("Id", "")), status, why if status == pins_mod.UNKNOWN else ""))
+    return out
+
+
+def _pinned_config(pinned: str) -> tuple[str | None, str]:
+    """The image config the registry's manifest ``pinned`` names, or None and why not (ECR's
+    credentials are used; other registries are asked without any)."""
+    from .engine import registry, registry_api  # the SDK and the network only for this question
+
+    name, _, digest = pinned.partition("@")
+    try:
+        repository = registry.parse_repository(name)
+        auth = registry.credentials(repository)
+    except BuilderError as exc:
+        return None, str(exc)
+    remote = registry_api.remote_image(repository.host, repository.path, digest, auth=auth)
+    return (remote.config, "") if remote else (None, f"{repository} did not answer for the pinned digest")

@@ -63,6 +63,23 @@ def copy_example(dest: Path) -> Path:
     return dest
 
 
+def copy_with_wheels(source: Path, dest: Path) -> Path:
+    """A private copy of a built example (``source``) that reuses its wheelhouse: no download."""
+    from builder.core.paths import WHEELHOUSE
+
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(".builder", "__pycache__", ".aws-sam", "image-uris.json"))
+    shutil.copytree(source / WHEELHOUSE, dest / WHEELHOUSE)
+    return dest
+
+
+def image_ids(engine, root: Path, tag: str) -> dict[str, str]:
+    """Each function of the project at ``root`` -> the ID of its local image ``tag``."""
+    from builder.project import config
+
+    cfg = config.load(root)
+    return {fn.name: engine.image_info(cfg.image(fn.name, tag)).id for fn in cfg.functions}
+
+
 def copy_sam_app(dest: Path) -> Path:
     """A private copy of the second bundled example, SAM's usual layout (without any wheelhouse)."""
     shutil.copytree(SAM_APP, dest, ignore=shutil.ignore_patterns(".builder", "__pycache__", ".aws-sam"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from .. import pipeline
+from ..image import reproducible
 from ..image.plan import BuildPlan
 from ..project import config
 
@@ -147,6 +149,7 @@ def build_images(
 
     The base is the configured one, else AWS's for the runtime, else the local stand-in: said on stderr.
     """
+    reproducible.epoch(os.environ)  # a bad SOURCE_DATE_EPOCH fails before any build
     cfg = pipeline.with_base(cfg, engine)
     print(f"base: {cfg.base_image}", file=sys.stderr)
     text = pipeline.prepare(cfg, replace(build_plan, base_image=cfg.base_image))

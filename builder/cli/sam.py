@@ -302,7 +302,8 @@ def cmd_push(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({p.function: p.uri for p in pushed}, indent=2, sort_keys=True))
     else:
-        print(table(("function", "pushed as", "image URI"), [(p.function, p.tag, p.uri) for p in pushed]))
+        rows = [(p.function, p.tag, p.uri, "sent" if p.sent else "already there, nothing sent") for p in pushed]
+        print(table(("function", "pushed as", "image URI", "push"), rows))
         print(f"\nwrote {output}")
     return 0
 

@@ -81,7 +81,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     images, one_image = (measured[:-1], measured[-1]) if with_one else (measured, None)
     stripped = {name: _stripped(build_plan, name) for name in names}
     fmt = "json" if args.json else "markdown" if args.markdown else "text"
-    _emit(report.render(images, fmt, stripped=stripped, registry=args.all, one_image=one_image), args.output)
+    pins = pipeline.pins(cfg, docker(args), names, args.tag) if args.all and cfg.templates else None
+    _emit(report.render(images, fmt, stripped=stripped, registry=args.all, one_image=one_image, pins=pins), args.output)
     return 0
 
 

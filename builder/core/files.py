@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import io
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from ..core.paths import LOCK_DIR, WORK_DIR
 from .errors import BuilderError
@@ -76,3 +80,23 @@ def work_dir(root: Path) -> Path:
         except OSError as exc:
             raise BuilderError(f"Cannot make {folder}: {exc.strerror}. Check the folder's permissions.") from exc
     return folder
+
+
+class ChunkStream(io.RawIOBase):
+    """A readable stream over byte chunks; hashes what it hands out when asked (a diff ID)."""
+
+    def __init__(self, chunks: Iterable[bytes], *, hashed: bool = False) -> None:
+        self._chunks, self._rest = iter(chunks), b""
+        self.sha = hashlib.sha256() if hashed else None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._rest:
+            self._rest = next((chunk for chunk in self._chunks if chunk), b"")
+        n = min(len(buffer), len(self._rest))
+        buffer[:n], self._rest = self._rest[:n], self._rest[n:]
+        if self.sha:
+            self.sha.update(buffer[:n])
+        return n

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -49,4 +49,16 @@ class Engine(Protocol):
         build_args: Mapping[str, str] | None = None,
     ) -> None:  # fmt: skip
         """Build ``dockerfile`` (text) in ``context``, tagging the result ``tag``."""
+        ...
+
+    def image_config(self, ref: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A local image as the engine's inspect answers, and its history (newest first)."""
+        ...
+
+    def stored_config(self, ref: str) -> dict[str, Any]:
+        """The image config the engine stores for ``ref``, read from ``docker save``."""
+        ...
+
+    def load(self, archive: bytes) -> None:
+        """``docker load`` an archive."""
         ...

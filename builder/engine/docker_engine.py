@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import io
+import json
 import logging
 import os
+import tarfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,44 +22,15 @@ from typing import Any
 import docker
 import docker.errors
 
-from ..core import cache as cachefile
 from ..core import proc
 from ..core.errors import BuildError, CommandFailed, EngineError, RegistryError
+from ..core.files import ChunkStream
 from . import Container, ImageInfo
+from .buildkit_cli import find_buildkit_client
 
 log = logging.getLogger("builder")
 
 MIN_API_VERSION = (1, 41)  # Docker 20.10: BuildKit with RUN --mount
-
-
-def _docker_clients() -> list[str]:
-    """Every `docker` executable on PATH, in PATH order (like `type -a docker`)."""
-    found: list[str] = []
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        candidate = os.path.join(folder, "docker")
-        real = os.path.realpath(candidate)
-        if os.access(candidate, os.X_OK) and os.path.isfile(candidate) and real not in found:
-            found.append(real)
-    return found
-
-
-# What each docker CLI binary can do, by path, size and time: probing costs two subprocesses.
-_CLIENTS_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "builder" / "docker-clients.json"
-
-
-def _identity(path: str) -> str:
-    stat = os.stat(path)
-    return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
-
-
-def _probe(client: str) -> tuple[bool, str]:
-    """Whether ``client`` builds with BuildKit (buildx plugin, or built in before 23.0), and its version."""
-    if proc.run([client, "buildx", "version"], check=False).returncode == 0:
-        return True, "buildx"
-    output = proc.run([client, "version", "--format", "{{.Client.Version}}"], check=False).output.strip()
-    version = output.splitlines()[0] if output else ""
-    major = version.split(".", 1)[0]
-    return major.isdigit() and int(major) < 23, version
 
 
 def _wrap(action: str) -> Callable:
@@ -132,7 +106,7 @@ class DockerEngine:
         buildx cannot, so it is skipped.
         """
         if self._cli is None:
-            self._cli = _find_buildkit_client()
+            self._cli = find_buildkit_client()
         return self._cli
 
     def check(self) -> str:
@@ -190,6 +164,28 @@ class DockerEngine:
         except docker.errors.DockerException as exc:
             raise EngineError(f"Inspecting {ref} failed: {exc}") from exc
         return True
+
+    @_wrap("Inspecting an image")
+    def image_config(self, ref: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A local image as the engine's inspect answers, and its history (newest first)."""
+        api = self.client().api
+        return api.inspect_image(ref), list(api.history(ref))
+
+    def stored_config(self, ref: str) -> dict[str, Any]:
+        """The image config the engine stores for ``ref``: the ``<id>.json`` of its ``docker save``."""
+        name = f"{self.image_info(ref).id.removeprefix('sha256:')}.json"
+        with tarfile.open(fileobj=io.BufferedReader(ChunkStream(self.save(ref)), buffer_size=1 << 20), mode="r|") as tar:
+            for member in tar:
+                if member.name == name and (data := tar.extractfile(member)) is not None:
+                    return dict(json.loads(data.read()))
+        raise EngineError(f"`docker save` of {ref} holds no image config {name}; build it again.")
+
+    @_wrap("Loading an image")
+    def load(self, archive: bytes) -> None:
+        """``docker load`` an archive (layers the engine holds may be named and left out)."""
+        for event in self.client().api.load_image(archive):
+            if isinstance(event, dict) and event.get("error"):
+                raise EngineError(f"Loading an image failed: {event['error']}")
 
     @_wrap("Importing a root filesystem")
     def import_rootfs(self, tarball: Path, ref: str) -> str:
@@ -362,26 +358,3 @@ class DockerEngine:
     def pull(self, ref: str, *, auth_config: Mapping[str, str] | None = None) -> str:
         """Pull ``ref`` (by tag or by digest) and return the local image ID."""
         return self.client().images.pull(ref, auth_config=dict(auth_config) if auth_config else None).id
-
-
-def _find_buildkit_client() -> str:
-    known = cachefile.load(_CLIENTS_CACHE)
-    tried, probed = [], False
-    try:
-        for client in _docker_clients():
-            key = _identity(client)
-            if key not in known:
-                known[key], probed = _probe(client), True
-            capable, version = known[key]
-            if capable:
-                return client
-            tried.append(f"{client} ({version or 'unknown'})")
-    finally:
-        if probed:
-            cachefile.save(_CLIENTS_CACHE, known)
-    raise EngineError(
-        "No docker client that can build with BuildKit was found on PATH "
-        f"(tried: {', '.join(tried) or 'no docker on PATH'}). Install the buildx plugin "
-        "(Debian: docker-buildx; Docker's repo: docker-buildx-plugin) or put a docker CLI "
-        "older than 23.0, which has BuildKit built in, on PATH."
-    )

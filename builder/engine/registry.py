@@ -26,11 +26,12 @@ from typing import Any
 
 from ..core.errors import ConfigError, RegistryError
 from ..project.model import ONE_IMAGE, Config
+from . import registry_api
 from .docker_engine import DockerEngine
+from .registry_api import PINNED
 
 IMAGE_URIS = "image-uris.json"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-PINNED = re.compile(r"^(?P<repository>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 
 # The grammar of github.com/distribution/reference: a host (with an optional port) and
 # lower-case path components separated by "/".
@@ -169,6 +170,7 @@ class Pushed:
     image: str
     tag: str
     uri: str  # <repository>@sha256:<digest>
+    sent: bool = True  # False: the registry already held this very image under the tag
 
 
 def push_image(
@@ -183,7 +185,9 @@ def push_image(
     """Tag ``<project>-<function>:<tag>`` as ``<repository>:<function>-<tag>``, push it, pin it.
 
     The engine pushes what it holds: one image manifest (Docker v2 schema 2) for
-    one platform, no index and no attestations, which is what Lambda accepts.
+    one platform, no index and no attestations, which is what Lambda accepts. When the
+    registry's manifest under that tag already names this image's config (its image ID:
+    reproducible, see ``image.reproducible``), nothing is sent.
     """
     config.function(function)
     image = config.image(function, tag)
@@ -196,6 +200,9 @@ def push_image(
         )
     target = repository.tagged("" if one else function, tag)
     engine.tag(image, target)
+    held = registry_api.remote_image(repository.host, repository.path, target.rpartition(":")[2], auth=auth)
+    if held is not None and held.config == engine.image_info(image).id:
+        return Pushed(function, image, target, repository.pinned(held.digest), sent=False)
     digest = engine.push(target, auth_config=auth)
     return Pushed(function, image, target, repository.pinned(digest))
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO, cast
 
 from ..core.errors import AnalysisError
+from ..core.files import ChunkStream
 
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
@@ -39,26 +40,6 @@ class LayerScan:
     deleted: list[str] = field(default_factory=list)
     opaque: list[str] = field(default_factory=list)
     kept: dict[str, bytes] = field(default_factory=dict)  # path -> content
-
-
-class _Stream(io.RawIOBase):
-    """A readable stream over byte chunks; hashes what it hands out when asked (a diff ID)."""
-
-    def __init__(self, chunks: Iterable[bytes], *, hashed: bool = False) -> None:
-        self._chunks, self._rest = iter(chunks), b""
-        self.sha = hashlib.sha256() if hashed else None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if not self._rest:
-            self._rest = next((chunk for chunk in self._chunks if chunk), b"")
-        n = min(len(buffer), len(self._rest))
-        buffer[:n], self._rest = self._rest[:n], self._rest[n:]
-        if self.sha:
-            self.sha.update(buffer[:n])
-        return n
 
 
 def _chunks(reader: IO[bytes] | gzip.GzipFile, head: bytes = b"") -> Iterator[bytes]:
@@ -129,10 +110,10 @@ def _layer_blob(name: str, reader: IO[bytes], head: bytes, keep: re.Pattern[str]
         raise AnalysisError(f"Layer {name} is zstd-compressed, which is not supported; save the image uncompressed.")
     if head.startswith(_GZIP_MAGIC):
         # The diff ID is the digest of the uncompressed tar: hash after decompressing.
-        raw = gzip.GzipFile(fileobj=io.BufferedReader(_Stream(_chunks(reader, head))))
-        source = _Stream(_chunks(raw), hashed=True)
+        raw = gzip.GzipFile(fileobj=io.BufferedReader(ChunkStream(_chunks(reader, head))))
+        source = ChunkStream(_chunks(raw), hashed=True)
     elif head[257:262] == b"ustar" or (head and not head.strip(b"\0")):  # tar header, or an empty tar
-        source = _Stream(_chunks(reader, head), hashed=True)
+        source = ChunkStream(_chunks(reader, head), hashed=True)
     else:
         return "", None  # another kind of blob (attestation, signature): not a layer
     stream = io.BufferedReader(source, buffer_size=1 << 16)
@@ -241,5 +222,5 @@ def read(archive: BinaryIO | Iterable[bytes], *, keep: re.Pattern[str]) -> Archi
     """
     # mypy does not narrow a union by hasattr: cast to the file that "read" means here
     chunks = _chunks(cast(BinaryIO, archive)) if hasattr(archive, "read") else archive
-    metadata, scans = _read_archive(io.BufferedReader(_Stream(chunks), buffer_size=1 << 20), keep)
+    metadata, scans = _read_archive(io.BufferedReader(ChunkStream(chunks), buffer_size=1 << 20), keep)
     return Archive(metadata, scans)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+from .pins import Pin, pins_to_json, render_pins_markdown, render_pins_text
 from .registry_view import (
     registry_to_json,
     registry_view,
@@ -171,12 +172,14 @@ def render(
     stripped: Mapping[str, Mapping[str, int]] | None = None,
     registry: bool = False,
     one_image: ImageSizes | None = None,
+    pins: Sequence[Pin] | None = None,
 ) -> str:
     """The report on ``images`` in ``fmt`` (one of ``FORMATS``), with the registry view when asked.
 
     ``stripped`` maps an image's name (its function) to the bytes its stripping
     rules removed; ``one_image`` is the built image of every function, compared in the
-    registry view. JSON is one ``kind: "report"`` document, whatever the number of images.
+    registry view; ``pins`` say whether each image is the one its template pins. JSON is one
+    ``kind: "report"`` document, whatever the number of images.
     """
     stripped = stripped or {}
     view = registry_view(images) if registry else None
@@ -187,6 +190,7 @@ def render(
             "kind": "report",
             "images": [to_json(i, stripped.get(i.name)) for i in images],
             "registry": {**registry_to_json(view), "shapes": both.to_json()} if view and both else None,
+            "pins": pins_to_json(pins) if pins else None,
         }
         return json.dumps(document, indent=2, sort_keys=True) + "\n"
     if fmt not in FORMATS:
@@ -196,4 +200,6 @@ def render(
     if both:
         lines = shapes_lines(both)
         parts.append("\n".join(lines if fmt == "text" else [f"- {line.strip()}" for line in lines]) + "\n")
+    if pins:
+        parts.append(render_pins_text(pins) if fmt == "text" else render_pins_markdown(pins))
     return "\n".join(parts)

@@ -24,7 +24,7 @@ from builder.local import sandbox as local
 from builder.project import config
 from builder.sam import template as sam
 from tests.acceptance.example_cases import FUNCTIONS, check_result, sample_event
-from tests.helpers import TEST_TAG, copy_example, copy_sam_app, lint, run_cli
+from tests.helpers import TEST_TAG, copy_example, copy_sam_app, copy_with_wheels, lint, run_cli
 
 REGISTRY_BINARY = "/usr/bin/docker-registry"
 MANIFEST_TYPES = {
@@ -225,6 +225,57 @@ def test_pin_matches_images_by_logical_id_on_sams_usual_layout(sam_app, registry
             assert manifest["config"]["digest"] == docker_engine.image_info(f"sam-app-{name}:{TEST_TAG}").id
         assert template.function("NotifyNodeFunction").package_type == "Zip"  # left alone: not builder's
     finally:
+        for image in docker_engine.client().images.list(name=repository):
+            for ref in [*image.tags, *image.attrs.get("RepoDigests", [])]:
+                if ref.startswith((f"{repository}:", f"{repository}@")):
+                    docker_engine.remove_image(ref)
+
+
+@pytest.mark.docker
+def test_after_one_handler_changed_a_deploy_touches_that_function_alone(built_example, registry_server, docker_engine,
+                                                                       tmp_path):  # fmt: skip
+    """Push and pin; push again (nothing sent); change one handler, rebuild: report names it alone,
+    push sends it alone, and pinning again changes one ImageUri line of the template."""
+    root, _ = built_example
+    work = copy_with_wheels(root, tmp_path / "backend")
+    repository, tag = f"{registry_server}/deploy", f"{TEST_TAG}-deploy"
+
+    def cli(*args: str) -> str:
+        result = run_cli("--project", str(work), *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def pins() -> dict:
+        return json.loads(cli("report", "--all", "--json", "--tag", tag))["pins"]
+
+    def rows(stdout: str) -> dict[str, str]:
+        return {line.split()[0]: line for line in stdout.splitlines() if line.split()[:1] and line.split()[0] in FUNCTIONS}
+
+    try:
+        cli("build", "--all", "--tag", tag)
+        assert all("already there" not in row for row in rows(cli("push", "--all", "--repository", repository,
+                                                                      "--tag", tag)).values())  # fmt: skip
+        cli("migrate", "--all", "--pin")
+        pinned = (work / "template.yaml").read_text(encoding="utf-8")
+        assert {p["status"] for p in pins()["functions"]} == {"unchanged"}
+        again = rows(cli("push", "--all", "--repository", repository, "--tag", tag))
+        assert sorted(again) == sorted(FUNCTIONS) and all("already there, nothing sent" in r for r in again.values())
+
+        handler = work / "functions" / "health" / "ping.py"
+        handler.write_text(handler.read_text() + "\n# edited\n")
+        cli("build", "--all", "--tag", tag)
+        assert pins()["changed"] == ["health"]
+        pushed = rows(cli("push", "--all", "--repository", repository, "--tag", tag))
+        assert [name for name, row in sorted(pushed.items()) if "already there" not in row] == ["health"]
+        cli("migrate", "--pin")
+        repinned = (work / "template.yaml").read_text(encoding="utf-8")
+        diff = [line for line in sam.unified_diff(pinned, repinned, "t").splitlines()[2:] if line[:1] in "+-"]
+        uris = json.loads((work / registry.IMAGE_URIS).read_text(encoding="utf-8"))
+        assert [line[1:].strip() for line in diff if line.startswith("+")] == [f"ImageUri: {uris['health']}"]
+        assert len(diff) == 2 and pins()["changed"] == []
+    finally:
+        for fn in config.load(work).functions:
+            docker_engine.remove_image(config.load(work).image(fn.name, tag))
         for image in docker_engine.client().images.list(name=repository):
             for ref in [*image.tags, *image.attrs.get("RepoDigests", [])]:
                 if ref.startswith((f"{repository}:", f"{repository}@")):

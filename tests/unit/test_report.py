@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from builder.measure import registry_view, report, sizes
+from builder.measure import pins, registry_view, report, sizes
 from tests.helpers import REPO
 from tests.unit.archives import BASE, FUNCTION, diff_id, image, save_legacy
 
@@ -127,3 +127,37 @@ def test_the_registry_view_estimates_ecr_storage_at_the_guides_rate(two_images):
     shapes = doc["shapes"]
     assert shapes["one_image_measured"] is False and shapes["one_image_bytes"] == doc["unique_bytes"]
     assert "ECR storage" in report.render(two_images, "text", registry=True)
+
+
+# ---- whether each image is the one its template pins ---------------------------------------------
+
+PINNED = "127.0.0.1:5000/shop@sha256:" + "1" * 64
+
+
+@pytest.mark.parametrize(("pinned", "digests", "held", "status"), [
+    ("", (), None, pins.NOT_PINNED),
+    (PINNED, (PINNED,), None, pins.UNCHANGED),  # pushed or pulled here: the engine says so
+    (PINNED, (), "sha256:" + "a" * 64, pins.UNCHANGED),  # the pinned manifest names this config
+    (PINNED, ("127.0.0.1:5000/shop@sha256:" + "2" * 64,), "sha256:" + "b" * 64, pins.CHANGED),
+    (PINNED, (), None, pins.UNKNOWN),  # the registry did not answer
+])  # fmt: skip
+def test_a_pin_is_unchanged_only_when_the_engine_or_the_registry_says_it_is_this_image(pinned, digests, held, status):
+    assert pins.verdict(pinned, "sha256:" + "a" * 64, digests, held) == status
+
+
+def test_the_pins_say_what_a_deploy_updates_in_every_format(two_images):
+    found = [pins.Pin("fn", PINNED, "sha256:" + "a" * 64, pins.CHANGED),
+             pins.Pin("other", "", "sha256:" + "b" * 64, pins.NOT_PINNED),
+             pins.Pin("third", PINNED, "sha256:" + "c" * 64, pins.UNKNOWN, "127.0.0.1:5000/shop did not answer")]  # fmt: skip
+    doc = json.loads(report.render(two_images, "json", registry=True, pins=found))["pins"]
+    assert doc["changed"] == ["fn"]
+    assert [(f["function"], f["status"], f["pinned"], f["why"]) for f in doc["functions"]] == [
+        ("fn", "changed", PINNED, None), ("other", "not pinned", None, None),
+        ("third", "unknown", PINNED, "127.0.0.1:5000/shop did not answer")]  # fmt: skip
+    documented = set(re.findall(r"`([a-z_]+)`", DOCS.read_text()))
+    assert set(doc) | set(doc["functions"][0]) <= documented
+    text = report.render(two_images, "text", registry=True, pins=found)
+    assert "a deploy after `migrate --pin` updates: fn" in text and "third  unknown (127.0.0.1:5000/shop" in text
+    markdown = report.render(two_images, "markdown", registry=True, pins=found)
+    assert "### Since the pinned template" in markdown and f"| fn | changed | `{PINNED}` |" in markdown
+    assert json.loads(report.render(two_images, "json", registry=True))["pins"] is None
