@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..core.errors import BuilderError, CommandFailed
-from . import images, local, project, sam, sizes
+from . import ci, images, local, project, sam, sizes
 
 EPILOG = """\
 examples:
@@ -28,9 +28,10 @@ examples:
   python -m builder --project examples/backend report --all --markdown
   python -m builder --project examples/backend check --build
   python -m builder --project examples/backend migrate --function UserAuthFunction --dry-run
+  python -m builder --project examples/backend ci --github
 """
 
-COMMAND_MODULES = (project, images, local, sam, sizes)
+COMMAND_MODULES = (project, images, local, sam, sizes, ci)
 
 
 def parser() -> argparse.ArgumentParser:

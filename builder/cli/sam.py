@@ -24,6 +24,7 @@ from ..image.dockerfile import ONE_IMAGE_TARGET
 from ..project import template as sam_project
 from ..project.model import ONE_IMAGE, Config, function_name
 from ..sam import edit as sam_edit
+from ..sam import layers as sam_layers
 from ..sam import plan as sam_plan
 from ..sam import sizes as sam_sizes
 from ..sam import template as sam
@@ -133,19 +134,42 @@ def cmd_plan(args: argparse.Namespace) -> int:
     counts = sam_plan.git_change_counts(Path(template.path).parent, uris, since=args.since)
     plans = sam_plan.plan_template(template, sizes=lambda info: sizes[info.logical_id].total, change_counts=counts)
     diverging = _diverging(args)
+    uses, removed = sam_layers.layer_uses(template), sam_layers.removed_layers(template)
     if not args.json:
         print(render_plan(template, plans, sizes))
         for fid, lock in diverging.items():
             print(f"  {fid}: its requirements conflict with the other functions', so it has a lock of its own ({lock})")
+        print(render_layers(uses, removed))
         return 0
-    out = [
+    functions = [
         {**p.__dict__, "layers": list(p.layers), "reasons": list(p.reasons),
          "limit_bytes": LIMIT_BYTES, "size": sizes[p.logical_id].to_json(),
          "own_lock": diverging.get(p.logical_id)}
         for p in plans
     ]  # fmt: skip
+    out = {"schema_version": 1, "kind": "plan", "functions": functions, "layers": [u.to_json() for u in uses],
+           "removed_layers": list(removed)}  # fmt: skip
     print(json.dumps(out, indent=2, sort_keys=True))
     return 0
+
+
+def render_layers(uses: Sequence[sam_layers.LayerUse], removed: Sequence[str]) -> str:
+    """What each layer is still used for: what the guide's checklist asks before removing layers."""
+    if not uses and not removed:
+        return ""
+    width = max((len(u.logical_id) for u in uses), default=0)
+    lines = ["", "layers:"]
+    for u in uses:
+        if u.functions:
+            what = f"used by {len(u.functions)} ZIP function{'s' if len(u.functions) > 1 else ''}: {', '.join(u.functions)}"
+        elif u.referrers:
+            what = f"no function uses it, but {', '.join(u.referrers)} names it: kept until that goes"
+        else:
+            what = "no function uses it: `migrate --remove-unused-layers` removes it"
+        lines.append(f"  {u.logical_id:<{width}}  {what}")
+    if removed:
+        lines.append(f"  removed by builder (`migrate --rollback` puts them back): {', '.join(removed)}")
+    return "\n".join(lines)
 
 
 def _logical_ids(args: argparse.Namespace, template: sam.Template) -> list[str]:
@@ -262,13 +286,22 @@ def _prepare_sam_build(args: argparse.Namespace) -> None:
 def cmd_migrate(args: argparse.Namespace) -> int:
     path = _template_path(args)
     template = sam.load_template(path)
-    ids = _logical_ids(args, template)
+    if args.remove_unused_layers and args.rollback:
+        raise ConfigError("--rollback puts back the layers --remove-unused-layers removes; pass one of them.")
+    alone = args.remove_unused_layers and not (args.all or args.function or args.pin)
+    ids = [] if alone else _logical_ids(args, template)
     if args.rollback:
         text = sam_edit.rollback(template, ids)
     elif args.pin:
         text, ids = _pinned_text(args, template, ids)
     else:
         text = sam_edit.migrate(template, ids, **_image_settings(args, template))
+    removed: tuple[str, ...] = ()
+    if args.remove_unused_layers:
+        text, removed = sam_layers.remove_unused_layers(sam.parse_template(text, template.path))
+        kept = [u for u in sam_layers.layer_uses(sam.parse_template(text, template.path)) if u.referrers]
+        for u in kept:
+            print(f"kept {u.logical_id}: {', '.join(u.referrers)} still names it", file=sys.stderr)
     if args.dry_run:
         sys.stdout.write(sam.unified_diff(template.text, text, path.name) or f"{path}: no change\n")
         return 0
@@ -277,8 +310,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 0
     write_atomic(path, text)
     action = "rolled back" if args.rollback else "pinned" if args.pin else "migrated"
-    print(f"{path}: {action} {', '.join(ids)}")
-    if not args.rollback and _project(args) is not None:
+    done = [f"{action} {', '.join(ids)}"] if ids else []
+    done += [f"removed the unused layers {', '.join(removed)} (`migrate --rollback` puts them back)"] if removed else []
+    print(f"{path}: {'; '.join(done)}")
+    if ids and not args.rollback and _project(args) is not None:
         _prepare_sam_build(args)
     return 0
 
@@ -328,6 +363,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode.add_argument("--pin", nargs="?", const="-", metavar="IMAGE_URIS",
                       help="set ImageUri to the pushed digests in IMAGE_URIS (default: <project>/image-uris.json); "
                            "ZIP functions named (or --all) are migrated straight to their digest")  # fmt: skip
+    m.add_argument("--remove-unused-layers", action="store_true",
+                   help="then remove the layer resources no function uses and nothing else names (alone, or "
+                        "after migrating); --rollback puts them back")  # fmt: skip
     m.add_argument("--dry-run", action="store_true", help="print a unified diff; change nothing")
     m.set_defaults(handler=cmd_migrate)
 

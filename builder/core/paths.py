@@ -8,6 +8,7 @@ out of git.
 CONFIG_FILE = "builder.toml"
 LOCK_DIR = "builder-locks"  # the locks builder writes from requirements files
 SHARED_LOCK = f"{LOCK_DIR}/shared.txt"
+IMAGE_URIS = "image-uris.json"  # function -> repository@sha256:... that push writes and migrate --pin reads
 
 WORK_DIR = ".builder"
 WHEELHOUSE = f"{WORK_DIR}/wheelhouse"

@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError, RegistryError
+from ..core.paths import IMAGE_URIS
 from ..project.model import ONE_IMAGE, Config
 from . import registry_api
 from .docker_engine import DockerEngine
 from .registry_api import PINNED
 
-IMAGE_URIS = "image-uris.json"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 # The grammar of github.com/distribution/reference: a host (with an optional port) and

@@ -201,7 +201,7 @@ class Doc:
                 else:
                     self.replace(entry.line, entry.stop)
             return
-        state = {k: state[k] for k in ("Repository", "Globals", "Moved", "Receivers") if k in state}
+        state = {k: state[k] for k in ("Repository", "Globals", "Moved", "Receivers", "RemovedLayers") if k in state}
         if block:
             text = emit(STATE_KEY, state, block.column, self.step)
             if entry:

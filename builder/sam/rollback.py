@@ -9,9 +9,10 @@ from typing import Any
 from ..core.errors import TemplateError
 from .doc import IMAGE_KEYS, ROLLBACK_KEY, Doc, finish, kept_text, open_doc, placed, put_back
 from .globals_move import receive, restore_globals
+from .layers import removed_layers, restore_layers
 from .plan import references
 from .spans import compose
-from .template import Template
+from .template import Template, parse_template
 
 log = logging.getLogger("builder")
 
@@ -75,17 +76,23 @@ def _to_zip(doc: Doc, fid: str, record: Mapping[str, Any]) -> None:
     doc.replace(meta.line, meta.stop, placed(original, resource.column) if original else "")
 
 
-def rollback(template: Template, logical_ids: Iterable[str]) -> str:
+def rollback(template: Template, logical_ids: Iterable[str], *, layers: bool = True) -> str:
     """The template's text with each of ``logical_ids`` back to the ZIP definition migrate kept.
 
     When no image function is left, Globals.Function gets back what migrate
     moved off it (if the functions still hold exactly what migrate gave them),
     and the image repository that migrate added goes (if nothing else uses it):
-    migrating and then rolling back everything gives the same bytes.
+    migrating and then rolling back everything gives the same bytes. The layers
+    ``remove_unused_layers`` took out come back first (unless ``layers`` is False).
     """
     ids = list(dict.fromkeys(logical_ids))
     if not ids:
         return template.text
+    if layers and removed_layers(template):  # first the layers, so that the functions find them
+        doc, had_newline = open_doc(template)
+        doc, state = restore_layers(doc)
+        doc.write_state(state)
+        template = parse_template(finish(doc.apply(), had_newline), template.path)
     records = {fid: _record(template, fid) for fid in ids}
     doc, had_newline = open_doc(template)
     state = doc.state()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,7 +22,7 @@ from builder.engine import registry
 from builder.project import config
 from builder.sam import sizes as sam_sizes
 from builder.sam import template as sam
-from tests.helpers import EXAMPLE, SAM_FIXTURES, copy_example, lint, run_cli
+from tests.helpers import EXAMPLE, SAM_FIXTURES, copy_example, copy_sam_app, lint, run_cli
 
 EXAMPLE_FUNCTIONS = (
     "UserAuthFunction", "HealthFunction", "OrdersApiFunction", "NotifyWebhookFunction",
@@ -95,7 +96,7 @@ def test_plan_prints_a_table_of_every_function_and_a_recommendation(backend):
 
 
 def test_plan_json_sizes_are_code_plus_layers_measured_from_the_locked_wheels(backend):
-    plans = {p["logical_id"]: p for p in json.loads(ok(cli(backend, "plan", "--json")))}
+    plans = {p["logical_id"]: p for p in json.loads(ok(cli(backend, "plan", "--json")))["functions"]}
     assert list(plans) == list(EXAMPLE_FUNCTIONS)
     index = index_of(backend)
     report = plans["AnalyticsReportFunction"]
@@ -129,7 +130,7 @@ def test_plan_converts_a_heavy_function_and_one_changed_often(backend):
             handle.write(f"# change {n}\n")
         subprocess.run([*git, "add", "-A"], cwd=backend, check=True, env={**os.environ, **env})
         subprocess.run([*git, "commit", "-qm", f"c{n}"], cwd=backend, check=True, env={**os.environ, **env})
-    plans = {p["logical_id"]: p for p in json.loads(ok(cli(backend, "plan", "--json")))}
+    plans = {p["logical_id"]: p for p in json.loads(ok(cli(backend, "plan", "--json")))["functions"]}
     assert plans["MlScoreFunction"]["recommendation"] == "convert"
     assert plans["MlScoreFunction"]["reasons"][0].startswith("heavy: ")
     assert plans["HealthFunction"]["unzipped_bytes"] < LIMIT_BYTES // 2
@@ -146,7 +147,7 @@ def test_plan_of_the_fixture_marks_what_it_cannot_measure(tmp_path):
     for folder in ("src/token_check", "src/orders", "src/report", "src/ping", "layers/common", "layers/pandas"):
         (tmp_path / folder).mkdir(parents=True)
     (tmp_path / "src/orders/app.py").write_text("x = 1\n", encoding="utf-8")
-    plans = {p["logical_id"]: p for p in json.loads(ok(cli(tmp_path, "plan", "--json")))}
+    plans = {p["logical_id"]: p for p in json.loads(ok(cli(tmp_path, "plan", "--json")))["functions"]}
     assert plans["OrdersFunction"]["unzipped_bytes"] == 6
     assert plans["OrdersFunction"]["size"]["unknown"] == [f"layer {plans['OrdersFunction']['layers'][1]}"]
     assert plans["TokenCheckFunction"]["recommendation"] == "convert"
@@ -267,3 +268,39 @@ def test_pin_needs_an_image_for_each_named_function(tmp_path):
     )  # fmt: skip
     (root / registry.IMAGE_URIS).write_text('{"health": "example:latest"}', encoding="utf-8")
     fails(cli(root, "migrate", "--function", "HealthFunction", "--pin"), 8, "not <repository>@sha256:")
+
+
+UNUSED_AFTER_ALL = {"backend": ["SharedLayer", "AwsLayer", "DataLayer", "HttpLayer", "ImagingLayer"],
+                    "sam-app": ["CommonLayer", "FormattingLayer"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("example", sorted(UNUSED_AFTER_ALL))
+def test_the_post_migration_checklist_lists_and_removes_the_unused_layers_and_rollback_restores_them(
+    example, backend, tmp_path
+):
+    """migrate --all; plan lists the layers no function uses; --remove-unused-layers removes them
+    (cfn-lint clean); migrate --rollback --all gives the original template back byte for byte."""
+    root = backend if example == "backend" else copy_sam_app(tmp_path / "sam-app")
+    path = root / "template.yaml"
+    original = path.read_bytes()
+    ok(cli(root, "migrate", "--all"))
+    migrated = path.read_text(encoding="utf-8")
+    plan = json.loads(ok(cli(root, "plan", "--json")))
+    assert plan["kind"] == "plan" and plan["removed_layers"] == []
+    assert [(layer["logical_id"], layer["status"], layer["functions"], layer["removable"]) for layer in plan["layers"]] == [
+        (lid, "unused", [], True) for lid in UNUSED_AFTER_ALL[example]]  # fmt: skip
+    text = ok(cli(root, "plan"))
+    for lid in UNUSED_AFTER_ALL[example]:
+        assert re.search(rf"^  {lid} +no function uses it: `migrate --remove-unused-layers` removes it$", text, re.M)
+    diff = ok(cli(root, "migrate", "--remove-unused-layers", "--dry-run"))
+    assert f"-  {UNUSED_AFTER_ALL[example][0]}:" in diff and path.read_text(encoding="utf-8") == migrated
+    out = ok(cli(root, "migrate", "--remove-unused-layers"))
+    assert f"removed the unused layers {', '.join(UNUSED_AFTER_ALL[example])}" in out
+    removed = path.read_text(encoding="utf-8")
+    after = json.loads(ok(cli(root, "plan", "--json")))
+    assert after["layers"] == [] and after["removed_layers"] == UNUSED_AFTER_ALL[example]
+    assert "removed by builder (`migrate --rollback` puts them back)" in ok(cli(root, "plan"))
+    lint(tmp_path, original=original.decode("utf-8"), migrated=migrated, removed=removed)
+    fails(cli(root, "migrate", "--rollback", "--all", "--remove-unused-layers"), 2, "--rollback puts back")
+    ok(cli(root, "migrate", "--rollback", "--all"))
+    assert path.read_bytes() == original
