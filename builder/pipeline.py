@@ -21,7 +21,7 @@ from typing import cast
 from .analysis import closure as closure_mod
 from .analysis.parse_cache import ParseCache
 from .core import cache as cachefile
-from .core.errors import AnalysisError, BuilderError, BuildError, ConfigError
+from .core.errors import AnalysisError, BuilderError, BuildError, ConfigError, EngineError
 from .core.files import work_dir, write_atomic
 from .core.paths import CACHE_DIR, CONTEXT_COPIES, GROUPS_DIR, SAM_DOCKERFILE, STAGE_DIR
 from .deps import dists, locking, wheelhouse
@@ -198,6 +198,7 @@ def write_context(config: Config, build_plan: BuildPlan) -> None:
     strip lists, the one image's modules, copies of files behind links that lead outside the
     backend, and the classic-builder Dockerfile `sam build` reads (whose base is the plan's)."""
     work_dir(config.root)
+    wheelhouse.verify(config, [config.root / wheel for wheel in dockerfile.group_wheels(build_plan).values()])
     _write_groups(config.root, build_plan)
     stage = resources.files("builder") / "resources" / "stage.py"
     write_atomic(config.root / STAGE_DIR / "stage.py", stage.read_text(encoding="utf-8"))
@@ -285,6 +286,10 @@ def fix_times(engine: Engine, image: str, seconds: int) -> str:
     image_id = f"sha256:{hashlib.sha256(config).hexdigest()}"
     if image_id != attrs.get("Id"):
         engine.load(reproducible.load_archive(config, image_id, [image], layers))
+        try:
+            engine.remove_image(str(attrs["Id"]))  # the build's own config, untagged now: not left behind
+        except EngineError:
+            pass  # in use after all: the next build's clean-up of untagged images takes it
     return image_id
 
 

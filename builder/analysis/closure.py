@@ -20,6 +20,7 @@ it while nothing it was computed from has changed (``closure_store``).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 
 from packaging.utils import canonicalize_name
@@ -81,9 +82,12 @@ def compute_closure(
     Raises AnalysisError for syntax errors, unreadable files and required imports that
     nothing provides (all of them at once), LockError for requirements the lock lacks.
     """
+    cache = cache or ParseCache()
     with gc_paused():
-        graph = ImportGraph(config, index, target or Target.from_config(config), cache or ParseCache(), function)
-        return _compute(function, graph, _includes(graph, (function,)), config.keep)
+        graph = ImportGraph(config, index, target or Target.from_config(config), cache, function)
+        closure = _compute(function, graph, _includes(graph, (function,)), config.keep)
+        _check_syntax(closure, graph, cache)
+        return closure
 
 
 def _compute(function: FunctionConfig, graph: ImportGraph, includes: dict[str, _Matches],
@@ -291,13 +295,26 @@ def compute_closures(
                 for fn in fns:
                     try:
                         closures[fn.name] = _compute(fn, graph, inc, config.keep)
+                        _check_syntax(closures[fn.name], graph, cache)
                     except AnalysisError as exc:
+                        closures.pop(fn.name, None)
                         if errors is None:
                             raise
                         errors[fn.name] = exc
             if key is not None and not errors:
                 cache.store_closures(closure_store.encode(key, [g for g, _ in graphs], closures))
         return {fn.name: closures[fn.name] for fn in config.functions if fn.name in closures}
+
+
+def _check_syntax(closure: Closure, graph: ImportGraph, cache: ParseCache) -> None:
+    """Every Python file the function ships parses: an error is found here, with its line, not
+    by the bytecode compile deep in the build's log (or by Lambda, at import)."""
+    for file in closure.local_files:
+        if file.path.endswith(".py"):
+            try:
+                cache.check_syntax(os.path.join(graph.tree.root, file.path), file.path)
+            except OSError as exc:
+                raise AnalysisError(f"{file.path}: cannot read it ({exc.strerror}). Check its permissions.") from exc
 
 
 def unused_distributions(closures: Mapping[str, Closure], index: DistIndex) -> tuple[str, ...]:

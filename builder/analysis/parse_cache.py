@@ -12,6 +12,7 @@ decides when it can be reused, this one only stores it.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -26,7 +27,7 @@ from ..core import cache as cachefile
 from ..core.errors import AnalysisError
 from ..core.paths import CACHE_DIR
 from .fastscan import scan_fast
-from .imports import FileImports, scan_full
+from .imports import FileImports, scan_full, syntax_error
 
 CACHE_FILE = Path(CACHE_DIR) / "imports.json"
 CLOSURES_FILE = CACHE_FILE.with_name("closures.json")
@@ -153,6 +154,23 @@ class ParseCache:
             data = fh.read()
         digest = self._record(key, st, data)
         return self._scan(data, digest, key), len(data)
+
+    def check_syntax(self, path: str, key: str) -> None:
+        """Raise the AnalysisError of the first syntax error of the file at ``path`` (``key``: its
+        path relative to the root). The fast scan skips statements that cannot import; this parses
+        the whole file, once per content: a valid version is remembered by its hash."""
+        digest = self.digests.get(key)
+        if self.strict or (digest is not None and f"valid:{digest}" in self._stored.keys() | self._used.keys()):
+            if digest is not None and not self.strict:
+                self._used[f"valid:{digest}"] = ""
+            return
+        with open(path, "rb") as fh:
+            data = fh.read()
+        try:
+            ast.parse(decode_source(data, key), filename=key)
+        except SyntaxError as exc:
+            raise syntax_error(key, exc) from exc
+        self._used[f"valid:{hashlib.blake2b(data, digest_size=16).hexdigest()}"] = ""
 
     def unchanged(self, root: str, digests: Mapping[str, str]) -> bool:
         """Whether each file (path relative to ``root``) still has the given content hash; files are

@@ -7,6 +7,7 @@ non-Python files that ship with a root are listed (``data_files``).
 
 from __future__ import annotations
 
+import errno
 import operator
 import os
 import posixpath
@@ -128,11 +129,11 @@ class SourceTree:
             name = entry.name
             if name.endswith(".py"):
                 stem = name[:-3]
-                if stem.isidentifier() and stem not in self.modules and _is_file(entry):
+                if stem.isidentifier() and stem not in self.modules and _is_file(entry, prefix + name):
                     self.modules[stem] = prefix + name
                     self.module_of[prefix + name] = (stem, False)
                     self.root_of[prefix + name] = code_root
-            elif name.isidentifier() and name not in _SKIPPED_DIRS and _is_dir(entry) and entry.path not in skip:
+            elif name.isidentifier() and name not in _SKIPPED_DIRS and _is_dir(entry, prefix + name) and entry.path not in skip:
                 if f"{name}.py" in names and not os.path.isfile(os.path.join(entry.path, "__init__.py")):
                     continue  # a module file wins over a namespace folder of the same name
                 if name in self.modules or name in self.namespaces:
@@ -170,7 +171,7 @@ class SourceTree:
             name = entry.name
             if name.endswith(".py"):
                 stem = name[:-3]
-                if name == "__init__.py" or not stem.isidentifier() or not entry.is_file():
+                if name == "__init__.py" or not stem.isidentifier() or not _is_file(entry, f"{rel}/{name}"):
                     continue
                 child = f"{dotted}.{stem}"
                 if child not in modules:  # a regular package of the same name wins (it sorts first)
@@ -180,7 +181,7 @@ class SourceTree:
                     self.root_of[path] = code_root
                     if here:
                         package_of[path] = (here, new(Reason, ("package", path, 0)))
-            elif name.isidentifier() and name not in _SKIPPED_DIRS and entry.is_dir() and entry.path not in skip:
+            elif name.isidentifier() and name not in _SKIPPED_DIRS and _is_dir(entry, f"{rel}/{name}") and entry.path not in skip:
                 child = f"{dotted}.{name}"
                 if f"{name}.py" in names and not os.path.isfile(os.path.join(entry.path, "__init__.py")):
                     continue  # a module file wins over a namespace folder of the same name
@@ -240,15 +241,27 @@ def _below(folder: str, parent: str) -> bool:
     return parent == "." or folder.startswith(parent.rstrip("/") + "/")
 
 
-def _is_file(entry: os.DirEntry) -> bool:
+def _is_file(entry: os.DirEntry, rel: str) -> bool:
     try:
         return entry.is_file()
-    except OSError:
+    except OSError as exc:
+        _loop(exc, rel)
         return False
 
 
-def _is_dir(entry: os.DirEntry) -> bool:
+def _is_dir(entry: os.DirEntry, rel: str) -> bool:
     try:
         return entry.is_dir()
-    except OSError:
+    except OSError as exc:
+        _loop(exc, rel)
         return False
+
+
+def _loop(exc: OSError, rel: str) -> None:
+    """A link that leads back to itself (``a -> b``, ``b -> a``) is the user's to fix; other errors
+    (a dangling link, a file gone meanwhile) leave the entry out."""
+    if exc.errno == errno.ELOOP:
+        raise AnalysisError(
+            f"{rel} is a loop of symbolic links ({exc.strerror}). Remove the link, or point it at a real "
+            "file or folder, then run the command again."
+        ) from exc

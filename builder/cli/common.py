@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -167,3 +168,16 @@ def build_images(
     if removed:
         print(f"removed {removed} untagged image(s) that earlier builds of {cfg.name} left", file=sys.stderr)
     return built
+
+
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")  # the grammar of a Docker image tag
+
+
+def image_tag(value: str) -> str:
+    """argparse type of ``--tag``: refused before any work when Docker would refuse it."""
+    if not _TAG.match(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an image tag: letters, digits, '_', '.' and '-', at most 128, not starting "
+            "with '.' or '-'"
+        )
+    return value

@@ -20,6 +20,7 @@ from .common import (
     build_images,
     docker,
     dropped,
+    image_tag,
     jobs_option,
     load,
     notices,
@@ -152,7 +153,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bd.add_argument("--function", "-f", action="append", default=[], metavar="NAME",
                     help="a function to build: its name or logical ID (repeatable)")
     bd.add_argument("--all", action="store_true", help="build every function")
-    bd.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
+    bd.add_argument("--tag", default="latest", type=image_tag, help="image tag (default: %(default)s)")
     bd.add_argument("--json", action="store_true", help="print the results as JSON")
     bd.add_argument("--one-image", action="store_true",
                     help="build the one image holding every function (the guide's shape; images = \"one\" in builder.toml)")

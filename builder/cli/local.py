@@ -16,7 +16,7 @@ from ..local import sandbox as local
 from ..local import settings as local_settings
 from ..project import config
 from ..project.template import parse_parameter_overrides
-from .common import docker, load
+from .common import docker, image_tag, load
 
 
 def _event(args: argparse.Namespace, cfg: config.Config) -> bytes:
@@ -135,7 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ):
         r = sub.add_parser(name, help=help_text)
         r.add_argument("--function", "-f", required=True, metavar="NAME", help="the function (its name or logical ID)")
-        r.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
+        r.add_argument("--tag", default="latest", type=image_tag, help="image tag (default: %(default)s)")
         r.add_argument("--port", type=int, default=9000, help="host port for the invoke endpoint (default: %(default)s)")
         r.add_argument("--memory", type=int, metavar="MB", help="memory size, enforced (default: the template's MemorySize, else 128)")
         r.add_argument("--timeout", type=int, metavar="S", help="function timeout in seconds (default: the template's Timeout, else 3)")

@@ -28,7 +28,7 @@ from ..sam import layers as sam_layers
 from ..sam import plan as sam_plan
 from ..sam import sizes as sam_sizes
 from ..sam import template as sam
-from .common import analyse, docker, load, progress_bar, progress_lines, selected, table
+from .common import analyse, docker, image_tag, load, progress_bar, progress_lines, selected, table
 
 PUSH_EPILOG = """\
 Each function's local image <project>-<function>:<tag> is pushed to ONE repository as the
@@ -378,7 +378,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--all", action="store_true", help="push every function")
     u.add_argument("--repository", "-r", required=True, metavar="URI",
                    help="host[:port]/name, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop")  # fmt: skip
-    u.add_argument("--tag", default="latest",
+    u.add_argument("--tag", default="latest", type=image_tag,
                    help="the local images' tag, and the pushed tags' suffix (default: %(default)s)")  # fmt: skip
     u.add_argument("--output", "-o", metavar="FILE",
                    help="where to write image-uris.json (default: <project>/image-uris.json)")  # fmt: skip

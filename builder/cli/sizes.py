@@ -15,7 +15,7 @@ from ..core.files import write_atomic
 from ..image.plan import BuildPlan
 from ..measure import check, check_render, report, sizes
 from ..project.model import ONE_IMAGE, Config
-from .common import analyse, build_images, docker, jobs_option, load, progress_bar, selected
+from .common import analyse, build_images, docker, image_tag, jobs_option, load, progress_bar, selected
 
 if TYPE_CHECKING:
     from ..engine.docker_engine import DockerEngine
@@ -152,7 +152,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     which = r.add_mutually_exclusive_group(required=True)
     which.add_argument("--function", "-f", action="append", default=[], metavar="NAME", help="a function (repeatable)")
     which.add_argument("--all", action="store_true", help="every function, with the registry view of their layers")
-    r.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
+    r.add_argument("--tag", default="latest", type=image_tag, help="image tag (default: %(default)s)")
     fmt = r.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable (docs/report-json.md)")
     fmt.add_argument("--markdown", action="store_true", help="GitHub markdown (for CI summaries)")
@@ -161,7 +161,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser("check", help="compare image sizes with the committed baseline and the size budgets")
     c.add_argument("--function", "-f", action="append", default=[], metavar="NAME", help="only this function (repeatable; default: all)")
-    c.add_argument("--tag", default="latest", help="image tag (default: %(default)s)")
+    c.add_argument("--tag", default="latest", type=image_tag, help="image tag (default: %(default)s)")
     c.add_argument("--baseline", metavar="FILE", help=f"the baseline (default: {check.BASELINE_FILE} at the backend root)")
     c.add_argument("--build", action="store_true", help="build the images first")
     jobs_option(c)

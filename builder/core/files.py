@@ -6,6 +6,7 @@ import fnmatch
 import hashlib
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,9 +20,27 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``.
 
     Line endings are written as given; an existing file keeps its permission bits.
-    Missing parent folders are created.
+    Missing parent folders are created. A symbolic link stays a link: its target is what is
+    written. A character device (``/dev/stdout``, a terminal) is written as a stream; any other
+    file that is not a regular file (a folder, a FIFO, a socket) is refused.
     """
-    target = Path(path)
+    try:
+        kind = os.stat(path).st_mode  # through links
+    except OSError:
+        kind = 0  # not there (yet): written as a new regular file
+    if stat.S_ISCHR(kind):
+        try:
+            with open(path, "w", encoding="utf-8", newline="") as stream:
+                stream.write(text)
+        except OSError as exc:
+            raise BuilderError(f"Cannot write {path}: {exc.strerror}.") from exc
+        return
+    if kind and not stat.S_ISREG(kind):
+        raise BuilderError(
+            f"Cannot write {path}: it is not a regular file (a folder, a FIFO or a socket). Name a file, "
+            "or - for the standard output where the command offers it."
+        )
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     try:
         mode = target.stat().st_mode & 0o7777
     except FileNotFoundError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -38,6 +38,7 @@ class Pin:
     extras: tuple[str, ...] = ()
     marker: str = ""
     path: str = ""
+    hashes: tuple[str, ...] = ()  # the lock's --hash values for it ("sha256:..."), if it has any
 
     def applies_to(self, target: Target) -> bool:
         """Whether the pin's environment marker (if any) is true for ``target``."""
@@ -99,6 +100,9 @@ def parse_lock(path: Path, *, target: Target | None = None, _seen: frozenset[Pat
                 raise LockError(f"{where}: unknown option {option!r}. Re-create the lock file with pip-compile.")
             continue
         pin = _parse_pin(_HASH_RE.sub("", " " + text).strip(), where, number, str(path))
+        hashes = tuple(h.split("=", 1)[-1].split()[-1] for h in _HASH_RE.findall(" " + text))
+        if hashes:
+            pin = replace(pin, hashes=hashes)
         if target is None or pin.applies_to(target):
             _add(pins, pin, where)
     return pins
@@ -144,4 +148,5 @@ def _add(pins: dict[str, Pin], pin: Pin, where: str) -> None:
         )
     else:
         extras = tuple(sorted(set(old.extras) | set(pin.extras)))
-        pins[pin.name] = Pin(pin.name, pin.version, old.line, extras, old.marker, old.path)
+        pins[pin.name] = Pin(pin.name, pin.version, old.line, extras, old.marker, old.path,
+                             tuple(dict.fromkeys((*old.hashes, *pin.hashes))))  # fmt: skip

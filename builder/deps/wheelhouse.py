@@ -4,27 +4,38 @@ The wheelhouse lives in the build context (``.builder/wheelhouse``) and is
 reused while the lock file and the target are unchanged; pip's own download
 cache makes a refresh cheap. A download goes to a temporary folder that is
 renamed into place only when complete, so a failure never leaves half a
-wheelhouse.
+wheelhouse (and a folder a killed download left is removed by the next run).
+
+Each download records the sha256 of every wheel (``.builder-hashes.json``). Every build checks
+the wheels it uses against that record and against the lock's ``--hash`` values when it has
+them (``verify``): a wheel changed since its download fails the build; one deleted is fetched
+again. A wheel whose file is unchanged since its last check (size, times, inode) is not hashed
+again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..core import proc
 from ..core.errors import CommandFailed, LockError
-from ..core.files import work_dir
+from ..core.files import work_dir, write_atomic
 from ..core.paths import WHEELHOUSE
 from ..project.model import Config
 from .lock import parse_lock
 
 _STAMP = ".builder-key"
+_HASHES = ".builder-hashes.json"  # wheel file name -> {"sha256": ..., "stat": [...]}
+STALE_TMP_SECONDS = 3600  # a wheelhouse.tmp-* folder this old is a killed download's
 
 
 def target_args(python_version: str, platforms: Sequence[str]) -> list[str]:
@@ -84,7 +95,8 @@ def ensure(config: Config, *, refresh: bool = False) -> Path:
     locks = [config.root / rel for rel in config.lock_files if (config.root / rel).is_file()]
     key = _key(locks, config.python_version, config.platforms)
     stamp = dest / _STAMP
-    if not refresh and stamp.is_file() and stamp.read_text().strip() == key:
+    _remove_leftovers(work_dir(config.root))
+    if not refresh and stamp.is_file() and stamp.read_text().strip() == key and _complete(dest):
         return dest
     tmp = Path(tempfile.mkdtemp(prefix="wheelhouse.tmp-", dir=work_dir(config.root)))
     try:
@@ -98,6 +110,7 @@ def ensure(config: Config, *, refresh: bool = False) -> Path:
                 platforms=config.platforms,
                 source=lock.relative_to(config.root).as_posix(),
             )
+        record_downloads(tmp)
         (tmp / _STAMP).write_text(key + "\n")
         if dest.exists():
             shutil.rmtree(dest)
@@ -105,3 +118,86 @@ def ensure(config: Config, *, refresh: bool = False) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def verify(config: Config, wheels: Iterable[Path]) -> None:
+    """Each of ``wheels`` (files of the wheelhouse) is the file downloaded, and one the lock's
+    ``--hash`` values allow when it has them; else a LockError naming it and how to fetch it again."""
+    dest = config.root / WHEELHOUSE
+    record = _load(dest)
+    allowed: dict[str, set[str]] = {}
+    for lock in config.lock_files:
+        if (config.root / lock).is_file():
+            for pin in parse_lock(config.root / lock).values():
+                allowed.setdefault(pin.name, set()).update(h.removeprefix("sha256:") for h in pin.hashes)
+    changed = False
+    for wheel in wheels:
+        entry = record.get(wheel.name)
+        signature = _signature(wheel)
+        unchanged = entry is not None and entry.get("stat") == signature  # the same file as when last hashed
+        digest = entry["sha256"] if unchanged and entry else _sha256(wheel)
+        hashes = allowed.get(_dist_name(wheel.name), set())
+        rel = wheel.relative_to(config.root).as_posix() if wheel.is_relative_to(config.root) else str(wheel)
+        if entry is None or entry.get("sha256") != digest or (hashes and digest not in hashes):
+            why = (
+                "the lock's --hash values do not allow it" if entry is not None and entry.get("sha256") == digest
+                else "it is not the file that was downloaded" if entry is not None
+                else "builder did not download it"
+            )
+            raise LockError(
+                f"{rel}: {why} (sha256 {digest[:16]}...); something changed the wheelhouse. Delete the file "
+                f"(`rm {rel}`) and run the command again: builder downloads what is missing and checks it."
+            )
+        if not unchanged:
+            entry["stat"] = signature
+            changed = True
+    if changed:
+        write_atomic(dest / _HASHES, json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def record_downloads(folder: Path) -> None:
+    """Write the sha256 (and file signature) of every wheel in ``folder``, as a download ends."""
+    record = {w.name: {"sha256": _sha256(w), "stat": _signature(w)} for w in sorted(folder.glob("*.whl"))}
+    (folder / _HASHES).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def _load(dest: Path) -> dict:
+    try:
+        data = json.loads((dest / _HASHES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _complete(dest: Path) -> bool:
+    """The record exists and every wheel it lists is still there (else: download again)."""
+    record = _load(dest)
+    return bool(record) and all((dest / name).is_file() for name in record)
+
+
+def _remove_leftovers(work: Path) -> None:
+    """Folders of downloads that a killed run left: empty ones, and any an hour old (a download
+    running now in another process is neither)."""
+    for folder in work.glob("wheelhouse.tmp-*"):
+        try:
+            if not any(folder.iterdir()) or time.time() - folder.stat().st_mtime > STALE_TMP_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _signature(path: Path) -> list[int]:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]  # ctime: no one can set it back
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _dist_name(wheel: str) -> str:
+    return re.sub(r"[-_.]+", "-", wheel.split("-", 1)[0]).lower()

@@ -62,3 +62,7 @@ class Engine(Protocol):
     def load(self, archive: bytes) -> None:
         """``docker load`` an archive."""
         ...
+
+    def remove_image(self, ref: str) -> None:
+        """Remove a local image (by tag or ID); nothing when it is gone already."""
+        ...

@@ -215,14 +215,16 @@ def parse_image_uris(text: str, path: str = IMAGE_URIS) -> dict[str, str]:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise RegistryError(f"{path} is not valid JSON ({exc}); push the images again to rewrite it.") from exc
+        raise RegistryError(f"{path} is not valid JSON ({exc}). Fix it, or delete it and push the images again "
+                            "(push merges into it, so it cannot rewrite a damaged one).") from exc
     if not isinstance(data, dict):
-        raise RegistryError(f"{path} should map function names to image URIs; push the images again to rewrite it.")
+        raise RegistryError(f"{path} should map function names to image URIs. Fix it, or delete it and push the "
+                            "images again.")
     for name, uri in data.items():
         if not isinstance(uri, str) or not PINNED.match(uri):
             raise RegistryError(
-                f"{path}: the image of {name} is {uri!r}, not <repository>@sha256:<64 hex digits>; "
-                "push it again to rewrite it."
+                f"{path}: the image of {name} is {uri!r}, not <repository>@sha256:<64 hex digits>. Fix that "
+                "entry, or delete it and push that function again."
             )
     return dict(data)
 

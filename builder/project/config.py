@@ -24,7 +24,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from ..core.errors import ConfigError
-from ..core.limits import TASK_ROOT
+from ..core.limits import PYTHON_RUNTIMES, TASK_ROOT
 from ..core.paths import CONFIG_FILE, LOCK_DIR, SHARED_LOCK
 from .model import (
     DEFAULT_BASE_IMAGE,
@@ -86,6 +86,11 @@ def _check_keys(table: dict[str, Any], allowed: Mapping[str, type[Any]], where: 
                     raise ConfigError(
                         f"{where}: every item of {key!r} must be a non-empty string, not {item!r} "
                         f"({type(item).__name__}). Write e.g. {key} = [\"text\"]."
+                    )
+                if key in ("include", "keep") and (item.startswith("/") or ".." in item.replace("\\", "/").split("/")):
+                    raise ConfigError(
+                        f"{where}: {key} {item!r} reaches outside the backend root; only files under it can ship. "
+                        "Move the file into the backend and name it relative to the root."
                     )
 
 
@@ -288,6 +293,11 @@ def load(root: Path | str, *, templates: tuple[str, ...] = (), **overrides: Any)
     python_version = overrides.get("python_version") or table.get("python-version")
     if python_version is not None and not _VERSION_RE.match(python_version):
         raise ConfigError(f"{where}: python-version {python_version!r} is not a Python 3 version such as \"3.11\".")
+    if python_version is not None and python_version not in PYTHON_RUNTIMES:
+        raise ConfigError(
+            f"{where}: python-version {python_version!r} is not a Python that Lambda runs "
+            f"({', '.join(PYTHON_RUNTIMES)}). Pick one of them."
+        )
     source_roots = tuple(table["source-roots"]) if "source-roots" in table else None
     project = sam_project.read(root, paths, python_version=python_version, layout=source_roots is None)
     for src in source_roots or (() if paths else Config.source_roots):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError, TemplateError
-from ..core.limits import TASK_ROOT
+from ..core.limits import PYTHON_RUNTIMES, TASK_ROOT
 from ..sam import template as sam
 from .model import _WORD, CodeRoot, FunctionConfig, function_name
 
@@ -188,6 +188,11 @@ class _Reader:
             self._skip(fid, f"runtime {runtime or '(none)'}, not python3.x")
             return None
         version = match[1]
+        if version not in PYTHON_RUNTIMES:
+            raise TemplateError(
+                f"{self.rel}: {fid} has Runtime {runtime}, which Lambda does not have "
+                f"(python{', python'.join(PYTHON_RUNTIMES)}). Fix the Runtime in the template."
+            )
         if self.python_version and version != self.python_version:
             self._skip(fid, f"runtime {runtime}, and the project builds Python {self.python_version}")
             return None

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import stat
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import BASE_IMAGE, TEST_TAG, copy_example, free_port, run_cli
+from builder.project import config
+from tests.helpers import BASE_IMAGE, TEST_TAG, copy_example, copy_with_wheels, free_port, run_cli
 
 
 def assert_clean_error(result, code: int, *needles: str) -> str:
@@ -96,3 +98,27 @@ def test_invoke_never_removes_a_running_container_of_the_same_function(built_exa
         assert again.returncode == 0, again.stderr
     finally:
         docker_engine.client().containers.get(name).remove(force=True)
+
+
+@pytest.mark.docker
+def test_a_wheel_changed_after_its_download_fails_the_next_build_and_a_deleted_one_is_fetched_again(
+    built_example, docker_engine, tmp_path
+):
+    root, _ = built_example
+    work = copy_with_wheels(root, tmp_path / "backend")
+    house = work / ".builder" / "wheelhouse"
+    orders = ("--project", str(work), "build", "--function", "orders-api", "--tag", f"{TEST_TAG}-wheels")
+    try:
+        assert run_cli(*orders).returncode == 0
+        wheel = next(house.glob("pydantic_core-*.whl"))
+        with zipfile.ZipFile(wheel, "a") as zf:
+            zf.writestr("pydantic_core/evil.py", "print('owned')\n")
+        result = run_cli(*orders)
+        message = assert_clean_error(result, 5, wheel.name, "it is not the file that was downloaded", "rm ")
+        assert "Traceback" not in message
+        wheel.unlink()  # what the message says to do
+        again = run_cli(*orders)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert wheel.is_file()
+    finally:
+        docker_engine.remove_image(config.load(work).image("orders-api", f"{TEST_TAG}-wheels"))

@@ -276,6 +276,29 @@ def test_analysis_errors_name_file_and_line(tmp_path: Path, sources: dict[str, s
         closure_of(cfg, tmp_path)
 
 
+def test_a_syntax_error_where_nothing_is_imported_is_found_with_its_line_before_any_build(tmp_path: Path) -> None:
+    """The fast scan reads only statements that can import; every shipped file is still parsed whole."""
+    cfg = backend(tmp_path, {"functions/app.py": "import shared.util\n" + HANDLER,
+                             "shared/util.py": "X = 1\n\n\ndef f():\n    return {1: }\n"})  # fmt: skip
+    with pytest.raises(AnalysisError, match=r"^shared/util.py:5: syntax error: .*Fix it"):
+        closure_of(cfg, tmp_path)
+    house = tmp_path / "wheels"
+    index = DistIndex.from_wheelhouse(house, parse_lock(cfg.lock_path))
+    with pytest.raises(AnalysisError, match=r"^shared/util.py:5: syntax error"):
+        compute_closures(cfg, index)
+    (tmp_path / "shared/util.py").write_text("X = 1\n")
+    assert "shared/util.py" in files(closure_of(cfg, tmp_path))
+
+
+@pytest.mark.parametrize("links", [{"shared/a": "b", "shared/b": "a"}, {"shared/x.py": "y.py", "shared/y.py": "x.py"}])
+def test_a_loop_of_symbolic_links_is_reported_with_what_to_do(tmp_path: Path, links: dict[str, str]) -> None:
+    cfg = backend(tmp_path, {"functions/app.py": HANDLER})
+    for link, target in links.items():
+        (tmp_path / link).symlink_to(target)
+    with pytest.raises(AnalysisError, match=r"^shared/[abxy.py]+ is a loop of symbolic links .*Remove the link"):
+        closure_of(cfg, tmp_path)
+
+
 def test_undecodable_file(tmp_path: Path) -> None:
     cfg = backend(tmp_path, {"functions/app.py": "import shared.latin\n" + HANDLER})
     (tmp_path / "shared/latin.py").write_bytes(b"# coding: utf-8\nx = '\xff'\n")

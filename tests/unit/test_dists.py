@@ -37,7 +37,7 @@ def test_parse_lock_reads_pip_compile_output(tmp_path: Path) -> None:
     )
     pins = parse_lock(lock)
     assert list(pins) == ["pyyaml", "requests", "tomli", "typing-extensions"]
-    assert pins["pyyaml"] == Pin("pyyaml", "6.0.2", 7, path=str(lock))
+    assert pins["pyyaml"] == Pin("pyyaml", "6.0.2", 7, path=str(lock), hashes=("sha256:aaa", "sha256:bbb"))
     assert pins["requests"].extras == ("security", "socks")
     assert pins["requests"].line == 11
     assert pins["tomli"].marker == 'python_version < "3.11"'

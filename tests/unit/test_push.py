@@ -77,8 +77,9 @@ def test_image_uris_json_is_sorted_validated_and_merged(tmp_path):
     }  # fmt: skip
     bad = [("[]", "should map"), ("{", "not valid JSON"), ('{"a": "repo:latest"}', "not <repository>@sha256")]
     for text, words in bad:
-        with pytest.raises(RegistryError, match=words):
+        with pytest.raises(RegistryError, match=words) as raised:
             registry.parse_image_uris(text)
+        assert "Fix " in str(raised.value) and "delete it" in str(raised.value)  # pushing again cannot mend it
     with pytest.raises(RegistryError, match="push the images first"):
         registry.read_image_uris(tmp_path / "missing.json")
 
