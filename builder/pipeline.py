@@ -21,6 +21,7 @@ from typing import cast
 from .analysis import closure as closure_mod
 from .analysis.parse_cache import ParseCache
 from .core import cache as cachefile
+from .core import proc
 from .core.errors import AnalysisError, BuilderError, BuildError, ConfigError, EngineError
 from .core.files import work_dir, write_atomic
 from .core.paths import CACHE_DIR, CONTEXT_COPIES, GROUPS_DIR, SAM_DOCKERFILE, STAGE_DIR
@@ -326,8 +327,9 @@ def build_many(
         futures = [pool.submit(one, name) for name in functions]
         try:
             wait(futures)
-        except BaseException:  # Ctrl-C: start nothing more
+        except BaseException:  # Ctrl-C: start nothing more, and stop the builds running
             failed.set()
+            proc.stop_all()
             raise
     errors = [error for f in futures if (error := f.exception()) is not None]
     if errors:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from .. import __version__
+from ..core import proc
 from ..core.errors import BuilderError, CommandFailed
 from . import ci, images, local, project, sam, sizes
 
@@ -58,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (callable from tests)."""
     args = parser().parse_args(argv)
     logging.basicConfig(format="%(message)s", level=logging.DEBUG if args.verbose else logging.WARNING)
+    main_thread = threading.current_thread() is threading.main_thread()
+    # `kill`, `timeout` and CI runners stop with SIGTERM: treated as Ctrl-C, so what builder started stops
+    previous = signal.signal(signal.SIGTERM, _interrupted) if main_thread else None
     try:
         return args.handler(args)
     except BuilderError as exc:
@@ -67,5 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        proc.stop_all()  # what builder started stops with it
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,20 +64,6 @@ def _spec(args: argparse.Namespace, cfg: config.Config):
     )
 
 
-def _stopped_by_sigterm(handler):
-    """`kill`, `timeout` and CI runners stop with SIGTERM: treat it as Ctrl-C, so the container goes too."""
-
-    def run(args: argparse.Namespace) -> int:
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            return handler(args)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-    return run
-
-
-@_stopped_by_sigterm
 def cmd_invoke(args: argparse.Namespace) -> int:
     cfg = load(args)
     event = _event(args, cfg)
@@ -94,11 +79,6 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@_stopped_by_sigterm
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = load(args)
     return _serve(args, _spec(args, cfg))

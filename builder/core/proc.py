@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,10 @@ from .errors import BuildError, CommandFailed
 
 log = logging.getLogger("builder")
 progress = logging.getLogger("builder.output")  # what commands print, line by line
+
+_running: set[subprocess.Popen] = set()  # the commands started and not yet finished, for stop_all
+_running_lock = threading.Lock()
+STOP_GRACE = 10.0  # seconds a command has to stop on SIGINT before it is killed
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ def run(
         )
     except FileNotFoundError as exc:
         raise BuildError(f"`{argv[0]}` is not installed or not on PATH. {hint}".strip()) from exc
+    with _running_lock:
+        _running.add(proc)
     if stdin is not None:
         assert proc.stdin is not None
         proc.stdin.write(stdin)
@@ -83,11 +90,39 @@ def run(
             lines.append(line)
             progress.debug("  %s", line)
         returncode = proc.wait()
+    except BaseException:  # Ctrl-C (or SIGTERM) while this thread waits: the command stops too
+        _stop(proc)
+        raise
     finally:
         if timer is not None:
             timer.cancel()
+        with _running_lock:
+            _running.discard(proc)
     timed_out = killed.is_set()
     output = "\n".join(lines)
     if timed_out or (check and returncode != 0):
         raise CommandFailed(argv, returncode, output, hint, timed_out=timed_out)
     return Result(tuple(argv), returncode, output)
+
+
+def stop_all() -> None:
+    """Stop every command still running (SIGINT, as Ctrl-C would, then SIGKILL after STOP_GRACE),
+    so that nothing builder started goes on after it was interrupted: a ``docker build`` stopped
+    this way cancels its build and tags nothing."""
+    with _running_lock:
+        running = list(_running)
+    for proc in running:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    except OSError:
+        pass  # gone meanwhile

@@ -192,7 +192,9 @@ class DistIndex:
                 raise LockError(
                     f"{pin.path or 'lock file'}:{pin.line}: no wheel for {pin.name}=={pin.version} that installs on "
                     f"Python {target.short_version} {target.sys_platform}/{target.platform_machine} in {wheelhouse} "
-                    f"(found: {found}). (Re)download the wheelhouse for the lock file."
+                    f"(found: {found}). Run the command again, which downloads what is missing (or fetch it "
+                    f"yourself: `pip download --no-deps --only-binary=:all: -d {wheelhouse} {pin.name}=={pin.version}` "
+                    "with the target's --platform and --python-version)."
                 )
             wheel = usable[0]
             size = wheel.stat().st_size

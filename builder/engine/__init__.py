@@ -9,7 +9,7 @@ can be tested with a fake; this module imports no Docker SDK.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,10 +27,11 @@ class ImageInfo:
 
 @dataclass(frozen=True)
 class Container:
-    """A started container: its ID and name."""
+    """A started container: its ID, name and labels."""
 
     id: str
     name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 class Engine(Protocol):

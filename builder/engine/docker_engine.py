@@ -8,6 +8,7 @@ engine object per command run: it connects, and finds the CLI, once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import io
@@ -21,9 +22,10 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests
 
 from ..core import proc
-from ..core.errors import BuildError, CommandFailed, EngineError, RegistryError
+from ..core.errors import BuildError, CommandFailed, ConfigError, EngineError, RegistryError
 from ..core.files import ChunkStream
 from . import Container, ImageInfo
 from .buildkit_cli import find_buildkit_client
@@ -31,6 +33,7 @@ from .buildkit_cli import find_buildkit_client
 log = logging.getLogger("builder")
 
 MIN_API_VERSION = (1, 41)  # Docker 20.10: BuildKit with RUN --mount
+CONNECT_TIMEOUT = 10  # seconds for the engine to answer its version: a hung one fails here
 
 
 def _wrap(action: str) -> Callable:
@@ -81,13 +84,16 @@ class DockerEngine:
         """A connected SDK client, checked once for a recent enough engine."""
         if self._sdk is None:
             try:
-                sdk = docker.from_env(timeout=int(self.timeout))
+                # An engine that accepts and never answers fails here, fast; later calls may take longer.
+                sdk = docker.from_env(timeout=CONNECT_TIMEOUT)
                 version = sdk.version()
-            except docker.errors.DockerException as exc:
+                sdk.api.timeout = int(self.timeout)
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
                 raise EngineError(
                     "No Docker engine answers (DOCKER_HOST="
                     f"{os.environ.get('DOCKER_HOST', 'unix:///var/run/docker.sock')}): {exc}. "
-                    "Start it (`sudo systemctl start docker`, or `dockerd &` as root) and try again."
+                    "Start it (`sudo systemctl start docker`, or `dockerd &` as root), or restart it if it "
+                    "hangs, or point DOCKER_HOST at one that runs, and try again."
                 ) from exc
             api = tuple(int(p) for p in version.get("ApiVersion", "0.0").split(".")[:2])
             if api < MIN_API_VERSION:
@@ -278,8 +284,16 @@ class DockerEngine:
             )
         if previous is not None:
             previous.remove(force=True)
-        container = self.client().containers.run(detach=True, **spec.docker_run_kwargs())
-        return Container(container.id, spec.name)
+        try:
+            container = self.client().containers.run(detach=True, **spec.docker_run_kwargs())
+        except docker.errors.APIError as exc:
+            with contextlib.suppress(docker.errors.DockerException):  # created but not started: not left behind
+                self.client().containers.get(spec.name).remove(force=True)
+            if "port is already allocated" in str(exc) or "address already in use" in str(exc):
+                port = ", ".join(str(p) for p in spec.ports.values())
+                raise ConfigError(f"Port {port} is in use on this machine; pick another with --port.") from exc
+            raise
+        return Container(container.id, spec.name, dict(spec.labels))
 
     @_wrap("Finding a container")
     def find_running(self, name: str) -> Container | None:
@@ -288,7 +302,8 @@ class DockerEngine:
             container = self.client().containers.get(name)
         except docker.errors.NotFound:
             return None
-        return Container(container.id, name) if container.status == "running" else None
+        labels = dict((container.attrs.get("Config") or {}).get("Labels") or {})
+        return Container(container.id, name, labels) if container.status == "running" else None
 
     @_wrap("Reading container logs")
     def logs(self, container: Container, *, follow: bool = False, since: Any = None) -> Iterator[str]:

@@ -203,7 +203,11 @@ def push_image(
     held = registry_api.remote_image(repository.host, repository.path, target.rpartition(":")[2], auth=auth)
     if held is not None and held.config == engine.image_info(image).id:
         return Pushed(function, image, target, repository.pinned(held.digest), sent=False)
-    digest = engine.push(target, auth_config=auth)
+    try:
+        digest = engine.push(target, auth_config=auth)
+    except BaseException:
+        engine.remove_image(target)  # the tag only (the image keeps its own): a failed push leaves none
+        raise
     return Pushed(function, image, target, repository.pinned(digest))
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 from ..core.errors import ConfigError
 from ..engine import Container
@@ -50,14 +51,18 @@ def spec_for(
             f"Image {image} does not exist. Build it first: "
             f"`python -m builder --project {config.root} build --function {function} --tag {tag}`."
         )
-    return local.sandbox_spec(
+    spec = local.sandbox_spec(
         image, function, config.command(fn.name), port=port, memory_mb=memory_mb, timeout_s=timeout_s, tmp_mb=tmp_mb,
         env=env or {}, sandbox=sandbox,
     )
+    identity = {local.PROJECT_LABEL: config.name, local.IMAGE_LABEL: engine.image_info(image).id}
+    return replace(spec, labels=MappingProxyType({**spec.labels, **identity}))
 
 
 def start(engine: DockerEngine, spec: local.ContainerSpec) -> Container:
     """Start the container and wait until its invoke endpoint answers; removed again on failure."""
+    if engine.find_running(spec.name) is None:  # else the engine says whose container it is
+        local.check_port(spec.ports[local.CONTAINER_PORT])
     container = engine.start(spec)
     try:
         local.wait_ready(spec.ports[local.CONTAINER_PORT], START_TIMEOUT)
@@ -71,6 +76,15 @@ def invoke(engine: DockerEngine, spec: local.ContainerSpec, event: bytes, *, kee
     """Send ``event`` to the function; reuse a warm container with ``keep_warm`` (and keep it)."""
     port = spec.ports[local.CONTAINER_PORT]
     container = engine.find_running(spec.name) if keep_warm else None
+    if container is not None and not local.same_warm_container(container.labels, spec):
+        if container.labels.get(local.PROJECT_LABEL) != spec.labels.get(local.PROJECT_LABEL):
+            raise ConfigError(
+                f"{container.name} is a warm container of another project "
+                f"({container.labels.get(local.PROJECT_LABEL) or 'not builder'}) on port {port}. Pick another "
+                f"--port, or stop it with `docker rm -f {container.name}`."
+            )
+        engine.remove(container)  # this function's warm container of an image built before: replaced
+        container = None
     reused = container is not None
     if container is None:
         container = start(engine, spec)

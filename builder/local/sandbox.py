@@ -135,6 +135,25 @@ def sandbox_spec(
     return replace(spec, tmpfs=tmpfs, mem_limit=memory, memswap_limit=memory)
 
 
+PROJECT_LABEL = "builder.project"
+IMAGE_LABEL = "builder.image-id"  # the image a warm container runs: another image is another container
+
+
+def check_port(port: int) -> None:
+    """Refuse a host port something already listens on, before any container is made."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closing connection is no listener
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ConfigError(f"Port {port} is in use on this machine ({exc.strerror}); pick another with --port.") from exc
+
+
+def same_warm_container(labels: Mapping[str, str], spec: ContainerSpec) -> bool:
+    """Whether a running container with ``labels`` runs this project's function from this very image."""
+    return all(labels.get(key) == spec.labels.get(key) for key in (PROJECT_LABEL, LABEL, IMAGE_LABEL))
+
+
 @dataclass(frozen=True)
 class Invocation:
     """The emulator's answer: HTTP status, body, and ``X-Amz-Function-Error`` if any."""

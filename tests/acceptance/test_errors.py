@@ -3,8 +3,16 @@ and leave nothing half-made, on a real engine."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import socket
 import stat
+import subprocess
+import sys
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -122,3 +130,100 @@ def test_a_wheel_changed_after_its_download_fails_the_next_build_and_a_deleted_o
         assert wheel.is_file()
     finally:
         docker_engine.remove_image(config.load(work).image("orders-api", f"{TEST_TAG}-wheels"))
+
+
+def _status(result) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(json.loads(result.stdout)["body"])["status"]
+
+
+@pytest.mark.docker
+def test_keep_warm_never_answers_from_another_image_or_another_project(built_example, docker_engine, tmp_path):
+    """A rebuilt image replaces its warm container; another project's warm container on the same
+    function name and port is refused and left alone."""
+    root, _ = built_example
+    tag, port = f"{TEST_TAG}-warm", str(free_port())
+    work = copy_with_wheels(root, tmp_path / "backend")
+    other = copy_with_wheels(root, tmp_path / "other")
+    toml = other / "builder.toml"
+    toml.write_text(toml.read_text().replace('name = "example"', 'name = "other-project"'))
+    name = f"builder-health-{port}"
+    warm = ("invoke", "--function", "health", "--tag", tag, "--port", port, "--keep-warm")
+    try:
+        assert run_cli("--project", str(work), "build", "--function", "health", "--tag", tag).returncode == 0
+        assert _status(run_cli("--project", str(work), *warm)) == "ok"
+        handler = work / "functions" / "health" / "ping.py"
+        handler.write_text(handler.read_text().replace('"status": "ok"', '"status": "edited"'))
+        assert run_cli("--project", str(work), "build", "--function", "health", "--tag", tag).returncode == 0
+        assert _status(run_cli("--project", str(work), *warm)) == "edited"  # not the old container's answer
+        assert run_cli("--project", str(other), "build", "--function", "health", "--tag", tag).returncode == 0
+        refused = run_cli("--project", str(other), *warm)
+        assert_clean_error(refused, 2, f"{name} is a warm container of another project (example)", "--port")
+        assert _status(run_cli("--project", str(work), *warm)) == "edited"  # untouched
+    finally:
+        with contextlib.suppress(Exception):
+            docker_engine.client().containers.get(name).remove(force=True)
+        for project in (work, other):
+            docker_engine.remove_image(config.load(project).image("health", tag))
+
+
+@pytest.mark.docker
+def test_a_port_in_use_is_refused_before_any_container_is_made(built_example, docker_engine):
+    root, _ = built_example
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        before = {c.id for c in docker_engine.client().containers.list(all=True)}
+        for command in ("invoke", "run"):
+            result = run_cli("--project", str(root), command, "--function", "health", "--tag", TEST_TAG, "--port", str(port))
+            assert_clean_error(result, 2, f"Port {port} is in use", "pick another with --port")
+        assert {c.id for c in docker_engine.client().containers.list(all=True)} == before  # nothing left behind
+
+
+def _slow_docker(folder: Path) -> Path:
+    """A docker CLI 20.10 whose `build` takes 30 s, says when it starts and when it is interrupted,
+    and "tags" (writes a file) only when it ran to its end."""
+    folder.mkdir()
+    script = folder / "docker"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = version ]; then echo 20.10.24; exit 0; fi\n'
+        'if [ "$1" = buildx ]; then exit 1; fi\n'
+        'trap \'touch "$MARK.interrupted"; exit 130\' INT TERM\n'
+        'touch "$MARK.started"\n'
+        "i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n"
+        'touch "$MARK.tagged"\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_builder_alone_stops_the_build_it_started_and_nothing_is_tagged_after(
+    signum, built_example, docker_engine, tmp_path
+):
+    root, _ = built_example
+    work = copy_with_wheels(root, tmp_path / "backend")
+    _slow_docker(tmp_path / "bin")
+    mark = tmp_path / "mark"
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "MARK": str(mark),
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}  # fmt: skip
+    builder = subprocess.Popen([sys.executable, "-m", "builder", "--project", str(work), "build", "--function", "health",
+                                "--tag", f"{TEST_TAG}-signal"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(f"{mark}.started").exists():
+            assert builder.poll() is None and time.monotonic() < deadline, builder.communicate()
+            time.sleep(0.1)
+        os.kill(builder.pid, signum)  # the builder process only, not its process group
+        _, stderr = builder.communicate(timeout=30)
+    finally:
+        if builder.poll() is None:
+            builder.kill()
+    assert builder.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    assert Path(f"{mark}.interrupted").exists()  # the docker build was stopped
+    time.sleep(1)
+    assert not Path(f"{mark}.tagged").exists()  # and did not go on to tag anything

@@ -280,3 +280,14 @@ def test_after_one_handler_changed_a_deploy_touches_that_function_alone(built_ex
             for ref in [*image.tags, *image.attrs.get("RepoDigests", [])]:
                 if ref.startswith((f"{repository}:", f"{repository}@")):
                     docker_engine.remove_image(ref)
+
+
+@pytest.mark.docker
+def test_a_failed_push_leaves_no_registry_tag_behind(built_example, docker_engine):
+    root, _ = built_example
+    repository = f"127.0.0.1:{_free_port()}/nowhere"  # nothing listens there
+    result = run_cli("--project", str(root), "push", "--function", "health", "--repository", repository,
+                     "--tag", TEST_TAG)  # fmt: skip
+    assert result.returncode == 8 and "Pushing" in result.stderr and "Traceback" not in result.stderr
+    assert not docker_engine.image_exists(f"{repository}:health-{TEST_TAG}")
+    assert docker_engine.image_exists(config.load(root).image("health", TEST_TAG))  # the image itself stays

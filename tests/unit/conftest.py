@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import tempfile
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from builder.measure import sizes
 from builder.project import config
@@ -20,6 +22,9 @@ from tests.unit.archives import BASE, DIR, FUNCTION, LABELS, NUMPY, diff_id, ima
 from tests.unit.sam_projects import LAYERED, LAYERED_FILES, project
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+# hypothesis keeps its examples and a cache of constants in ./.hypothesis; outside the checkout here
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="builder-hypothesis-"))
 
 
 def _checkout_state() -> str:

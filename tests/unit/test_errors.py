@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 
-from tests.helpers import copy_example, run_cli
+from tests.helpers import FIXTURES, copy_example, run_cli
 
 
 def assert_clean_error(result, code: int, *needles: str) -> str:
@@ -49,3 +52,18 @@ def test_jobs_must_be_a_whole_number_of_at_least_one(tmp_path, jobs):
     root = copy_example(tmp_path / "backend")
     result = run_cli("--project", str(root), "build", "--all", "--jobs", jobs)
     assert_clean_error(result, 2, "--jobs", "expected a whole number of at least 1")
+
+
+def test_an_engine_that_accepts_and_never_answers_fails_fast_naming_docker_host(tmp_path):
+    hung = socket.socket(socket.AF_UNIX)
+    path = tmp_path / "hung.sock"
+    hung.bind(str(path))
+    hung.listen(8)  # connections are accepted by the kernel and never answered
+    started = time.monotonic()
+    try:
+        result = run_cli("--project", str(FIXTURES / "mini"), "build", "--function", "hello",
+                         env={"DOCKER_HOST": f"unix://{path}"})  # fmt: skip
+    finally:
+        hung.close()
+    assert time.monotonic() - started < 60
+    assert_clean_error(result, 3, f"DOCKER_HOST=unix://{path}", "restart it if it hangs")
