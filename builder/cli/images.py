@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,7 @@ from ..analysis import closure, render
 from ..core.errors import BuilderError, ConfigError
 from ..core.files import write_atomic
 from ..core.units import human
-from ..image import base, dockerfile
+from ..image import base, dockerfile, reproducible
 from ..project.model import ONE_IMAGE
 from .common import (
     analyse,
@@ -95,6 +96,7 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     cfg = load(args, images=ONE_IMAGE if args.one_image else None)
     names = selected(args, cfg)  # unknown names fail before any work
+    reproducible.epoch(os.environ)  # so does a bad SOURCE_DATE_EPOCH
     docker(args).check()
     notices(cfg)
     analysis = analyse(cfg, names)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.paths import LOCK_DIR, WORK_DIR
-from .errors import BuilderError
+from .errors import BuilderError, ConfigError
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
@@ -36,7 +36,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
             raise BuilderError(f"Cannot write {path}: {exc.strerror}.") from exc
         return
     if kind and not stat.S_ISREG(kind):
-        raise BuilderError(
+        raise ConfigError(
             f"Cannot write {path}: it is not a regular file (a folder, a FIFO or a socket). Name a file, "
             "or - for the standard output where the command offers it."
         )

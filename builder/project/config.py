@@ -80,6 +80,9 @@ def _check_keys(table: dict[str, Any], allowed: Mapping[str, type[Any]], where: 
             raise ConfigError(
                 f"{where}: {key!r} must be a {expected.__name__}, not {type(value).__name__} ({value!r})."
             )
+        if key in ("source-roots", "platforms") and not value:
+            example = '["functions", "shared"]' if key == "source-roots" else '["manylinux2014_x86_64"]'
+            raise ConfigError(f"{where}: {key!r} is empty; name at least one (e.g. {key} = {example}), or leave the key out.")
         if key in _LISTS_OF_STRINGS:
             for item in value:
                 if not isinstance(item, str) or not item:

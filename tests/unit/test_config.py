@@ -87,3 +87,11 @@ def test_handler_function_that_does_not_exist_is_rejected(backend):
     path.write_text(path.read_text().replace("functions/hello/app.handler", "functions/hello/app.main"))
     with pytest.raises(ConfigError, match="defines no top-level 'main'"):
         config.load(backend)
+
+
+@pytest.mark.parametrize("key", ["source-roots", "platforms"])
+def test_an_empty_list_of_roots_or_platforms_is_refused(backend, key):
+    text = (backend / "builder.toml").read_text().replace('source-roots = ["functions", "shared"]\n', "")
+    (backend / "builder.toml").write_text(f"{key} = []\n" + text)  # top-level keys go before the tables
+    with pytest.raises(ConfigError, match=rf"'{key}' is empty; name at least one"):
+        config.load(backend)
