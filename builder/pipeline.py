@@ -355,7 +355,7 @@ def pins(config: Config, engine: Engine, names: Sequence[str], tag: str) -> list
     out = []
     for name in names:
         fn = config.function(name)
-        info = templates[fn.template].function(fn.logical_id) if fn.template in templates else None
+        info = templates[fn.template].function(fn.logical_id) if fn.logical_id and fn.template in templates else None
         uri = info.properties.get("ImageUri") if info else None
         pinned = uri if isinstance(uri, str) and PINNED.match(uri) else ""
         attrs, _ = engine.image_config(config.image(name, tag))
