@@ -95,3 +95,22 @@ def test_an_empty_list_of_roots_or_platforms_is_refused(backend, key):
     (backend / "builder.toml").write_text(f"{key} = []\n" + text)  # top-level keys go before the tables
     with pytest.raises(ConfigError, match=rf"'{key}' is empty; name at least one"):
         config.load(backend)
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('python-version = "3.99"', r"python-version '3.99' is not a Python that Lambda runs \(3.8, .*3.14\)"),
+    ('python-version = "abc"', r"python-version 'abc' is not a Python 3 version"),
+])  # fmt: skip
+def test_a_python_lambda_does_not_run_is_refused_before_pip_is_asked(backend, line, message):
+    (backend / "builder.toml").write_text(line + "\n" + (backend / "builder.toml").read_text())
+    with pytest.raises(ConfigError, match=message):
+        config.load(backend)
+
+
+@pytest.mark.parametrize("include", ["../secret.txt", "/etc/passwd", "shared/../../x"])
+def test_an_include_outside_the_root_is_refused(backend, include):
+    text = (backend / "builder.toml").read_text().replace(
+        'handler = "functions/hello/app.handler"\n', f'handler = "functions/hello/app.handler"\ninclude = ["{include}"]\n')
+    (backend / "builder.toml").write_text(text)
+    with pytest.raises(ConfigError, match=r"reaches outside the backend root"):
+        config.load(backend)

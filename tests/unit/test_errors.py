@@ -67,3 +67,9 @@ def test_an_engine_that_accepts_and_never_answers_fails_fast_naming_docker_host(
         hung.close()
     assert time.monotonic() - started < 60
     assert_clean_error(result, 3, f"DOCKER_HOST=unix://{path}", "restart it if it hangs")
+
+
+@pytest.mark.parametrize("tag", ["Bad Tag!", "-x", ".x", "a" * 129])
+def test_a_tag_docker_would_refuse_is_refused_before_any_work(tag):
+    result = run_cli("--project", str(FIXTURES / "mini"), "build", "--function", "hello", f"--tag={tag}")
+    assert_clean_error(result, 2, "is not an image tag")

@@ -224,3 +224,11 @@ def test_functions_of_two_python_versions_need_a_choice(tmp_path):
     cfg = config.load(root)
     assert [f.logical_id for f in cfg.functions] == ["NewFunction"]
     assert dict(cfg.skipped) == {"OldFunction": "runtime python3.9, and the project builds Python 3.11"}
+
+
+def test_a_python_runtime_lambda_does_not_have_is_a_template_error(tmp_path):
+    template = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n" \
+        "      CodeUri: src/\n      Handler: app.lambda_handler\n      Runtime: python3.99\n"
+    root = project(tmp_path / "app", template, {"src/app.py": HANDLER})
+    with pytest.raises(TemplateError, match=r"Fn has Runtime python3.99, which Lambda does not have"):
+        config.load(root)
