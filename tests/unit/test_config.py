@@ -114,3 +114,15 @@ def test_an_include_outside_the_root_is_refused(backend, include):
     (backend / "builder.toml").write_text(text)
     with pytest.raises(ConfigError, match=r"reaches outside the backend root"):
         config.load(backend)
+
+
+@pytest.mark.parametrize(("edit", "key"), [
+    (lambda t: t.replace('source-roots = ["functions", "shared"]', 'source-roots = ["functions", 7]'), "source-roots"),
+    (lambda t: "platforms = [7]\n" + t, "platforms"),
+    (lambda t: t.replace('handler = "functions/hello/app.handler"\n', 'handler = "functions/hello/app.handler"\ninclude = [5]\n'), "include"),
+    (lambda t: t.replace('handler = "functions/hello/app.handler"\n', 'handler = "functions/hello/app.handler"\nexclude-modules = [{a=1}]\n'), "exclude-modules"),
+])  # fmt: skip
+def test_every_item_of_a_list_is_checked_at_load(backend, edit, key):
+    (backend / "builder.toml").write_text(edit((backend / "builder.toml").read_text()))
+    with pytest.raises(ConfigError, match=rf"every item of '{key}' must be a non-empty string"):
+        config.load(backend)

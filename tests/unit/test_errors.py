@@ -73,3 +73,8 @@ def test_an_engine_that_accepts_and_never_answers_fails_fast_naming_docker_host(
 def test_a_tag_docker_would_refuse_is_refused_before_any_work(tag):
     result = run_cli("--project", str(FIXTURES / "mini"), "build", "--function", "hello", f"--tag={tag}")
     assert_clean_error(result, 2, "is not an image tag")
+
+
+def test_build_all_and_function_together_are_a_usage_error():
+    result = run_cli("--project", str(FIXTURES / "mini"), "build", "--all", "--function", "hello")
+    assert_clean_error(result, 2, "Pass either --function NAME (repeatable) or --all, not both.")
