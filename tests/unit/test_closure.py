@@ -299,6 +299,14 @@ def test_a_loop_of_symbolic_links_is_reported_with_what_to_do(tmp_path: Path, li
         closure_of(cfg, tmp_path)
 
 
+def test_an_include_that_matches_nothing_is_a_warning(tmp_path: Path) -> None:
+    cfg = backend(tmp_path, {"functions/app.py": HANDLER})
+    cfg = config.load(tmp_path, functions=(config.FunctionConfig("app", "functions/app.handler",
+                                                                 include=("templates/*.txt",)),))  # fmt: skip
+    closure = closure_of(cfg, tmp_path)
+    assert [w.message for w in closure.warnings] == ["include 'templates/*.txt' matches no file"]
+
+
 def test_undecodable_file(tmp_path: Path) -> None:
     cfg = backend(tmp_path, {"functions/app.py": "import shared.latin\n" + HANDLER})
     (tmp_path / "shared/latin.py").write_bytes(b"# coding: utf-8\nx = '\xff'\n")
