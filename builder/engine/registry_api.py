@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import ipaddress
 import json
 import re
@@ -27,6 +28,7 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
 )
 PINNED = re.compile(r"^(?P<repository>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")  # repo@digest
+_UNREADABLE = (urllib.error.URLError, http.client.HTTPException, OSError, ValueError)  # no answer to use
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -69,9 +71,9 @@ def remote_image(
             return None
         try:
             body, digest = _get(url, {**headers, "Authorization": f"Bearer {token}"}, timeout)
-        except (urllib.error.URLError, OSError, ValueError):
+        except _UNREADABLE:
             return None
-    except (urllib.error.URLError, OSError, ValueError):
+    except _UNREADABLE:
         return None
     try:
         manifest = json.loads(body)
@@ -109,7 +111,7 @@ def _bearer_token(challenge: urllib.error.HTTPError, basic: str, timeout: float)
     try:
         body, _ = _get(f"{realm}?{query}", {"Authorization": basic} if basic else {}, timeout)
         data = json.loads(body)
-    except (urllib.error.URLError, OSError, ValueError):
+    except _UNREADABLE:
         return None
     token = data.get("token") or data.get("access_token")
     return token if isinstance(token, str) else None
