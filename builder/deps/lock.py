@@ -86,7 +86,10 @@ def parse_lock(path: Path, *, target: Target | None = None, _seen: frozenset[Pat
             option, _, value = text.partition(" ") if " " in text else text.partition("=")
             value = value.strip().lstrip("=").strip()
             if option in ("-r", "--requirement"):
-                included = (path.parent / value).resolve()
+                try:
+                    included = (path.parent / value).resolve()
+                except (OSError, ValueError) as exc:  # a NUL byte, a name too long
+                    raise LockError(f"{where}: -r {value!r} is not a file name ({exc}). Fix the line.") from exc
                 if included in _seen or included == path.resolve():
                     raise LockError(f"{where}: -r {value} includes itself. Remove the cycle from the lock file.")
                 for pin in parse_lock(included, target=target, _seen=_seen | {path.resolve()}).values():

@@ -6,6 +6,7 @@ exception. Examples that once failed are kept below the properties as plain test
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -13,14 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from builder.core.errors import BuilderError, TemplateError
+from builder.core.errors import BuilderError, LockError, TemplateError
 from builder.deps.lock import parse_lock
 from builder.project import config
 from builder.sam import template as sam
 from tests.helpers import FIXTURES, SAM_APP
 
+# CI runs the same 400 examples of each property every time (derandomize), so a run never fails on
+# luck; BUILDER_FUZZ=random searches new ones (keep what it finds as a test below).
+RANDOM = os.environ.get("BUILDER_FUZZ") == "random"
 FUZZ = settings(max_examples=400, deadline=None, database=None,  # nothing written outside tmp
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+                derandomize=not RANDOM, suppress_health_check=[HealthCheck.function_scoped_fixture])
 MINI_TOML = (FIXTURES / "mini" / "builder.toml").read_text(encoding="utf-8")
 SAM_TEMPLATE = (SAM_APP / "template.yaml").read_text(encoding="utf-8")
 
@@ -140,7 +144,8 @@ def test_a_damaged_sam_template_parses_or_says_what_is_wrong(text):
         assert str(exc) and exc.exit_code != 1
 
 
-@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, database=None, derandomize=not RANDOM,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=mutated(SAM_TEMPLATE))
 def test_a_damaged_sam_project_loads_or_says_what_is_wrong(tmp_path, text):
     root = tmp_path / "sam-app"
@@ -157,3 +162,11 @@ def test_a_tag_on_a_mapping_key_is_a_template_error_with_its_place():
     """Found by the template property: ``!Ref `` typed before a key made it a mapping (TypeError)."""
     with pytest.raises(TemplateError, match=r"^template.yaml:1:1: a key must be a plain value, not \{'Ref': 'A'\}"):
         sam.parse_template('!Ref A: 1\nResources: {}\n', "template.yaml")
+
+
+def test_a_nul_byte_in_an_included_lock_name_is_a_lock_error(tmp_path):
+    """Found by the lock property in CI: ``-r other.txt \\`` then a NUL made the path unusable (ValueError)."""
+    lock = tmp_path / "lock.txt"
+    lock.write_text("-r other.txt \\\n\x00\n", encoding="utf-8")
+    with pytest.raises(LockError, match=r"lock.txt:1: -r .* is not a file name"):
+        parse_lock(lock)
