@@ -124,3 +124,12 @@ def assert_markdown_table(markdown: str, functions: list[str]) -> list[list[str]
     assert [r[0] for r in rows[2:]] == functions + [f"**{check.TOTAL}**"]
     assert all(len(r) == 5 for r in rows)
     return rows
+
+
+def assert_clean_error(result: subprocess.CompletedProcess, code: int, *needles: str) -> str:
+    """A failed command as a user should see it: ``code``, no traceback, each of ``needles`` on stderr."""
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+    return result.stderr

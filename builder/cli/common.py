@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from .. import pipeline
-from ..image import reproducible
 from ..image.plan import BuildPlan
 from ..project import config
 
@@ -150,7 +148,6 @@ def build_images(
 
     The base is the configured one, else AWS's for the runtime, else the local stand-in: said on stderr.
     """
-    reproducible.epoch(os.environ)  # a bad SOURCE_DATE_EPOCH fails before any build
     cfg = pipeline.with_base(cfg, engine)
     print(f"base: {cfg.base_image}", file=sys.stderr)
     text = pipeline.prepare(cfg, replace(build_plan, base_image=cfg.base_image))

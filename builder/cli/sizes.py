@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from .. import pipeline
 from ..core.errors import BuilderError, ConfigError, RegressionError
 from ..core.files import write_atomic
+from ..image import reproducible
 from ..image.plan import BuildPlan
 from ..measure import check, check_render, report, sizes
 from ..project.model import ONE_IMAGE, Config
@@ -103,6 +104,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.baseline) if args.baseline else cfg.root / check.BASELINE_FILE
     old = _old_baseline(path, shown, args.update)  # an unusable baseline fails before any work
     if args.build:
+        reproducible.epoch(os.environ)  # a bad SOURCE_DATE_EPOCH fails before any work
         docker(args).check()
     else:
         _require_images(args, cfg, names, hint=", or pass --build")

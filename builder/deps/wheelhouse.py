@@ -26,6 +26,8 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from ..core import proc
 from ..core.errors import CommandFailed, LockError
 from ..core.files import work_dir, write_atomic
@@ -136,7 +138,7 @@ def verify(config: Config, wheels: Iterable[Path]) -> None:
         signature = _signature(wheel)
         unchanged = entry is not None and entry.get("stat") == signature  # the same file as when last hashed
         digest = entry["sha256"] if unchanged and entry else _sha256(wheel)
-        hashes = allowed.get(_dist_name(wheel.name), set())
+        hashes = allowed.get(canonicalize_name(wheel.name.split("-", 1)[0]), set())
         rel = wheel.relative_to(config.root).as_posix() if wheel.is_relative_to(config.root) else str(wheel)
         if entry is None or entry.get("sha256") != digest or (hashes and digest not in hashes):
             why = (
@@ -197,7 +199,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _dist_name(wheel: str) -> str:
-    return re.sub(r"[-_.]+", "-", wheel.split("-", 1)[0]).lower()

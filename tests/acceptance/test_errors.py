@@ -19,15 +19,7 @@ from pathlib import Path
 import pytest
 
 from builder.project import config
-from tests.helpers import BASE_IMAGE, TEST_TAG, copy_example, copy_with_wheels, free_port, run_cli
-
-
-def assert_clean_error(result, code: int, *needles: str) -> str:
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in result.stderr, result.stderr
-    return result.stderr
+from tests.helpers import BASE_IMAGE, TEST_TAG, assert_clean_error, copy_example, copy_with_wheels, free_port, run_cli
 
 
 @pytest.mark.docker

@@ -7,15 +7,7 @@ import time
 
 import pytest
 
-from tests.helpers import FIXTURES, copy_example, run_cli
-
-
-def assert_clean_error(result, code: int, *needles: str) -> str:
-    assert result.returncode == code, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in result.stderr, result.stderr
-    return result.stderr
+from tests.helpers import FIXTURES, assert_clean_error, copy_example, run_cli
 
 
 def test_missing_config(tmp_path):
