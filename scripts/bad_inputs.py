@@ -26,17 +26,32 @@ NO_ENGINE = "unix:///nonexistent/builder-bad-inputs.sock"
 Edit = Callable[[Path], None]
 
 
-def toml(old: str, new: str) -> Edit:
+def replace(rel: str, old: str, new: str) -> Edit:
+    """Replace the first ``old`` of the file ``rel`` with ``new``."""
+
     def edit(root: Path) -> None:
-        path = root / "builder.toml"
+        path = root / rel
         text = path.read_text()
         assert old in text, old
         path.write_text(text.replace(old, new, 1))
     return edit
 
 
+def toml(old: str, new: str) -> Edit:
+    return replace("builder.toml", old, new)
+
+
 def top(line: str) -> Edit:
     return toml('name = "mini"\n', f'name = "mini"\n{line}\n')
+
+
+def table(text: str) -> Edit:
+    """A table added at the end of builder.toml (before it, it would take the keys that follow)."""
+
+    def edit(root: Path) -> None:
+        path = root / "builder.toml"
+        path.write_text(path.read_text() + f"\n{text}\n")
+    return edit
 
 
 def hello(line: str) -> Edit:
@@ -55,12 +70,7 @@ def link(rel: str, target: str) -> Edit:
 
 
 def template(old: str, new: str) -> Edit:
-    def edit(root: Path) -> None:
-        path = root / "template.yaml"
-        text = path.read_text()
-        assert old in text, old
-        path.write_text(text.replace(old, new, 1))
-    return edit
+    return replace("template.yaml", old, new)
 
 
 def nothing(root: Path) -> None:
@@ -106,15 +116,15 @@ CASES: list[tuple[str, str, Edit, tuple[str, ...]]] = [
     ('handler = "nodot"', "mini", toml('handler = "functions/hello/app.handler"', 'handler = "nodot"'), CLOSURE),
     ('handler = "functions/missing.handler"', "mini", toml('handler = "functions/hello/app.handler"', 'handler = "functions/missing.handler"'), CLOSURE),
     ('handler = "functions/hello/app.nope"', "mini", toml('handler = "functions/hello/app.handler"', 'handler = "functions/hello/app.nope"'), CLOSURE),
-    ("a function table that is a string", "mini", top('[functions]\nbroken = "x"'), CLOSURE),
-    ("[functions.Bad_Name]", "mini", top('[functions.Bad_Name]\nhandler = "functions/hello/app.handler"'), CLOSURE),
+    ("a function table that is a string", "mini", table('[functions]\nbroken = "x"'), CLOSURE),
+    ("[functions.Bad_Name]", "mini", table('[functions.Bad_Name]\nhandler = "functions/hello/app.handler"'), CLOSURE),
     ("event = 3", "mini", hello("event = 3"), CLOSURE),
-    ("[strip] defaults = \"no\"", "mini", top('[strip]\ndefaults = "no"'), CLOSURE),
-    ("[strip] patterns = [1]", "mini", top("[strip]\npatterns = [1]"), CLOSURE),
-    ("[strip.per-dist] numpy = \"x\"", "mini", top('[strip.per-dist]\nnumpy = "x"'), CLOSURE),
-    ("[check] tolerance = \"5%\"", "mini", top('[check]\ntolerance = "5%"'), CLOSURE),
-    ("[check] tolerance = -1", "mini", top("[check]\ntolerance = -1"), CLOSURE),
-    ("[check] max-function-bytes = 0", "mini", top("[check]\nmax-function-bytes = 0"), CLOSURE),
+    ("[strip] defaults = \"no\"", "mini", table('[strip]\ndefaults = "no"'), CLOSURE),
+    ("[strip] patterns = [1]", "mini", table("[strip]\npatterns = [1]"), CLOSURE),
+    ("[strip.per-dist] numpy = \"x\"", "mini", table('[strip.per-dist]\nnumpy = "x"'), CLOSURE),
+    ("[check] tolerance = \"5%\"", "mini", table('[check]\ntolerance = "5%"'), CLOSURE),
+    ("[check] tolerance = -1", "mini", table("[check]\ntolerance = -1"), CLOSURE),
+    ("[check] max-function-bytes = 0", "mini", table("[check]\nmax-function-bytes = 0"), CLOSURE),
     ("TOML syntax error", "mini", top("name = = 1"), CLOSURE),
     ("a duplicate key", "mini", top('name = "again"'), CLOSURE),
     ("builder.toml not UTF-8", "mini", lambda root: (root / "builder.toml").write_bytes(b'name = "\xff"\n'), CLOSURE),
@@ -173,12 +183,12 @@ CASES: list[tuple[str, str, Edit, tuple[str, ...]]] = [
     ("push --repository with upper case", "mini", nothing, ("push", "--all", "--repository", "127.0.0.1:5000/Shop")),
     ("push --repository with a digest", "mini", nothing, ("push", "--all", "--repository", "127.0.0.1:5000/x@sha256:" + "a" * 64)),
     ("push without --repository", "mini", nothing, ("push", "--all")),
-    ("invoke --memory 64", "mini", nothing, ("invoke", "--function", "hello", "--memory", "64")),
-    ("invoke --timeout 901", "mini", nothing, ("invoke", "--function", "hello", "--timeout", "901")),
-    ("invoke --port 70000", "mini", nothing, ("invoke", "--function", "hello", "--port", "70000")),
+    ("invoke --memory 64", "mini", write("e.json", "{}"), ("invoke", "--function", "hello", "--memory", "64", "--event", "e.json")),
+    ("invoke --timeout 901", "mini", write("e.json", "{}"), ("invoke", "--function", "hello", "--timeout", "901", "--event", "e.json")),
+    ("invoke --port 70000", "mini", write("e.json", "{}"), ("invoke", "--function", "hello", "--port", "70000", "--event", "e.json")),
     ("invoke --event missing.json", "mini", nothing, ("invoke", "--function", "hello", "--event", "missing.json")),
     ("invoke --event that is not JSON", "mini", write("bad.json", "{not json"), ("invoke", "--function", "hello", "--event", "bad.json")),
-    ("invoke --env NOEQUALS", "mini", nothing, ("invoke", "--function", "hello", "--env", "NOEQUALS")),
+    ("invoke --env NOEQUALS", "mini", write("e.json", "{}"), ("invoke", "--function", "hello", "--env", "NOEQUALS", "--event", "e.json")),
     ("report with neither --function nor --all", "mini", nothing, ("report",)),
     ("check with a corrupt baseline", "mini", write("sizes.json", "{"), ("check", "--function", "hello")),
     ("check with no baseline", "mini", nothing, ("check", "--function", "hello")),
@@ -233,6 +243,7 @@ def run(work: Path, hung: str, n: int, case: tuple[str, str, Edit, tuple[str, ..
     lines = [line for line in done.stderr.splitlines() if line.startswith(("error:", "warning", "  "))] or done.stderr.splitlines()
     error = next((line for line in lines if line.startswith("error:")), "")
     message = error or (lines[-1] if lines else done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "")
+    message = message.replace(str(root), "<copy>").replace(str(work), "<work>")
     if "Traceback" in done.stderr:
         message = "TRACEBACK: " + done.stderr.strip().splitlines()[-1]
     return done.returncode, message

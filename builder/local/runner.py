@@ -43,18 +43,19 @@ def spec_for(
     env: dict[str, str] | None = None,
     sandbox: bool = True,
 ) -> local.ContainerSpec:
-    """The container a function's image runs in, checking that the image exists."""
+    """The container a function's image runs in (its settings checked before the engine is asked),
+    checking that the image exists."""
     fn = config.function(function)
     image = config.image(function, tag)
+    spec = local.sandbox_spec(
+        image, function, config.command(fn.name), port=port, memory_mb=memory_mb, timeout_s=timeout_s, tmp_mb=tmp_mb,
+        env=env or {}, sandbox=sandbox,
+    )
     if not engine.image_exists(image):
         raise ConfigError(
             f"Image {image} does not exist. Build it first: "
             f"`python -m builder --project {config.root} build --function {function} --tag {tag}`."
         )
-    spec = local.sandbox_spec(
-        image, function, config.command(fn.name), port=port, memory_mb=memory_mb, timeout_s=timeout_s, tmp_mb=tmp_mb,
-        env=env or {}, sandbox=sandbox,
-    )
     identity = {local.PROJECT_LABEL: config.name, local.IMAGE_LABEL: engine.image_info(image).id}
     return replace(spec, labels=MappingProxyType({**spec.labels, **identity}))
 
