@@ -7,25 +7,26 @@ CLI and keeps the order of work in one place.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import cast
 
 from .analysis import closure as closure_mod
 from .analysis.parse_cache import ParseCache
 from .core import cache as cachefile
 from .core import proc
-from .core.errors import AnalysisError, BuilderError, BuildError, ConfigError, EngineError
+from .core.errors import AnalysisError, BuilderError, BuildError, ConfigError, EngineError, LockError
 from .core.files import work_dir, write_atomic
 from .core.paths import CACHE_DIR, CONTEXT_COPIES, GROUPS_DIR, SAM_DOCKERFILE, STAGE_DIR
-from .deps import dists, locking, wheelhouse
+from .deps import dists, locking, sdists, wheelhouse
 from .deps.lock import parse_lock
 from .deps.requirements import requirement_names
 from .deps.target import Target
@@ -37,6 +38,8 @@ from .image.strip import LOCAL_RULES, StripResult, stripped_local
 from .measure import pins as pins_mod
 from .project.config import lock_of
 from .project.model import LOCAL_BASE, ONE_IMAGE, CodeRoot, Config
+
+log = logging.getLogger("builder")
 
 STRIP_CACHE = f"{CACHE_DIR}/strip.json"
 DEFAULT_JOBS = 4  # concurrent docker builds; BuildKit runs a stage shared by several of them once
@@ -67,9 +70,10 @@ class Built:
 
 
 def analyse(
-    config: Config, *, functions: Sequence[str] | None = None
+    config: Config, *, functions: Sequence[str] | None = None, engine: Callable[[], Engine] | None = None
 ) -> Analysis:
-    """Lock the requirements and download the wheelhouse if needed; compute all closures.
+    """Lock the requirements and download the wheelhouse if needed (building the wheels of sdists
+    with ``engine()``); compute all closures.
 
     A closure that fails raises its error when its function is one of ``functions`` (all when
     None); the other functions' failures leave them out of the analysis (``failed``).
@@ -79,6 +83,7 @@ def analyse(
         config = with_locks(config)
     target = Target.from_config(config)
     house = wheelhouse.ensure(config)
+    build_sdists(config, house, engine)
     indexes = {
         lock: dists.DistIndex.from_wheelhouse(house, _pins(config, lock, target), target=target)
         for lock in config.lock_files
@@ -99,6 +104,53 @@ def analyse(
             dropped[fn.name] = tuple(sorted(asked - used))
     failed = {name: str(exc) for name, exc in sorted(errors.items())}
     return Analysis(indexes[config.lock_file], closures, indexes, config, locked, dropped, failed)
+
+
+def build_sdists(config: Config, house: Path, engine: Callable[[], Engine] | None) -> list[str]:
+    """Build each source distribution of the wheelhouse that has no wheel there yet, in a builder
+    stage FROM the base (``resources/Dockerfile.sdist``), and add the wheel; return their names.
+
+    A wheel built before for the same sdist and target is taken from ``.builder/built-wheels``.
+    """
+    folder = house / sdists.SDISTS
+    archives = sorted(a for a in folder.iterdir() if sdists.is_sdist(a)) if folder.is_dir() else []
+    record = wheelhouse.built_from(house)
+    todo = [a for a in archives if a.name not in record]
+    platform = config.platforms[0] if config.platforms else "linux"
+    for archive in todo:
+        cache = work_dir(config.root) / sdists.BUILT / sdists.key(archive, config.python_version, platform)
+        wheel = sdists.built_wheel(cache)
+        if wheel is None:
+            if engine is None:
+                raise LockError(f"{archive.name} has no wheel for the target and must be built, which needs the "
+                                "Docker engine: run `python -m builder build` (or start the engine) first.")  # fmt: skip
+            wheel = _compile_sdist(config, engine(), house, archive, cache)
+        wheelhouse.add_built(house, wheel, archive)
+    return [a.name for a in todo]
+
+
+def _compile_sdist(config: Config, engine: Engine, house: Path, archive: Path, cache: Path) -> Path:
+    """Build ``archive`` into a wheel in a container; keep it in ``cache``; return it."""
+    config = with_base(config, engine)
+    text = resources.files("builder.resources").joinpath("Dockerfile.sdist").read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="sdist-", dir=work_dir(config.root)) as tmp:
+        context, out = Path(tmp) / "context", Path(tmp) / "out"
+        shutil.copytree(house / sdists.BUILD_WHEELS, context / "build-wheels")
+        shutil.copy2(archive, context / archive.name)
+        log.warning("note: %s publishes no wheel for the target: building one from source, in a builder stage FROM "
+                    "%s (once: it is kept in %s)", archive.name, config.base_image, cache.parent.relative_to(config.root))
+        engine.build_files(context, text, target="wheel", dest=out,
+                           build_args={"BASE_IMAGE": config.base_image, "SDIST": archive.name})  # fmt: skip
+        wheel = sdists.built_wheel(out)
+        if wheel is None:
+            raise BuildError(f"Building {archive.name} from source gave no single wheel; its output is above.")
+        done = Path(tmp) / "done"
+        done.mkdir()
+        shutil.move(wheel, done / wheel.name)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(cache, ignore_errors=True)
+        done.rename(cache)  # whole or not at all
+    return cache / wheel.name
 
 
 def _pins(config: Config, lock: str, target: Target) -> dict:
@@ -306,14 +358,17 @@ def build_many(
 ) -> list[Built]:
     """Build several functions' images, ``jobs`` at a time; return them in the order asked.
 
-    After a failure no further build starts; the ones running finish (their
-    images are kept) and the failure of the first function asked for is raised.
+    A function whose image starts with layers another one asked for shares waits for the first
+    of them to be built (:func:`builder.image.reproducible.build_after`): built at once, shared
+    layers could come out as other bytes. After a failure no further build starts; the ones
+    running finish (their images are kept) and the failure of the first function asked for is
+    raised.
     """
+    functions = list(dict.fromkeys(functions))  # each one once
     failed = threading.Event()
+    after = reproducible.build_after(dockerfile_text, functions)
 
-    def one(name: str) -> Built | None:
-        if failed.is_set():
-            return None  # not started: an earlier build failed
+    def one(name: str) -> Built:
         try:
             built = build(config, engine, dockerfile_text, name, tag=tag)
         except BaseException:
@@ -323,19 +378,28 @@ def build_many(
             on_done(built)
         return built
 
+    futures: dict[str, Future[Built]] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(one, name) for name in functions]
         try:
-            wait(futures)
+            while not failed.is_set() and len(futures) < len(functions):
+                ended = {name for name, f in futures.items() if f.done()}
+                for name in functions:
+                    if name not in futures and after[name] <= ended and len(futures) - len(ended) < max(1, jobs):
+                        futures[name] = pool.submit(one, name)
+                        if failed.is_set():
+                            break
+                running = [f for f in futures.values() if not f.done()]
+                if running:
+                    wait(running, return_when=FIRST_COMPLETED)
+            wait(futures.values())
         except BaseException:  # Ctrl-C: start nothing more, and stop the builds running
             failed.set()
             proc.stop_all()
             raise
-    errors = [error for f in futures if (error := f.exception()) is not None]
+    errors = [error for name in functions if name in futures and (error := futures[name].exception()) is not None]
     if errors:
         raise errors[0]
-    # None only comes from a build skipped after a failure, and there was none
-    return cast("list[Built]", [f.result() for f in futures])
+    return [futures[name].result() for name in functions]
 
 
 def event_path(config: Config, function: str) -> Path:

@@ -94,7 +94,8 @@ def jobs_option(parser: argparse.ArgumentParser) -> None:
     """``--jobs N``: how many docker builds run at once."""
     parser.add_argument(
         "--jobs", "-j", type=positive, default=pipeline.DEFAULT_JOBS, metavar="N",
-        help="images built at once; stages they share are built once (default: %(default)s)",
+        help="images built at once (default: %(default)s); an image whose lowest layers an earlier one shares "
+             "waits for it, so its layers come out as the same bytes",
     )
 
 
@@ -110,7 +111,7 @@ def analyse(cfg: config.Config, functions: Sequence[str] | None = None) -> pipel
     functions are left out (their closure fails; ``functions``' own failures are errors)."""
     with progress_bar(desc="analyse", unit="line", total=None, leave=False, disable=not sys.stderr.isatty()) as bar:
         with progress_lines(bar):
-            analysis = pipeline.analyse(cfg, functions=functions)
+            analysis = pipeline.analyse(cfg, functions=functions, engine=_engine)
     if analysis.failed:
         print(f"note: left out, as their code cannot be analysed: {', '.join(analysis.failed)} "
               "(`python -m builder closure --function NAME` says why)", file=sys.stderr)  # fmt: skip
@@ -120,6 +121,13 @@ def analyse(cfg: config.Config, functions: Sequence[str] | None = None) -> pipel
         print(f"locked the requirements ({locked.reason}): wrote {', '.join(locked.written)}{own}. Commit them.",
               file=sys.stderr)  # fmt: skip
     return analysis
+
+
+def _engine() -> DockerEngine:
+    """An engine for the work analysis needs one for (building wheels of sdists)."""
+    from ..engine.docker_engine import DockerEngine  # here: the SDK import is slow
+
+    return DockerEngine()
 
 
 def dropped(analysis: pipeline.Analysis, names: Sequence[str]) -> None:

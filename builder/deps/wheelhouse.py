@@ -6,6 +6,9 @@ cache makes a refresh cheap. A download goes to a temporary folder that is
 renamed into place only when complete, so a failure never leaves half a
 wheelhouse (and a folder a killed download left is removed by the next run).
 
+A pin with no wheel for the target gets its source distribution instead, with the wheels its
+build needs; the pipeline builds it into a wheel in a builder stage (:mod:`builder.deps.sdists`).
+
 Each download records the sha256 of every wheel (``.builder-hashes.json``). Every build checks
 the wheels it uses against that record and against the lock's ``--hash`` values when it has
 them (``verify``): a wheel changed since its download fails the build; one deleted is fetched
@@ -33,7 +36,8 @@ from ..core.errors import CommandFailed, LockError
 from ..core.files import work_dir, write_atomic
 from ..core.paths import WHEELHOUSE
 from ..project.model import Config
-from .lock import parse_lock
+from . import sdists
+from .lock import Pin, parse_lock
 
 _STAMP = ".builder-key"
 _HASHES = ".builder-hashes.json"  # wheel file name -> {"sha256": ..., "stat": [...]}
@@ -63,9 +67,10 @@ def _download_error(exc: CommandFailed, source: str, python_version: str, platfo
     target = f"CPython {python_version} on {', '.join(platforms)}"
     if missing:
         return LockError(
-            f"{source} does not resolve to wheels for {target}: no wheel for {', '.join(missing)}. "
-            "Pin a version that publishes such a wheel (for compiled packages check the manylinux "
-            "tags on PyPI), or change `platforms` in builder.toml, then lock again."
+            f"{source} does not resolve to wheels for {target}: no wheel for {', '.join(missing)}, and no "
+            "source distribution to build one from. Pin a version that publishes a wheel (for compiled "
+            "packages check the manylinux tags on PyPI) or an sdist, or change `platforms` in builder.toml, "
+            "then lock again."
         )
     tail = "\n".join(exc.output.splitlines()[-8:])
     return LockError(
@@ -91,6 +96,47 @@ def download(
         raise _download_error(exc, source, python_version, platforms) from exc
 
 
+def _spec(pin: Pin) -> str:
+    return f"{pin.name}=={pin.version}" + (f"; {pin.marker}" if pin.marker else "")
+
+
+def download_lock(lock: Path, dest: Path, *, python_version: str, platforms: Sequence[str], source: str) -> list[str]:
+    """The wheels of ``lock`` for the target into ``dest``; for a pin with no such wheel, its sdist
+    (``dest/sdists``) and the wheels its build needs (``dest/build-wheels``). Returns those pins."""
+    requirements, from_source = ["-r", str(lock)], list[str]()
+    while True:
+        argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
+        argv += target_args(python_version, platforms) + ["-d", str(dest), *requirements]
+        try:
+            if requirements:
+                proc.run(argv)
+            break
+        except CommandFailed as exc:
+            missing = [m.lower() for m in re.findall(r"No matching distribution found for (\S+)", exc.output)]
+            if not missing or set(missing) & set(from_source):
+                raise _download_error(exc, source, python_version, platforms) from exc
+            for spec in missing:
+                got = proc.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+                                "--no-binary=:all:", "-d", str(dest / sdists.SDISTS), spec], check=False)  # fmt: skip
+                if got.returncode != 0:
+                    raise _download_error(exc, source, python_version, platforms) from exc
+            from_source += missing
+            pins = parse_lock(lock).values()
+            requirements = [_spec(p) for p in pins if f"{p.name}=={p.version}".lower() not in from_source]
+    if from_source:
+        needs = sorted({r for archive in sorted((dest / sdists.SDISTS).iterdir()) for r in sdists.build_requires(archive)})
+        argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", *target_args(python_version, platforms)]
+        try:
+            proc.run([*argv, "-d", str(dest / sdists.BUILD_WHEELS), *needs])
+        except CommandFailed as exc:
+            tail = "\n".join(exc.output.splitlines()[-8:])
+            raise LockError(
+                f"Downloading what building {', '.join(from_source)} from source needs ({', '.join(needs)}) "
+                f"failed:\n{tail}\nCheck your network or index settings, then run the command again."
+            ) from exc
+    return from_source
+
+
 def ensure(config: Config, *, refresh: bool = False) -> Path:
     """The backend's wheelhouse for its lock files, downloaded when missing or stale."""
     dest = config.root / WHEELHOUSE
@@ -105,8 +151,8 @@ def ensure(config: Config, *, refresh: bool = False) -> Path:
         for lock in locks:
             if not parse_lock(lock):
                 continue  # nothing pinned: pip download wants at least one requirement
-            download(
-                ["-r", str(lock)],
+            download_lock(
+                lock,
                 tmp,
                 python_version=config.python_version,
                 platforms=config.platforms,
@@ -138,7 +184,7 @@ def verify(config: Config, wheels: Iterable[Path]) -> None:
         signature = _signature(wheel)
         unchanged = entry is not None and entry.get("stat") == signature  # the same file as when last hashed
         digest = entry["sha256"] if unchanged and entry else _sha256(wheel)
-        hashes = allowed.get(canonicalize_name(wheel.name.split("-", 1)[0]), set())
+        hashes = set() if entry and entry.get("built_from") else allowed.get(canonicalize_name(wheel.name.split("-", 1)[0]), set())
         rel = wheel.relative_to(config.root).as_posix() if wheel.is_relative_to(config.root) else str(wheel)
         if entry is None or entry.get("sha256") != digest or (hashes and digest not in hashes):
             why = (
@@ -161,6 +207,21 @@ def record_downloads(folder: Path) -> None:
     """Write the sha256 (and file signature) of every wheel in ``folder``, as a download ends."""
     record = {w.name: {"sha256": _sha256(w), "stat": _signature(w)} for w in sorted(folder.glob("*.whl"))}
     (folder / _HASHES).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def add_built(dest: Path, wheel: Path, sdist: Path) -> None:
+    """Put ``wheel``, built from ``sdist``, in the wheelhouse ``dest`` and record its sha256 (a lock's
+    --hash values are the sdist's, checked when it was downloaded)."""
+    shutil.copy2(wheel, dest / wheel.name)
+    record = _load(dest)
+    record[wheel.name] = {"sha256": _sha256(dest / wheel.name), "stat": _signature(dest / wheel.name),
+                          "built_from": sdist.name}  # fmt: skip
+    write_atomic(dest / _HASHES, json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def built_from(dest: Path) -> set[str]:
+    """The sdists whose built wheels the wheelhouse ``dest`` holds."""
+    return {str(entry["built_from"]) for entry in _load(dest).values() if isinstance(entry, dict) and entry.get("built_from")}
 
 
 def _load(dest: Path) -> dict:

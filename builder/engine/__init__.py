@@ -52,6 +52,12 @@ class Engine(Protocol):
         """Build ``dockerfile`` (text) in ``context``, tagging the result ``tag``."""
         ...
 
+    def build_files(
+        self, context: Path, dockerfile: str, *, target: str, dest: Path, build_args: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """Build ``target`` of ``dockerfile`` in ``context`` and write its files to ``dest``."""
+        ...
+
     def image_config(self, ref: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """A local image as the engine's inspect answers, and its history (newest first)."""
         ...

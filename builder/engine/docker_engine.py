@@ -134,9 +134,18 @@ class DockerEngine:
         The tag is applied by the engine only when the build succeeds, so a failed
         build never leaves a half-built tag behind. Its output goes to the progress log.
         """
-        argv = [self.buildkit_client(), "build", "--progress=plain", "-f", "-", "-t", tag]
-        if target:
-            argv += ["--target", target]
+        self._build(context, dockerfile, ["-t", tag, *(["--target", target] if target else [])], build_args, tag)
+
+    def build_files(
+        self, context: Path, dockerfile: str, *, target: str, dest: Path, build_args: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """Build ``target`` of ``dockerfile`` with BuildKit and write its files to ``dest`` (no image)."""
+        self._build(context, dockerfile, ["--target", target, "--output", f"type=local,dest={dest}"], build_args, target)
+
+    def _build(
+        self, context: Path, dockerfile: str, options: list[str], build_args: Mapping[str, str] | None, what: str
+    ) -> None:
+        argv = [self.buildkit_client(), "build", "--progress=plain", "-f", "-", *options]
         for key, value in sorted((build_args or {}).items()):
             argv += ["--build-arg", f"{key}={value}"]
         argv.append(str(context))
@@ -144,7 +153,7 @@ class DockerEngine:
             proc.run(argv, env={"DOCKER_BUILDKIT": "1"}, stdin=dockerfile.encode())
         except CommandFailed as exc:
             raise BuildError(
-                f"docker build of {tag} failed (exit code {exc.returncode}). Its output is above; "
+                f"docker build of {what} failed (exit code {exc.returncode}). Its output is above; "
                 "fix the cause and run the build again.",
             ) from exc
 

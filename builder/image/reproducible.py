@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -23,6 +24,9 @@ EPOCH_VARIABLE = "SOURCE_DATE_EPOCH"
 # Instructions that make a layer even when it holds no bytes (an empty folder, a no-op RUN).
 LAYER_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD", "WORKDIR"})
 # Container settings the engine reports for every image but that are not part of what runs.
+# A production stage's code stage is named for its function; two functions' code can still be the
+# same files (one CodeUri, two handlers), so layers are compared as if every code stage were one.
+_CODE_STAGE = re.compile(r"--from=code-\S+")
 HOST_KEYS = frozenset({"Hostname", "Domainname", "Image", "AttachStdin", "AttachStdout", "AttachStderr",
                        "Tty", "OpenStdin", "StdinOnce"})  # fmt: skip
 
@@ -105,3 +109,48 @@ def load_archive(config: bytes, config_id: str, tags: Sequence[str], layer_count
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return out.getvalue()
+
+
+def _stage_layers(dockerfile_text: str) -> dict[str, tuple[str, ...]]:
+    """Each stage of ``dockerfile_text`` by name: its FROM and the instructions that make layers,
+    with continuation lines joined and code stages made alike (see ``_CODE_STAGE``)."""
+    stages: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in dockerfile_text.replace("\\\n", " ").splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        keyword = words[0].upper()
+        if keyword == "FROM":
+            current = stages.setdefault(words[3], []) if len(words) == 4 and words[2].upper() == "AS" else None
+            if current is not None:
+                current.append(words[1])
+        elif current is not None and keyword in LAYER_INSTRUCTIONS:
+            current.append(_CODE_STAGE.sub("--from=code", " ".join(words)))
+    return {name: tuple(lines) for name, lines in stages.items()}
+
+
+def build_after(dockerfile_text: str, functions: Sequence[str]) -> dict[str, frozenset[str]]:
+    """For each function, the functions whose builds must end before its build starts, so that no
+    two builds running at once make the same layers anew.
+
+    Two builds that make the same layers at once each get their own copy, and moby registers
+    the one that ends first; a layer on top of such a layer is then written by the engine's
+    other differ, which orders the files otherwise: another digest. So the first function (in
+    the order asked) whose image starts with a stack of layers others share builds it alone;
+    the others start once it has ended and find that stack in the build cache. Functions that
+    share nothing build at once, as before.
+    """
+    stages = _stage_layers(dockerfile_text)
+    chains = {name: stages.get(name, ()) for name in functions}
+    first: dict[tuple[str, ...], str] = {}
+    holders: dict[tuple[str, ...], int] = {}
+    for name in functions:
+        for k in range(2, len(chains[name]) + 1):  # a FROM and at least one layer on it
+            first.setdefault(chains[name][:k], name)
+            holders[chains[name][:k]] = holders.get(chains[name][:k], 0) + 1
+    after: dict[str, frozenset[str]] = {}
+    for name in functions:
+        prefixes = (chains[name][:k] for k in range(2, len(chains[name]) + 1))
+        after[name] = frozenset(first[p] for p in prefixes if holders[p] > 1 and first[p] != name)
+    return after

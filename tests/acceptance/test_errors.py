@@ -54,10 +54,10 @@ def test_no_buildkit_capable_client(tmp_path, docker_engine):
 def test_lock_that_does_not_resolve_leaves_no_wheelhouse_and_no_tag(tmp_path, base_image, docker_engine):
     root = copy_example(tmp_path / "backend")
     lock = root / "requirements" / "functions.txt"
-    # numpy 2.3 publishes no manylinux2014 wheel: the lock cannot be built for Lambda's python3.11.
-    lock.write_text(lock.read_text().replace("numpy==2.2.6", "numpy==2.3.5"))
+    # numpy 2.2.99 was never released: no wheel, and no sdist to build one from.
+    lock.write_text(lock.read_text().replace("numpy==2.2.6", "numpy==2.2.99"))
     result = run_cli("--project", str(root), "build", "--function", "ml-score", "--tag", f"{TEST_TAG}-bad")
-    assert_clean_error(result, 5, "no wheel for numpy==2.3.5", "manylinux")
+    assert_clean_error(result, 5, "no wheel for numpy==2.2.99, and no source distribution", "manylinux")
     assert not (root / ".builder" / "wheelhouse").exists()
     assert not list((root / ".builder").glob("wheelhouse.tmp-*"))
     assert not docker_engine.image_exists(f"example-ml-score:{TEST_TAG}-bad")

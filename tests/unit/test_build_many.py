@@ -26,6 +26,7 @@ class Fake:
     after_done: dict[str, tuple[str, ...]] = field(default_factory=dict)
     fails: set[str] = field(default_factory=set)
     started: list[str] = field(default_factory=list)
+    ended_before: dict[str, set[str]] = field(default_factory=dict)  # the builds that had ended when each started
     lock: threading.Lock = field(default_factory=threading.Lock)
     began: dict[str, threading.Event] = field(default_factory=dict)
     ended: dict[str, threading.Event] = field(default_factory=dict)
@@ -37,6 +38,7 @@ class Fake:
     def build(self, config, engine, dockerfile_text, function, *, tag="latest"):
         with self.lock:
             self.started.append(function)
+            self.ended_before[function] = {name for name, event in self.ended.items() if event.is_set()}
         self.event(self.began, function).set()
         try:
             for other in self.after_started.get(function, ()):
@@ -90,3 +92,34 @@ def test_builds_running_when_one_fails_finish_and_are_reported(fake):
         pipeline.build_many(None, None, "", ["bad", "long", "never"], jobs=2, on_done=lambda b: done.append(b.function))
     assert "never" not in fake.started
     assert done == ["long"]  # it finished (its image is kept) even though the run failed
+
+
+# Three functions' production stages: "orders" starts with the layers "export" starts with.
+SHARING = """\
+FROM ${BASE_IMAGE} AS export
+COPY --from=deps-boto3 /out/ /
+COPY --from=code-export /out/function/ /
+
+FROM ${BASE_IMAGE} AS orders
+COPY --from=deps-boto3 /out/ /
+COPY --from=deps-pydantic /out/ /
+COPY --from=code-orders /out/function/ /
+
+FROM ${BASE_IMAGE} AS thumbnail
+COPY --from=deps-pillow /out/ /
+COPY --from=code-thumbnail /out/function/ /
+"""
+
+
+def test_a_function_sharing_layers_with_an_earlier_one_starts_after_it_has_ended(fake):
+    # "thumbnail" shares nothing: it builds beside "export" (each waits until the other has started).
+    fake.after_started.update({"export": ("thumbnail",), "thumbnail": ("export",)})
+    built = pipeline.build_many(None, None, SHARING, ["export", "orders", "thumbnail"], jobs=3)
+    assert [b.function for b in built] == ["export", "orders", "thumbnail"]
+    assert "export" in fake.ended_before["orders"]  # it found the boto3 layer built, not building
+    assert "export" not in fake.ended_before["thumbnail"]
+
+
+def test_a_function_asked_for_twice_is_built_once(fake):
+    built = pipeline.build_many(None, None, SHARING, ["orders", "orders"], jobs=2)
+    assert [b.function for b in built] == ["orders"] and fake.started == ["orders"]

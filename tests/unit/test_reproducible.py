@@ -167,3 +167,39 @@ def test_credentials_are_sent_as_basic_auth(registry):
                                            ("docker.io", "https://registry-1.docker.io")])  # fmt: skip
 def test_loopback_registries_speak_http_as_the_engine_assumes_and_the_rest_https(host, base):
     assert registry_api.api_base(host) == base
+
+
+def test_builds_wait_only_for_the_first_function_that_shares_their_lowest_layers():
+    text = """\
+# a comment, and a stage that is not a function's
+FROM ${BASE_IMAGE} AS deps-boto3
+RUN python3 /stage/stage.py install /opt/deps/boto3
+
+FROM ${BASE_IMAGE} AS a
+COPY --from=deps-boto3 /out/ /
+ENV PYTHONPATH="/var/task:\\
+/opt/deps/boto3"
+COPY --from=code-a /out/function/ /
+
+FROM ${BASE_IMAGE} AS b
+COPY --from=deps-boto3 /out/ /
+COPY --from=code-b /out/function/ /
+LABEL builder.function="b"
+
+FROM ${BASE_IMAGE} AS c
+COPY --from=deps-boto3 /out/ /
+COPY --from=deps-numpy /out/ /
+
+FROM ${BASE_IMAGE} AS d
+COPY --from=deps-numpy /out/ /
+
+FROM other-base AS e
+COPY --from=deps-numpy /out/ /
+"""
+    after = reproducible.build_after(text, ["b", "a", "c", "d", "e"])
+    # a and b are the same layers (two handlers of one code folder can be the same files): b, asked
+    # first, builds them; c shares boto3 with both; d and e share nothing (e has another base).
+    assert after == {"b": frozenset(), "a": frozenset({"b"}), "c": frozenset({"b"}), "d": frozenset(),
+                     "e": frozenset()}  # fmt: skip
+    assert reproducible.build_after(text, ["d", "e"]) == {"d": frozenset(), "e": frozenset()}
+    assert reproducible.build_after("", ["x"]) == {"x": frozenset()}  # no such stage: nothing to wait for

@@ -28,12 +28,13 @@ def project(tmp_path, monkeypatch):
     (root / "requirements" / "functions.txt").write_text(LOCK)
     runs = []
 
-    def download(requirements, dest, **_):
+    def download_lock(lock, dest, **_):
         runs.append(dest)
         make_wheel(dest, "numpy", "2.2.6", {"numpy/__init__.py": 10})
         make_wheel(dest, "pandas", "2.2.3", {"pandas/__init__.py": 10})
+        return []
 
-    monkeypatch.setattr(wheelhouse, "download", download)
+    monkeypatch.setattr(wheelhouse, "download_lock", download_lock)
     return root, runs
 
 
