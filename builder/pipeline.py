@@ -37,7 +37,7 @@ from .image.plan import BuildPlan, LockedDist, Needs, dist_key, make_plan, owner
 from .image.strip import LOCAL_RULES, StripResult, stripped_local
 from .measure import pins as pins_mod
 from .project.config import lock_of
-from .project.model import LOCAL_BASE, ONE_IMAGE, CodeRoot, Config
+from .project.model import ARCHITECTURES, DEFAULT_ARCHITECTURE, LOCAL_BASE, ONE_IMAGE, CodeRoot, Config, emulated
 
 log = logging.getLogger("builder")
 
@@ -84,10 +84,12 @@ def analyse(
     target = Target.from_config(config)
     house = wheelhouse.ensure(config)
     build_sdists(config, house, engine)
-    indexes = {
-        lock: dists.DistIndex.from_wheelhouse(house, _pins(config, lock, target), target=target)
-        for lock in config.lock_files
-    }
+    indexes = {}
+    for arch in config.architectures:
+        arch_target = target.for_architecture(arch)
+        for lock in config.lock_files:
+            pins = _pins(config, lock, arch_target)
+            indexes[closure_mod.index_key(lock, arch)] = dists.DistIndex.from_wheelhouse(house, pins, target=arch_target)
     cache = ParseCache.load(config.root)
     errors: dict[str, AnalysisError] = {}
     closures = closure_mod.compute_closures(config, indexes, target=target, cache=cache, errors=errors)
@@ -103,44 +105,49 @@ def analyse(
         if asked - used:
             dropped[fn.name] = tuple(sorted(asked - used))
     failed = {name: str(exc) for name, exc in sorted(errors.items())}
-    return Analysis(indexes[config.lock_file], closures, indexes, config, locked, dropped, failed)
+    main = indexes[closure_mod.index_key(config.lock_file, config.architectures[0])]
+    return Analysis(main, closures, indexes, config, locked, dropped, failed)
 
 
 def build_sdists(config: Config, house: Path, engine: Callable[[], Engine] | None) -> list[str]:
     """Build each source distribution of the wheelhouse that has no wheel there yet, in a builder
-    stage FROM the base (``resources/Dockerfile.sdist``), and add the wheel; return their names.
+    stage FROM the base of its architecture (``resources/Dockerfile.sdist``; for arm64 on this
+    machine, under the emulator), and add the wheel; return their names.
 
     A wheel built before for the same sdist and target is taken from ``.builder/built-wheels``.
     """
-    folder = house / sdists.SDISTS
-    archives = sorted(a for a in folder.iterdir() if sdists.is_sdist(a)) if folder.is_dir() else []
-    record = wheelhouse.built_from(house)
-    todo = [a for a in archives if a.name not in record]
-    platform = config.platforms[0] if config.platforms else "linux"
-    for archive in todo:
-        cache = work_dir(config.root) / sdists.BUILT / sdists.key(archive, config.python_version, platform)
-        wheel = sdists.built_wheel(cache)
-        if wheel is None:
-            if engine is None:
-                raise LockError(f"{archive.name} has no wheel for the target and must be built, which needs the "
-                                "Docker engine: run `python -m builder build` (or start the engine) first.")  # fmt: skip
-            wheel = _compile_sdist(config, engine(), house, archive, cache)
-        wheelhouse.add_built(house, wheel, archive)
-    return [a.name for a in todo]
+    record, done = wheelhouse.built_from(house), []
+    for arch in config.architectures:
+        folder = house / sdists.SDISTS / arch
+        for archive in sorted(a for a in folder.iterdir() if sdists.is_sdist(a)) if folder.is_dir() else []:
+            if (archive.name, arch) in record:
+                continue
+            key = sdists.key(archive, config.python_version, config.platforms_for(arch)[0])
+            cache = work_dir(config.root) / sdists.BUILT / key
+            wheel = sdists.built_wheel(cache)
+            if wheel is None:
+                if engine is None:
+                    raise LockError(f"{archive.name} has no wheel for the target and must be built, which needs the "
+                                    "Docker engine: run `python -m builder build` (or start the engine) first.")  # fmt: skip
+                wheel = _compile_sdist(config, engine(), house, archive, arch, cache)
+            wheelhouse.add_built(house, wheel, archive, arch)
+            done.append(archive.name)
+    return done
 
 
-def _compile_sdist(config: Config, engine: Engine, house: Path, archive: Path, cache: Path) -> Path:
-    """Build ``archive`` into a wheel in a container; keep it in ``cache``; return it."""
-    config = with_base(config, engine)
+def _compile_sdist(config: Config, engine: Engine, house: Path, archive: Path, arch: str, cache: Path) -> Path:
+    """Build ``archive`` into a wheel for ``arch`` in a container; keep it in ``cache``; return it."""
+    base_image = with_base(config, engine).base_for(arch)
     text = resources.files("builder.resources").joinpath("Dockerfile.sdist").read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="sdist-", dir=work_dir(config.root)) as tmp:
         context, out = Path(tmp) / "context", Path(tmp) / "out"
         shutil.copytree(house / sdists.BUILD_WHEELS, context / "build-wheels")
         shutil.copy2(archive, context / archive.name)
-        log.warning("note: %s publishes no wheel for the target: building one from source, in a builder stage FROM "
-                    "%s (once: it is kept in %s)", archive.name, config.base_image, cache.parent.relative_to(config.root))
-        engine.build_files(context, text, target="wheel", dest=out,
-                           build_args={"BASE_IMAGE": config.base_image, "SDIST": archive.name})  # fmt: skip
+        log.warning("note: %s publishes no wheel for %s: building one from source, in a builder stage FROM %s%s "
+                    "(once: it is kept in %s)", archive.name, arch, base_image, " under emulation (qemu)" if emulated(arch) else "",
+                    cache.parent.relative_to(config.root))  # fmt: skip
+        engine.build_files(context, text, target="wheel", dest=out, build_args={"BASE_IMAGE": base_image, "SDIST": archive.name},
+                           platform=None if arch == DEFAULT_ARCHITECTURE else ARCHITECTURES[arch][1])  # fmt: skip
         wheel = sdists.built_wheel(out)
         if wheel is None:
             raise BuildError(f"Building {archive.name} from source gave no single wheel; its output is above.")
@@ -171,15 +178,17 @@ def plan(config: Config, analysis: Analysis) -> BuildPlan:
     """The build plan from the closures: each image gets only what its function needs."""
     config = analysis.config or config
     locked = {}
-    for index in analysis.indexes.values() or [analysis.index]:
+    for key, index in (analysis.indexes or {config.lock_file: analysis.index}).items():
+        arch = closure_mod.index_architecture(key)
         for name in index.names():
             d = index.dist(name)
-            locked[dist_key(d.name, d.version)] = LockedDist(d.name, d.version, d.size, tuple(zip(d.files, d.file_sizes)), d.wheel)
+            locked[dist_key(d.name, d.version, arch)] = LockedDist(d.name, d.version, d.size, tuple(zip(d.files, d.file_sizes)),
+                                                                   d.wheel, arch)  # fmt: skip
     needs = {
         name: Needs(
-            dists=frozenset(dist_key(d.name, d.version) for d in c.distributions),
+            dists=frozenset(dist_key(d.name, d.version, c.function.architecture) for d in c.distributions),
             local_files=_shipped(config, c),
-            imported=frozenset(dist_key(d.name, d.version) for d in c.distributions
+            imported=frozenset(dist_key(d.name, d.version, c.function.architecture) for d in c.distributions
                                if d.reasons[0].kind in ("import", "keep")),  # fmt: skip
         )
         for name, c in analysis.closures.items()
@@ -319,11 +328,23 @@ def build(
     with ``images = "one"`` the image of every function (``function`` is then any of them)."""
     image = config.image(function, tag)
     target = dockerfile.ONE_IMAGE_TARGET if config.images == ONE_IMAGE else function
+    arch = config.function(function).architecture
+    if config.images == ONE_IMAGE and len(config.architectures) > 1:
+        raise ConfigError(f'images = "one" needs every function on one architecture, and {config.name} has '
+                          f"{' and '.join(config.architectures)} functions. Remove images, or set one architecture.")  # fmt: skip
+    base_image = config.base_for(arch)
+    if arch != DEFAULT_ARCHITECTURE and not engine.image_exists(base_image):
+        raise ConfigError(
+            f"{function} runs on {arch}, and its base image {base_image} is not available locally. Make it with "
+            f"`python -m builder base --bootstrap --architecture {arch}` (no registry needed), or pull AWS's "
+            f"public.ecr.aws/lambda/python:{config.python_version}-{arch} and tag it {base_image}."
+        )
     started = time.monotonic()
-    engine.build(config.root, dockerfile_text, target=target, tag=image)
+    platform = None if arch == DEFAULT_ARCHITECTURE else ARCHITECTURES[arch][1]
+    engine.build(config.root, dockerfile_text, target=target, tag=image, platform=platform)
     fix_times(engine, image, reproducible.epoch(os.environ))
     seconds = time.monotonic() - started
-    size, base = engine.image_info(image).size, engine.image_info(config.base_image).size
+    size, base = engine.image_info(image).size, engine.image_info(base_image).size
     return Built(function, image, size, size - base, seconds)
 
 

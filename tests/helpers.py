@@ -50,6 +50,23 @@ def run_python(engine, image: str, code: str, *args: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def tool(path: str) -> str:
+    """The path of a program the tests need (scripts/setup installs it); the test fails without it."""
+    import pytest
+
+    found = shutil.which(path)
+    if not found:
+        pytest.fail(f"{path} is required by this test and is not installed; scripts/setup installs it.", pytrace=False)
+    return found
+
+
+def skopeo(*args: str) -> str:
+    """Run skopeo (which reads a registry as Lambda would); its output."""
+    result = subprocess.run([tool("skopeo"), *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:

@@ -30,7 +30,7 @@ from ..core.errors import AnalysisError
 from ..core.paths import CONFIG_FILE
 from ..deps.dists import DistIndex
 from ..deps.target import Target
-from ..project.model import Config, FunctionConfig
+from ..project.model import ARCHITECTURES, DEFAULT_ARCHITECTURE, Config, FunctionConfig
 from . import closure_store
 from .import_graph import ImportGraph
 from .parse_cache import ParseCache
@@ -256,13 +256,27 @@ def _includes(graph: ImportGraph, functions: tuple[FunctionConfig, ...]) -> dict
             for pattern, (matched, messages) in found.items()}  # fmt: skip
 
 
+def index_key(lock: str, architecture: str) -> str:
+    """The key of a lock's distribution index for ``architecture``'s functions (the lock itself for x86_64)."""
+    return lock if architecture == DEFAULT_ARCHITECTURE else f"{lock} ({architecture})"
+
+
+def index_architecture(key: str) -> str:
+    """The architecture an ``index_key`` is for."""
+    return next((arch for arch in ARCHITECTURES if key.endswith(f" ({arch})")), DEFAULT_ARCHITECTURE)
+
+
 def _graphs(config: Config, indexes: Mapping[str, DistIndex], target: Target,
             cache: ParseCache) -> list[tuple[ImportGraph, list[FunctionConfig]]]:  # fmt: skip
-    """One import graph per set of code roots and lock, with the functions that share it."""
+    """One import graph per set of code roots, lock and architecture, with the functions that share it."""
     groups: dict[tuple, list[FunctionConfig]] = {}
     for fn in config.functions:
-        groups.setdefault((fn.roots, fn.lock_file or config.lock_file), []).append(fn)
-    return [(ImportGraph(config, indexes[lock], target, cache, fns[0]), fns) for (_, lock), fns in groups.items()]
+        groups.setdefault((fn.roots, fn.lock_file or config.lock_file, fn.architecture), []).append(fn)
+    graphs = []
+    for (_, lock, arch), fns in groups.items():
+        index = indexes.get(index_key(lock, arch)) or indexes[lock]
+        graphs.append((ImportGraph(config, index, target.for_architecture(arch), cache, fns[0]), fns))
+    return graphs
 
 
 def compute_closures(

@@ -85,7 +85,7 @@ def decode(data: dict, config: Config, target: Target) -> dict[str, Closure]:
     stored, out = data["closures"], {}
     for fn in config.functions:
         local, nodes, warnings, lock_file, runtime = stored[fn.name]
-        out[fn.name] = Closure(fn, target, tuple(map(files.__getitem__, local)),
+        out[fn.name] = Closure(fn, target.for_architecture(fn.architecture), tuple(map(files.__getitem__, local)),
                                tuple(map(dists.__getitem__, nodes)), tuple(ClosureWarning(*w) for w in warnings),
                                lock_file, tuple((n, tuple(map(reason, why))) for n, why in runtime))  # fmt: skip
     return out

@@ -15,7 +15,7 @@ from ..core.errors import BuilderError, ConfigError
 from ..core.files import write_atomic
 from ..core.units import human
 from ..image import base, dockerfile, reproducible
-from ..project.model import ONE_IMAGE
+from ..project.model import ARCHITECTURES, DEFAULT_ARCHITECTURE, ONE_IMAGE, emulated
 from .common import (
     analyse,
     build_images,
@@ -44,22 +44,24 @@ def _python_version(args: argparse.Namespace) -> str:
 
 def cmd_base(args: argparse.Namespace) -> int:
     python_version = _python_version(args)
-    tag = args.tag or base.DEFAULT_TAG.format(python_version=python_version)
+    arch = args.architecture
+    tag = args.tag or base.tag_for(base.DEFAULT_TAG.format(python_version=python_version), arch)
     suite = args.suite or base.suite_for(python_version)
     from_image = args.from_image
+    how = " (under emulation)" if emulated(arch) else ""
     with progress_bar(total=2 if args.bootstrap else 1, desc="base", unit="step") as bar:
         if args.bootstrap:
-            from_image = base.DEBIAN_TAG.format(suite=suite)
+            from_image = base.tag_for(base.DEBIAN_TAG.format(suite=suite), arch)
             if args.rebuild or not docker(args).image_exists(from_image):
-                bar.set_description(f"debootstrap {suite}")
+                bar.set_description(f"debootstrap {suite} {arch}{how}")
                 with progress_lines(bar):
-                    base.bootstrap_debian(docker(args), from_image, suite=suite, mirror=args.mirror)
+                    base.bootstrap_debian(docker(args), from_image, suite=suite, mirror=args.mirror, architecture=arch)
             bar.update()
-        bar.set_description(f"build {tag}")
+        bar.set_description(f"build {tag}{how}")
         with progress_lines(bar):
-            image_id = base.build_base(docker(args), from_image, tag, python_version=python_version)
+            image_id = base.build_base(docker(args), from_image, tag, python_version=python_version, architecture=arch)
         bar.update()
-    print(f"{tag}  {image_id[:19]}  (from {from_image})")
+    print(f"{tag}  {image_id[:19]}  (from {from_image}, {arch})")
     return 0
 
 
@@ -143,7 +145,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--mirror", help="Debian mirror for --bootstrap (default: the one apt uses here)")
     b.add_argument("--rebuild", action="store_true", help="bootstrap again even if the Debian image exists")
     b.add_argument("--python-version", help="Python the base must have (default: the project's runtime, else 3.11)")
-    b.add_argument("--tag", help="image tag (default: builder-lambda-python:<python-version>)")
+    b.add_argument("--architecture", choices=tuple(ARCHITECTURES), default=DEFAULT_ARCHITECTURE,
+                   help="Lambda architecture of the functions it is for (default: %(default)s); arm64 on an x86_64 "
+                        "machine runs debootstrap's second stage and the base's pip under qemu")  # fmt: skip
+    b.add_argument("--tag", help="image tag (default: builder-lambda-python:<python-version>, with -arm64 after it for arm64)")
     b.set_defaults(handler=cmd_base)
 
     d = sub.add_parser("dockerfile", help="write (or --check) the shared multi-stage Dockerfile")

@@ -14,6 +14,7 @@ from ..local import runner
 from ..local import sandbox as local
 from ..local import settings as local_settings
 from ..project import config
+from ..project.model import DEFAULT_ARCHITECTURE, emulated
 from ..project.template import parse_parameter_overrides
 from .common import docker, image_tag, load
 
@@ -57,6 +58,10 @@ def _spec(args: argparse.Namespace, cfg: config.Config):
                                              env_vars=env_vars, env=_env(args.env))  # fmt: skip
     for line in settings.notices:
         print(f"note: {line}", file=sys.stderr)
+    arch = cfg.function(args.function).architecture
+    if arch != DEFAULT_ARCHITECTURE or emulated(arch):
+        print(f"{args.function} is an {arch} image: it runs {'under emulation (qemu)' if emulated(arch) else 'natively'} "
+              "on this machine", file=sys.stderr)  # fmt: skip
     return runner.spec_for(
         docker(args), cfg, args.function, tag=args.tag, port=args.port, memory_mb=args.memory or settings.memory_mb,
         timeout_s=args.timeout or settings.timeout_s, tmp_mb=args.tmp or settings.tmp_mb, env=dict(settings.environment),

@@ -6,7 +6,7 @@ Never the host's: a lock made on macOS for a Linux x86_64 image must resolve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -22,13 +22,18 @@ class Target:
     implementation_name: str = "cpython"
 
     @classmethod
-    def from_config(cls, config: Any) -> Target:
-        """The target of a backend: its python-version and the machine of its first platform tag."""
-        machine = "x86_64"
+    def from_config(cls, config: Any, architecture: str | None = None) -> Target:
+        """The target of a backend's functions of ``architecture`` (x86_64 or arm64), else of the
+        machine its first platform tag names; its python-version."""
+        machine = {"x86_64": "x86_64", "arm64": "aarch64"}.get(architecture or "", "")
         for arch in ("x86_64", "aarch64"):
-            if config.platforms and config.platforms[0].endswith(arch):
+            if not machine and config.platforms and config.platforms[0].endswith(arch):
                 machine = arch
-        return cls(python_version=config.python_version, platform_machine=machine)
+        return cls(python_version=config.python_version, platform_machine=machine or "x86_64")
+
+    def for_architecture(self, architecture: str) -> Target:
+        """This target on Lambda's ``architecture`` (x86_64 or arm64)."""
+        return replace(self, platform_machine={"x86_64": "x86_64", "arm64": "aarch64"}[architecture])
 
     @property
     def short_version(self) -> str:

@@ -71,6 +71,8 @@ def _download_error(exc: CommandFailed, source: str, python_version: str, platfo
             "source distribution to build one from. Pin a version that publishes a wheel (for compiled "
             "packages check the manylinux tags on PyPI) or an sdist, or change `platforms` in builder.toml, "
             "then lock again."
+            + (" Or run the functions that need it on x86_64 (`Architectures: [x86_64]` in the template)."
+               if any(p.endswith("aarch64") for p in platforms) else "")
         )
     tail = "\n".join(exc.output.splitlines()[-8:])
     return LockError(
@@ -100,9 +102,11 @@ def _spec(pin: Pin) -> str:
     return f"{pin.name}=={pin.version}" + (f"; {pin.marker}" if pin.marker else "")
 
 
-def download_lock(lock: Path, dest: Path, *, python_version: str, platforms: Sequence[str], source: str) -> list[str]:
+def download_lock(lock: Path, dest: Path, *, python_version: str, platforms: Sequence[str], source: str,
+                  architecture: str = "x86_64") -> list[str]:  # fmt: skip
     """The wheels of ``lock`` for the target into ``dest``; for a pin with no such wheel, its sdist
-    (``dest/sdists``) and the wheels its build needs (``dest/build-wheels``). Returns those pins."""
+    (``dest/sdists/<architecture>``) and the wheels its build needs (``dest/build-wheels``). Returns those pins."""
+    sdist_dir = dest / sdists.SDISTS / architecture
     requirements, from_source = ["-r", str(lock)], list[str]()
     while True:
         argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
@@ -117,14 +121,14 @@ def download_lock(lock: Path, dest: Path, *, python_version: str, platforms: Seq
                 raise _download_error(exc, source, python_version, platforms) from exc
             for spec in missing:
                 got = proc.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                                "--no-binary=:all:", "-d", str(dest / sdists.SDISTS), spec], check=False)  # fmt: skip
+                                "--no-binary=:all:", "-d", str(sdist_dir), spec], check=False)  # fmt: skip
                 if got.returncode != 0:
                     raise _download_error(exc, source, python_version, platforms) from exc
             from_source += missing
             pins = parse_lock(lock).values()
             requirements = [_spec(p) for p in pins if f"{p.name}=={p.version}".lower() not in from_source]
     if from_source:
-        needs = sorted({r for archive in sorted((dest / sdists.SDISTS).iterdir()) for r in sdists.build_requires(archive)})
+        needs = sorted({r for archive in sorted(sdist_dir.iterdir()) for r in sdists.build_requires(archive)})
         argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", *target_args(python_version, platforms)]
         try:
             proc.run([*argv, "-d", str(dest / sdists.BUILD_WHEELS), *needs])
@@ -141,7 +145,8 @@ def ensure(config: Config, *, refresh: bool = False) -> Path:
     """The backend's wheelhouse for its lock files, downloaded when missing or stale."""
     dest = config.root / WHEELHOUSE
     locks = [config.root / rel for rel in config.lock_files if (config.root / rel).is_file()]
-    key = _key(locks, config.python_version, config.platforms)
+    platforms = [p for arch in config.architectures for p in config.platforms_for(arch)]
+    key = _key(locks, config.python_version, platforms)
     stamp = dest / _STAMP
     _remove_leftovers(work_dir(config.root))
     if not refresh and stamp.is_file() and stamp.read_text().strip() == key and _complete(dest):
@@ -151,13 +156,15 @@ def ensure(config: Config, *, refresh: bool = False) -> Path:
         for lock in locks:
             if not parse_lock(lock):
                 continue  # nothing pinned: pip download wants at least one requirement
-            download_lock(
-                lock,
-                tmp,
-                python_version=config.python_version,
-                platforms=config.platforms,
-                source=lock.relative_to(config.root).as_posix(),
-            )
+            for arch in config.architectures:  # each one's wheels (a pure wheel serves both)
+                download_lock(
+                    lock,
+                    tmp,
+                    python_version=config.python_version,
+                    platforms=config.platforms_for(arch),
+                    source=lock.relative_to(config.root).as_posix(),
+                    architecture=arch,
+                )
         record_downloads(tmp)
         (tmp / _STAMP).write_text(key + "\n")
         if dest.exists():
@@ -209,19 +216,20 @@ def record_downloads(folder: Path) -> None:
     (folder / _HASHES).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
-def add_built(dest: Path, wheel: Path, sdist: Path) -> None:
-    """Put ``wheel``, built from ``sdist``, in the wheelhouse ``dest`` and record its sha256 (a lock's
-    --hash values are the sdist's, checked when it was downloaded)."""
+def add_built(dest: Path, wheel: Path, sdist: Path, architecture: str) -> None:
+    """Put ``wheel``, built from ``sdist`` for ``architecture``, in the wheelhouse ``dest`` and record
+    its sha256 (a lock's --hash values are the sdist's)."""
     shutil.copy2(wheel, dest / wheel.name)
     record = _load(dest)
     record[wheel.name] = {"sha256": _sha256(dest / wheel.name), "stat": _signature(dest / wheel.name),
-                          "built_from": sdist.name}  # fmt: skip
+                          "built_from": sdist.name, "built_for": architecture}  # fmt: skip
     write_atomic(dest / _HASHES, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
-def built_from(dest: Path) -> set[str]:
-    """The sdists whose built wheels the wheelhouse ``dest`` holds."""
-    return {str(entry["built_from"]) for entry in _load(dest).values() if isinstance(entry, dict) and entry.get("built_from")}
+def built_from(dest: Path) -> set[tuple[str, str]]:
+    """The sdists (and the architecture) whose built wheels the wheelhouse ``dest`` holds."""
+    return {(str(e["built_from"]), str(e.get("built_for", "x86_64"))) for e in _load(dest).values()
+            if isinstance(e, dict) and e.get("built_from")}  # fmt: skip
 
 
 def _load(dest: Path) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class ImageInfo:
     size: int  # bytes, all layers
     layers: tuple[str, ...]  # diff IDs, lowest first
     labels: Mapping[str, str]
+    platform: str = "linux/amd64"  # os/architecture the image's programs are built for
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,14 @@ class Engine(Protocol):
 
     def build(
         self, context: Path, dockerfile: str, *, target: str | None, tag: str,
-        build_args: Mapping[str, str] | None = None,
+        build_args: Mapping[str, str] | None = None, platform: str | None = None,
     ) -> None:  # fmt: skip
-        """Build ``dockerfile`` (text) in ``context``, tagging the result ``tag``."""
+        """Build ``dockerfile`` (text) in ``context``, tagging the result ``tag`` (for ``platform``)."""
         ...
 
     def build_files(
         self, context: Path, dockerfile: str, *, target: str, dest: Path, build_args: Mapping[str, str] | None = None,
+        platform: str | None = None,
     ) -> None:  # fmt: skip
         """Build ``target`` of ``dockerfile`` in ``context`` and write its files to ``dest``."""
         ...
@@ -66,7 +68,7 @@ class Engine(Protocol):
         """The image config the engine stores for ``ref``, read from ``docker save``."""
         ...
 
-    def load(self, archive: bytes) -> None:
+    def load(self, archive: bytes | IO[bytes]) -> None:
         """``docker load`` an archive."""
         ...
 

@@ -18,7 +18,7 @@ import os
 import tarfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import docker
 import docker.errors
@@ -128,19 +128,24 @@ class DockerEngine:
         target: str | None,
         tag: str,
         build_args: Mapping[str, str] | None = None,
+        platform: str | None = None,
     ) -> None:
         """Build ``dockerfile`` (text, sent on stdin) in ``context`` with BuildKit and tag it.
 
         The tag is applied by the engine only when the build succeeds, so a failed
         build never leaves a half-built tag behind. Its output goes to the progress log.
+        ``platform`` (``linux/arm64``) is the platform of the stages that do not name theirs.
         """
-        self._build(context, dockerfile, ["-t", tag, *(["--target", target] if target else [])], build_args, tag)
+        options = ["-t", tag, *(["--target", target] if target else []), *(["--platform", platform] if platform else [])]
+        self._build(context, dockerfile, options, build_args, tag)
 
     def build_files(
         self, context: Path, dockerfile: str, *, target: str, dest: Path, build_args: Mapping[str, str] | None = None,
+        platform: str | None = None,
     ) -> None:  # fmt: skip
         """Build ``target`` of ``dockerfile`` with BuildKit and write its files to ``dest`` (no image)."""
-        self._build(context, dockerfile, ["--target", target, "--output", f"type=local,dest={dest}"], build_args, target)
+        options = ["--target", target, "--output", f"type=local,dest={dest}", *(["--platform", platform] if platform else [])]
+        self._build(context, dockerfile, options, build_args, target)
 
     def _build(
         self, context: Path, dockerfile: str, options: list[str], build_args: Mapping[str, str] | None, what: str
@@ -168,6 +173,7 @@ class DockerEngine:
             size=int(attrs.get("Size", 0)),
             layers=tuple(attrs.get("RootFS", {}).get("Layers", ())),
             labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+            platform=f"{attrs.get('Os') or 'linux'}/{attrs.get('Architecture') or 'amd64'}",
         )
 
     def image_exists(self, ref: str) -> bool:
@@ -196,8 +202,8 @@ class DockerEngine:
         raise EngineError(f"`docker save` of {ref} holds no image config {name}; build it again.")
 
     @_wrap("Loading an image")
-    def load(self, archive: bytes) -> None:
-        """``docker load`` an archive (layers the engine holds may be named and left out)."""
+    def load(self, archive: bytes | IO[bytes]) -> None:
+        """``docker load`` an archive, bytes or an open file (layers the engine holds may be named and left out)."""
         for event in self.client().api.load_image(archive):
             if isinstance(event, dict) and event.get("error"):
                 raise EngineError(f"Loading an image failed: {event['error']}")

@@ -19,10 +19,13 @@ from ..core import proc
 from ..core.errors import BuildError, ConfigError
 from ..deps import wheelhouse
 from ..engine.docker_engine import DockerEngine
-from ..project.model import LOCAL_BASE
+from ..project.model import ARCHITECTURES, DEFAULT_ARCHITECTURE, LOCAL_BASE, emulated
+from . import reproducible
 
 DEFAULT_TAG = LOCAL_BASE  # the local stand-in for AWS's base that builds use when AWS's is not there
-DEBIAN_TAG = "builder-debian:{suite}"
+DEBIAN_TAG = "builder-debian:{suite}"  # "-arm64" after it for arm64 (Config.base_for's rule)
+BINFMT = Path("/proc/sys/fs/binfmt_misc")  # where the kernel lists the emulators it runs foreign programs with
+DEBIAN_ARCH = {"x86_64": "amd64", "arm64": "arm64"}  # Lambda's architecture -> Debian's
 DEFAULT_SUITE = "bookworm"  # its python3 is 3.11, the default target
 DEFAULT_PYTHON = "3.11"
 # The Debian release whose python3 is each version (a Lambda runtime's Python, made locally).
@@ -61,16 +64,43 @@ def debian_mirror(sources: tuple[Path, ...] = (
     return _DEFAULT_MIRROR
 
 
+def tag_for(ref: str, architecture: str) -> str:
+    """``ref`` for ``architecture``: ``-arm64`` after the tag for arm64, as ``Config.base_for`` names it."""
+    return ref if architecture == DEFAULT_ARCHITECTURE else f"{ref}-{architecture}"
+
+
+def check_emulator(architecture: str) -> None:
+    """A ConfigError saying how to register the emulator when this machine cannot run ``architecture``'s
+    programs (qemu-user-static through binfmt_misc, which ``scripts/setup`` installs and registers)."""
+    machine = ARCHITECTURES[architecture][0]
+    entry = BINFMT / f"qemu-{machine}"
+    try:
+        enabled = entry.read_text().splitlines()[0].strip() == "enabled"
+    except (OSError, IndexError):
+        enabled = False
+    if emulated(architecture) and not enabled:
+        raise ConfigError(
+            f"This machine ({os.uname().machine}) cannot run {architecture} programs, which making an {architecture} "
+            f"base needs: no emulator is registered ({entry} is missing or disabled). Install Debian's "
+            "qemu-user-static and binfmt-support, then `mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc` "
+            f"and `update-binfmts --enable qemu-{machine}` (scripts/setup does all three), or build the base "
+            f"`--from` an {architecture} image you have (AWS's public.ecr.aws/lambda/python:3.11-arm64)."
+        )
+
+
 def bootstrap_debian(
     engine: DockerEngine,
     ref: str,
     *,
     suite: str = DEFAULT_SUITE,
     mirror: str | None = None,
+    architecture: str = DEFAULT_ARCHITECTURE,
 ) -> str:
-    """Make a minimal Debian image ``ref`` with debootstrap; return its image ID."""
+    """Make a minimal Debian image ``ref`` with debootstrap; return its image ID. For another
+    architecture than the machine's, debootstrap's second stage runs under the emulator."""
     if os.geteuid() != 0:
         raise ConfigError("Making a Debian base with debootstrap needs root. Run it as root (or with sudo).")
+    check_emulator(architecture)
     if shutil.which("debootstrap") is None:
         raise ConfigError(
             "debootstrap is not installed. Install it (`apt-get install debootstrap`) or build the "
@@ -82,12 +112,19 @@ def bootstrap_debian(
         proc.run(
             # python3 goes in with the root filesystem: installed later by apt in Dockerfile.base,
             # it would rewrite dpkg's and debconf's files in a new layer (bytes wasted in every image).
-            ["debootstrap", "--variant=minbase", "--include=python3", suite, str(rootfs), mirror or debian_mirror()],
+            ["debootstrap", f"--arch={DEBIAN_ARCH[architecture]}", "--variant=minbase", "--include=python3", suite,
+             str(rootfs), mirror or debian_mirror()],
             hint="Check that the Debian mirror is reachable (--mirror URL to choose another).",
         )
         _drop_apt_caches(rootfs)
         proc.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."])
-        return engine.import_rootfs(tarball, ref)
+        if not emulated(architecture):
+            return engine.import_rootfs(tarball, ref)
+        archive = Path(tmp) / "image.tar"  # `docker import` would say the machine's architecture
+        reproducible.rootfs_archive(tarball, archive, ref, ARCHITECTURES[architecture][1])
+        with open(archive, "rb") as fh:
+            engine.load(fh)
+        return engine.image_info(ref).id
 
 
 def _drop_apt_caches(rootfs: Path) -> None:
@@ -102,7 +139,7 @@ def _drop_apt_caches(rootfs: Path) -> None:
                 path.unlink()
 
 
-def _context(dest: Path, python_version: str) -> None:
+def _context(dest: Path, python_version: str, architecture: str) -> None:
     """Assemble the build context of Dockerfile.base in ``dest``."""
     package = resources.files("builder") / "resources"
     for name in _RESOURCES:
@@ -118,7 +155,7 @@ def _context(dest: Path, python_version: str) -> None:
         ["-r", str(requirements)],
         wheels,
         python_version=python_version,
-        platforms=("manylinux2014_x86_64",),
+        platforms=(f"manylinux2014_{ARCHITECTURES[architecture][0]}",),
         source="builder/resources/base-requirements.txt",
     )
     pip_wheel = next(wheels.glob("pip-*.whl"))
@@ -145,8 +182,10 @@ def build_base(
     tag: str,
     *,
     python_version: str = "3.11",
+    architecture: str = DEFAULT_ARCHITECTURE,
 ) -> str:
-    """Build Dockerfile.base on ``from_image`` as ``tag``; return the image ID."""
+    """Build Dockerfile.base on ``from_image`` as ``tag`` for ``architecture`` (its RUN steps under
+    the emulator when the machine is another); return the image ID."""
     engine.check()
     if not engine.image_exists(from_image):
         raise ConfigError(
@@ -155,12 +194,22 @@ def build_base(
         )
     with tempfile.TemporaryDirectory(prefix="builder-base-") as tmp:
         ctx = Path(tmp)
-        _context(ctx, python_version)
+        _context(ctx, python_version, architecture)
+        platform = ARCHITECTURES[architecture][1]
+        found = engine.image_info(from_image).platform
+        if found != platform:
+            raise ConfigError(
+                f"Image {from_image} is for {found}, not {platform}: a base for {architecture} functions starts from "
+                f"an {architecture} image. Name one (`--from`), or make it with `base --bootstrap --architecture {architecture}`."
+            )
+        if emulated(architecture):
+            check_emulator(architecture)
         engine.build(
             ctx,
             (ctx / "Dockerfile.base").read_text(),
             target=None,
             tag=tag,
             build_args={"BASE_IMAGE": from_image, "PYTHON_VERSION": python_version},
+            platform=None if architecture == DEFAULT_ARCHITECTURE else platform,
         )
     return engine.image_info(tag).id

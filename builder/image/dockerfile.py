@@ -30,6 +30,7 @@ from collections.abc import Iterable
 
 from ..core.paths import GROUPS_DIR, STAGE_DIR
 from ..core.units import human
+from ..deps.wheelhouse import target_args
 from . import one_image
 from .plan import BuildPlan, DepGroup, FunctionPlan
 
@@ -59,11 +60,14 @@ def group_folder(group: str) -> str:
 
 
 def group_files(plan: BuildPlan) -> dict[str, str]:
-    """The text files each group's folder holds: pins, and what to strip (sorted paths)."""
+    """The text files each group's folder holds: pins, what to strip (sorted paths), and for a
+    group of another architecture the pip options that install its wheels here (``pip-target.txt``)."""
     files = {}
     for g in plan.groups:
         folder = group_folder(g.name)
         files[f"{folder}/pins.txt"] = "".join(f"{d.name}=={d.version}\n" for d in g.dists)
+        if g.platforms:
+            files[f"{folder}/pip-target.txt"] = "".join(a + "\n" for a in target_args(plan.python_version, g.platforms))
         for name, paths in (("strip.txt", g.strip.paths), ("strip-debug.txt", g.strip.debug_paths)):
             if paths:
                 files[f"{folder}/{name}"] = "".join(p + "\n" for p in paths)
@@ -87,13 +91,22 @@ def _run(mounts: list[tuple[str, str]], command: str, classic: bool) -> list[str
     return [f"RUN {parts[0]} \\", *(f"    {p} \\" for p in parts[1:]), f"    {command}"]
 
 
-def _deps_stage(group: DepGroup, classic: bool) -> list[str]:
+def _from(plan: BuildPlan, stage: str, classic: bool) -> str:
+    """A builder stage's FROM: with arm64 images in the plan, on the build machine's platform, as
+    unpacking wheels and compiling bytecode do not depend on the CPU (no emulation)."""
+    native = "--platform=$BUILDPLATFORM " if plan.cross and not classic else ""
+    return f"FROM {native}${{BASE_IMAGE}} AS {stage}"
+
+
+def _deps_stage(group: DepGroup, plan: BuildPlan, classic: bool) -> list[str]:
     members = ", ".join(f"{d.name} {d.version}" for d in group.dists)
     lines = [*_comment(f"{members}: for {', '.join(group.functions)}.")]
     if group.strip.removed:
         removed = ", ".join(f"{rule} {human(n)}" for rule, n in group.strip.removed)
         lines += _comment(f"Strip rules remove {removed}.")
-    lines.append(f"FROM ${{BASE_IMAGE}} AS deps-{group.name}")
+    if group.platforms:
+        lines += _comment(f"Wheels for {', '.join(group.platforms)}, installed here on the build machine's platform.")
+    lines.append(_from(plan, f"deps-{group.name}", classic))
     if group.strip.debug_paths:
         lines += [
             *_comment(f"Debug symbols go from {len(group.strip.debug_paths)} shared objects (never *.libs/):"
@@ -130,7 +143,7 @@ def _copies(files: Iterable[tuple[str, str]], out: str) -> list[str]:
     return lines
 
 
-def _code_stage(fn: FunctionPlan, anchor: bool, classic: bool) -> list[str]:
+def _code_stage(fn: FunctionPlan, plan: BuildPlan, anchor: bool, classic: bool) -> list[str]:
     """The function's code, compiled. With ``anchor`` every code stage mounts the group folders unused:
 
     BuildKit keeps one copy of the build context and sends each build only the files its target
@@ -140,7 +153,7 @@ def _code_stage(fn: FunctionPlan, anchor: bool, classic: bool) -> list[str]:
     """
     shared = (" and its layers'" if len(fn.roots) > 1 else " and the shared folders'") if fn.shared_files else ""
     lines = [*_comment(f"{fn.name}'s code{shared}, compiled for a read-only filesystem."),
-             f"FROM ${{BASE_IMAGE}} AS code-{fn.name}"]  # fmt: skip
+             _from(plan, f"code-{fn.name}", classic)]  # fmt: skip
     for part, files in (("shared", fn.shared_files), ("function", fn.own_files)):
         if files:
             root = f"{OUT}/{part}"
@@ -170,8 +183,9 @@ def _env_list(key: str, items: list[str], separator: str) -> list[str]:
 def _production_stage(fn: FunctionPlan, plan: BuildPlan) -> list[str]:
     roles = [f"deps/{name}" for name in fn.groups]
     roles += [part for part, files in (("shared", fn.shared_files), ("function", fn.own_files)) if files]
+    base = "BASE_IMAGE" if fn.architecture == "x86_64" else "BASE_IMAGE_ARM64"
     lines = [*_comment(f"{fn.name}: the base, its dependency groups (most shared lowest), its code."),
-             f"FROM ${{BASE_IMAGE}} AS {fn.name}"]  # fmt: skip
+             f"FROM ${{{base}}} AS {fn.name}"]  # fmt: skip
     lines += [f"COPY --from=deps-{name} {OUT}/ /" for name in fn.groups]
     lines += [f"COPY --from=code-{fn.name} {OUT}/{part}/ /" for part, files in
               (("shared", fn.shared_files), ("function", fn.own_files)) if files]  # fmt: skip
@@ -209,10 +223,11 @@ def _one_image_stages(plan: BuildPlan, classic: bool) -> list[str]:
 def render(plan: BuildPlan, *, classic: bool = False) -> str:
     """The Dockerfile text for ``plan``; ``classic``: for the builder without BuildKit (``sam build``)."""
     lines = [CLASSIC_HEADER if classic else HEADER]
-    lines += [f"ARG BASE_IMAGE={plan.base_image}", ""]
+    lines += [f"ARG BASE_IMAGE={plan.base_image}"]
+    lines += [f"ARG BASE_IMAGE_ARM64={plan.arm64_base}", ""] if plan.arm64_base else [""]
     lines += ["# ---- dependencies: one stage per group of distributions ----", ""]
     for group in plan.groups:
-        lines += _deps_stage(group, classic)
+        lines += _deps_stage(group, plan, classic)
     lines += ["# ---- local code, precompiled for a read-only filesystem ----", ""]
     anchor = bool(plan.groups) and not classic
     if anchor:
@@ -222,10 +237,10 @@ def render(plan: BuildPlan, *, classic: bool = False) -> str:
             "",
         ]
     for fn in plan.functions:
-        lines += _code_stage(fn, anchor, classic)
+        lines += _code_stage(fn, plan, anchor, classic)
     lines += ["# ---- production images: base, dependencies, shared code, function code ----", ""]
     for fn in plan.functions:
         lines += _production_stage(fn, plan)
-    if plan.functions:
+    if plan.functions and not plan.cross:  # one image cannot hold functions of two architectures
         lines += _one_image_stages(plan, classic)
     return "\n".join(lines).rstrip("\n") + "\n"

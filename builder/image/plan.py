@@ -17,7 +17,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, replace
 
 from ..core.paths import WHEELHOUSE
-from ..project.model import CodeRoot, Config, FunctionConfig, StripConfig
+from ..project.model import DEFAULT_ARCHITECTURE, CodeRoot, Config, FunctionConfig, StripConfig
 from .strip import DEFAULT_RULES, StripResult, plan_debug_strip, plan_strip
 
 DEPS_ROOT = "/opt/deps"
@@ -34,6 +34,7 @@ class LockedDist:
     size: int = 0
     files: tuple[tuple[str, int], ...] = ()  # installed paths and sizes (for strip rules)
     wheel: str = ""  # file name in the wheelhouse
+    architecture: str = DEFAULT_ARCHITECTURE  # Lambda's: the wheel is for its machine
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ class DepGroup:
     dists: tuple[LockedDist, ...]
     functions: tuple[str, ...]
     strip: StripResult = StripResult((), ())
+    platforms: tuple[str, ...] = ()  # wheel platform tags when its architecture is not x86_64
+
+    @property
+    def architecture(self) -> str:
+        return self.dists[0].architecture if self.dists else DEFAULT_ARCHITECTURE
 
     @property
     def path(self) -> str:
@@ -83,6 +89,7 @@ class FunctionPlan:
     own_files: tuple[str, ...]
     roots: tuple[CodeRoot, ...] = FunctionConfig.roots
     sources: tuple[tuple[str, str], ...] = ()  # (file, its path in the build context)
+    architecture: str = DEFAULT_ARCHITECTURE
 
     @property
     def pythonpath(self) -> str:
@@ -110,9 +117,10 @@ def python_path(roots: tuple[CodeRoot, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*first, *sorted(layers, key=lambda d: (not d.endswith("site-packages"), d))]))
 
 
-def dist_key(name: str, version: str) -> str:
-    """How the plan knows a locked distribution: by pin, since functions may lock different versions."""
-    return f"{name}=={version}"
+def dist_key(name: str, version: str, architecture: str = DEFAULT_ARCHITECTURE) -> str:
+    """How the plan knows a locked distribution: by pin, since functions may lock different versions,
+    and by architecture (its wheel is another for arm64)."""
+    return f"{name}=={version}" if architecture == DEFAULT_ARCHITECTURE else f"{name}=={version}@{architecture}"
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,12 @@ class BuildPlan:
     groups: tuple[DepGroup, ...]
     functions: tuple[FunctionPlan, ...]
     one_image_shared: bool = True  # Config.one_image_shared: the one image needs no start modules
+    arm64_base: str = ""  # the base of the arm64 functions, when there are any
+
+    @property
+    def cross(self) -> bool:
+        """Whether some images are for arm64: builder stages then run on the build machine's platform."""
+        return any(fn.architecture != DEFAULT_ARCHITECTURE for fn in self.functions)
 
     def group(self, name: str) -> DepGroup:
         return next(g for g in self.groups if g.name == name)
@@ -233,7 +247,10 @@ def make_plan(
         functions = tuple(sorted(f for f in users if not f.endswith(_PRIVATE)))
         imported = [d for d in members if any(key_of[id(d)] in needs[f].imported_dists for f in functions)]
         name = f"{private[0]}-private" if private else _group_name(members, imported)
-        groups.append(DepGroup(name, tuple(members), functions, _strip(members, config.strip, strip_cache)))
+        arch = members[0].architecture if members else DEFAULT_ARCHITECTURE
+        platforms = () if arch == DEFAULT_ARCHITECTURE else config.platforms_for(arch)
+        name = name if arch == DEFAULT_ARCHITECTURE else f"{name}-{arch}"
+        groups.append(DepGroup(name, tuple(members), functions, _strip(members, config.strip, strip_cache), platforms))
     names = [g.name for g in groups]
     groups = [g if names.count(g.name) == 1 else replace(g, name=_versioned(g.name, list(g.dists))) for g in groups]
     # Shared by many first (changes least, lowest layer), then by name.
@@ -253,7 +270,7 @@ def make_plan(
         shared = tuple(sorted(set(need.local_files) - mine_files))
         mine = tuple(g.name for g in groups if fn.name in g.functions and {key_of[id(d)] for d in g.dists} & need.dists)
         linked = tuple(sorted((f, sources[f]) for f in need.local_files if f in sources))
-        plans.append(FunctionPlan(fn.name, fn.handler, mine, shared, own, fn.roots, linked))
+        plans.append(FunctionPlan(fn.name, fn.handler, mine, shared, own, fn.roots, linked, fn.architecture))
     return BuildPlan(
         project=config.name,
         base_image=config.base_image,
@@ -262,4 +279,5 @@ def make_plan(
         groups=tuple(groups),
         functions=tuple(plans),
         one_image_shared=config.one_image_shared,
+        arm64_base=config.base_for("arm64") if any(p.architecture == "arm64" for p in plans) else "",
     )

@@ -10,12 +10,14 @@ holds copies no layer. An image ID is the sha256 of its config, so equal configs
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
 import tarfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
@@ -117,7 +119,7 @@ def _stage_layers(dockerfile_text: str) -> dict[str, tuple[str, ...]]:
     stages: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in dockerfile_text.replace("\\\n", " ").splitlines():
-        words = line.split()
+        words = [w for w in line.split() if not w.startswith("--platform=")]
         if not words or words[0].startswith("#"):
             continue
         keyword = words[0].upper()
@@ -154,3 +156,28 @@ def build_after(dockerfile_text: str, functions: Sequence[str]) -> dict[str, fro
         prefixes = (chains[name][:k] for k in range(2, len(chains[name]) + 1))
         after[name] = frozenset(first[p] for p in prefixes if holders[p] > 1 and first[p] != name)
     return after
+
+
+def rootfs_archive(rootfs_tar: Path, dest: Path, ref: str, platform: str, seconds: int = 0) -> None:
+    """Write to ``dest`` a ``docker load`` archive of one image, ``ref``, whose one layer is
+    ``rootfs_tar`` and whose config says ``platform`` (``linux/arm64``): ``docker import`` in
+    Docker 20.10 records the engine's own architecture whatever the files are."""
+    digest = hashlib.sha256()
+    with open(rootfs_tar, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    os_name, _, architecture = platform.partition("/")
+    when = timestamp(seconds)
+    config = json.dumps({
+        "architecture": architecture, "os": os_name, "config": {}, "created": when,
+        "history": [{"created": when, "created_by": f"debootstrap ({platform})"}],
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digest.hexdigest()}"]},
+    }, sort_keys=True, separators=(",", ":")).encode()  # fmt: skip
+    name = f"{hashlib.sha256(config).hexdigest()}.json"
+    manifest = json.dumps([{"Config": name, "RepoTags": [ref], "Layers": ["layer/layer.tar"]}]).encode()
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
+        for member, data in ((name, config), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        tar.add(rootfs_tar, arcname="layer/layer.tar")

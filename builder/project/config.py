@@ -27,6 +27,7 @@ from ..core.errors import ConfigError
 from ..core.limits import PYTHON_RUNTIMES, TASK_ROOT
 from ..core.paths import CONFIG_FILE, LOCK_DIR, SHARED_LOCK
 from .model import (
+    ARCHITECTURES,
     DEFAULT_BASE_IMAGE,
     DEFAULT_PLATFORMS,
     ONE_IMAGE,
@@ -61,6 +62,7 @@ _STRIP_KEYS = {"defaults": bool, "patterns": list, "per-dist": dict, "debug-symb
 _CHECK_KEYS = {"tolerance": float, "max-function-bytes": int, "max-total-bytes": int}
 _FUNCTION_KEYS = {
     "handler": str, "include": list, "exclude-modules": list, "event": str, "keep": list, "name": str,
+    "architecture": str,
 }  # fmt: skip
 _LISTS_OF_STRINGS = {"source-roots", "platforms", "include", "exclude-modules", "keep", "templates", "patterns"}
 
@@ -83,6 +85,8 @@ def _check_keys(table: dict[str, Any], allowed: Mapping[str, type[Any]], where: 
         if key in ("source-roots", "platforms") and not value:
             example = '["functions", "shared"]' if key == "source-roots" else '["manylinux2014_x86_64"]'
             raise ConfigError(f"{where}: {key!r} is empty; name at least one (e.g. {key} = {example}), or leave the key out.")
+        if key == "architecture" and value not in ARCHITECTURES:
+            raise ConfigError(f"{where}: architecture {value!r} is not one of Lambda's: {', '.join(ARCHITECTURES)}.")
         if key in _LISTS_OF_STRINGS:
             for item in value:
                 if not isinstance(item, str) or not item:
@@ -167,6 +171,7 @@ def _extended(fn: FunctionConfig, table: dict[str, Any]) -> FunctionConfig:
         exclude_modules=tuple(table.get("exclude-modules", fn.exclude_modules)),
         event=table.get("event", fn.event),
         keep=(*fn.keep, *table.get("keep", ())),
+        architecture=table.get("architecture", fn.architecture),
     )
 
 

@@ -8,6 +8,7 @@ reads only this model.
 from __future__ import annotations
 
 import difflib
+import os
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -21,6 +22,14 @@ from ..core.paths import CONFIG_FILE
 DEFAULT_BASE_IMAGE = "public.ecr.aws/lambda/python:{python_version}"
 LOCAL_BASE = "builder-lambda-python:{python_version}"  # the stand-in `base --bootstrap` makes
 DEFAULT_PLATFORMS = ("manylinux2014_x86_64",)
+# Lambda's architectures, and the machine and the image platform of each.
+ARCHITECTURES = {"x86_64": ("x86_64", "linux/amd64"), "arm64": ("aarch64", "linux/arm64")}
+DEFAULT_ARCHITECTURE = "x86_64"
+
+
+def emulated(architecture: str) -> bool:
+    """Whether programs of Lambda's ``architecture`` need an emulator on this machine."""
+    return ARCHITECTURES[architecture][0] != os.uname().machine
 ONE_IMAGE = "one"
 DISPATCH_PACKAGE = "builder_functions"  # the one image's modules that start functions with code of their own
 _WORD = re.compile(r"[A-Z]+[0-9]*(?=[A-Z][a-z]|$)|[A-Z]?[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+")
@@ -70,6 +79,7 @@ class FunctionConfig:
     lock_file: str = ""  # the lock its distributions come from (set by ``load``)
     keep: tuple[str, ...] = ()  # modules or distributions the closure cannot see (dynamic imports)
     arn_layers: tuple[str, ...] = ()  # layers given by ARN: not in the image
+    architecture: str = DEFAULT_ARCHITECTURE  # Lambda's name: x86_64 or arm64
     settings: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)  # for local runs
 
     @property
@@ -170,6 +180,27 @@ class Config:
             f"No function named {name!r} in {where}.{hint} Known functions: {', '.join(names) or 'none'} "
             "(`python -m builder functions` lists them with their logical IDs)."
         )
+
+    @property
+    def architectures(self) -> tuple[str, ...]:
+        """The architectures the functions run on, x86_64 first."""
+        found = {fn.architecture for fn in self.functions} or {DEFAULT_ARCHITECTURE}
+        return tuple(arch for arch in ARCHITECTURES if arch in found)
+
+    def platforms_for(self, architecture: str) -> tuple[str, ...]:
+        """The wheel platform tags of ``architecture``: ``platforms``, for its machine."""
+        machine = ARCHITECTURES[architecture][0]
+        return tuple(re.sub(r"(x86_64|aarch64)$", machine, platform) for platform in self.platforms)
+
+    def base_for(self, architecture: str) -> str:
+        """The base image of ``architecture``'s functions: ``base-image``, with ``-arm64`` after its
+        tag for arm64 (as AWS tags its arm64 images: ``public.ecr.aws/lambda/python:3.11-arm64``)."""
+        if architecture == DEFAULT_ARCHITECTURE:
+            return self.base_image
+        name, _, tag = self.base_image.rpartition(":")
+        if not name or "/" in tag:
+            name, tag = self.base_image, "latest"
+        return f"{name}:{tag}-{architecture}"
 
     def image(self, function: str, tag: str = "latest") -> str:
         """The image a function runs from: ``<project>-<function>:<tag>``, or ``<project>:<tag>``,

@@ -24,7 +24,7 @@ from typing import Any
 from ..core.errors import ConfigError, TemplateError
 from ..core.limits import PYTHON_RUNTIMES, TASK_ROOT
 from ..sam import template as sam
-from .model import _WORD, CodeRoot, FunctionConfig, function_name
+from .model import _WORD, ARCHITECTURES, DEFAULT_ARCHITECTURE, CodeRoot, FunctionConfig, function_name
 
 log = logging.getLogger("builder")
 
@@ -196,9 +196,7 @@ class _Reader:
         if self.python_version and version != self.python_version:
             self._skip(fid, f"runtime {runtime}, and the project builds Python {self.python_version}")
             return None
-        if props.get("Architectures") not in (None, ["x86_64"]):
-            self._note(fid, f"Architectures {sam.describe(props['Architectures'])}: builder builds x86_64 images "
-                            "only for now, which do not run on an arm64 function; deploy them to x86_64.")  # fmt: skip
+        architecture = self._architecture(fid, props.get("Architectures"))
         code_uri = props.get("CodeUri", ".")
         if not isinstance(code_uri, str):
             self._skip(fid, f"CodeUri {sam.describe(code_uri)} is not a local folder")
@@ -250,7 +248,25 @@ class _Reader:
             requirements=tuple(requirements),
             arn_layers=tuple(arns),
             settings=tuple(sorted(settings.items())),
+            architecture=architecture,
         )
+
+    def _architecture(self, fid: str, value: Any) -> str:
+        """Lambda's architecture of a function from its (or Globals') ``Architectures``."""
+        if value is None:
+            return DEFAULT_ARCHITECTURE
+        literal = self._scalar(value[0]) if isinstance(value, list) and len(value) == 1 else None
+        if literal is None:
+            self._note(fid, f"Architectures {sam.describe(value)} is not a literal: builder builds it for "
+                            f"{DEFAULT_ARCHITECTURE}; set architecture in its [functions.NAME] table of builder.toml "
+                            "if it runs on another.")  # fmt: skip
+            return DEFAULT_ARCHITECTURE
+        if literal not in ARCHITECTURES:
+            raise TemplateError(
+                f"{self.rel}: {fid} has Architectures [{literal}]; Lambda takes [{'] or ['.join(ARCHITECTURES)}]. "
+                "Fix it in the template."
+            )
+        return literal
 
     def _scalar(self, value: Any) -> str | None:
         """A string property, with ``!Ref Parameter`` read from the parameter's default."""

@@ -6,7 +6,8 @@ the Dockerfile says what each stage does and this says how, with no shell tools 
     python3 /stage/stage.py install TARGET   # a dependency group, from the files in /wheels
     python3 /stage/stage.py code ROOT        # a function's code, staged under ROOT
 
-``install`` pip-installs /wheels/pins.txt (no dependencies, no index, no network) into TARGET,
+``install`` pip-installs /wheels/pins.txt (no dependencies, no index, no network) into TARGET
+(with the options in /wheels/pip-target.txt when the wheels are for another platform),
 deletes what /wheels/strip.txt lists, strips debug symbols from the shared objects that
 /wheels/strip-debug.txt lists, compiles bytecode for TARGET's final path, and moves TARGET
 under /out. ``code`` compiles the files under ROOT for the paths they have without the ROOT
@@ -50,9 +51,10 @@ def _freeze(folder):
 
 def install(target):
     pins = _listed("pins.txt")
+    cross = _listed("pip-target.txt")  # another platform's wheels: pip's --platform and the rest
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", f"--find-links={WHEELS}", "--no-deps",
-                    "--no-cache-dir", "--no-compile", "--disable-pip-version-check", f"--target={target}", *pins],
-                   check=True)
+                    "--no-cache-dir", "--no-compile", "--disable-pip-version-check", f"--target={target}", *cross,
+                    *pins], check=True)
     for rel in _listed("strip.txt"):
         path = os.path.join(target, rel)
         if os.path.isdir(path) and not os.path.islink(path):

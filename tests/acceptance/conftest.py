@@ -3,9 +3,14 @@ and the two bundled examples built once per session and shared by every test tha
 
 from __future__ import annotations
 
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
 import pytest
 
-from tests.helpers import BASE_IMAGE, SAM_APP_FUNCTIONS, TEST_TAG, copy_example, copy_sam_app, run_cli
+from tests.helpers import BASE_IMAGE, SAM_APP_FUNCTIONS, TEST_TAG, copy_example, copy_sam_app, free_port, run_cli, tool
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +59,41 @@ def sam_app(tmp_path_factory, base_image, docker_engine):
     yield root, result
     for name in SAM_APP_FUNCTIONS:
         docker_engine.remove_image(f"sam-app-{name}:{TEST_TAG}")
+
+
+@pytest.fixture(scope="module")
+def registry_server(tmp_path_factory):
+    """Debian's docker-registry (distribution 2.8) on a free 127.0.0.1 port, which the engine treats as
+    insecure (plain HTTP); its storage in a temp folder; stopped at the end of the module."""
+    binary = tool("/usr/bin/docker-registry")
+    folder = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    (folder / "config.yml").write_text(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {folder / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n",
+        encoding="utf-8",
+    )
+    log = (folder / "registry.log").open("wb")
+    server = subprocess.Popen([binary, "serve", str(folder / "config.yml")], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"docker-registry did not start: {(folder / 'registry.log').read_text()}", pytrace=False)
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()

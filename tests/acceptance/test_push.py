@@ -10,11 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -24,9 +19,8 @@ from builder.local import sandbox as local
 from builder.project import config
 from builder.sam import template as sam
 from tests.acceptance.example_cases import FUNCTIONS, check_result, sample_event
-from tests.helpers import TEST_TAG, copy_example, copy_sam_app, copy_with_wheels, lint, run_cli
+from tests.helpers import TEST_TAG, copy_example, copy_sam_app, copy_with_wheels, free_port, lint, run_cli, skopeo
 
-REGISTRY_BINARY = "/usr/bin/docker-registry"
 MANIFEST_TYPES = {
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -36,63 +30,6 @@ LAYER_TYPES = {
     "application/vnd.oci.image.layer.v1.tar+gzip",
     "application/vnd.oci.image.layer.v1.tar",
 }
-
-
-# --------------------------------------------------------------------------- a real registry
-
-
-def _tool(path: str) -> str:
-    found = shutil.which(path)
-    if not found:
-        pytest.fail(
-            f"{path} is required for the push tests and is not installed; scripts/setup installs it "
-            "(Debian packages docker-registry and skopeo).",
-            pytrace=False,
-        )
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def registry_server(tmp_path_factory):
-    """docker-registry on a free 127.0.0.1 port with its storage in a temp folder; stopped at the end."""
-    binary = _tool(REGISTRY_BINARY)
-    folder = tmp_path_factory.mktemp("registry")
-    port = _free_port()
-    (folder / "config.yml").write_text(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-        f"    rootdirectory: {folder / 'data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n",
-        encoding="utf-8",
-    )
-    log = (folder / "registry.log").open("wb")
-    server = subprocess.Popen([binary, "serve", str(folder / "config.yml")], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"docker-registry did not start: {(folder / 'registry.log').read_text()}", pytrace=False)
-            time.sleep(0.1)
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +48,6 @@ def pushed(built_example, registry_server, docker_engine):
             for ref in refs:
                 if ref.startswith((f"{repository}:", f"{repository}@")):
                     docker_engine.remove_image(ref)
-
-
-def skopeo(*args: str) -> str:
-    result = subprocess.run([_tool("skopeo"), *args], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.mark.docker
@@ -195,7 +126,7 @@ def test_an_image_pulled_back_by_digest_runs_and_answers_its_sample_event(pushed
         docker_engine.remove_image(ref)
     assert not docker_engine.image_exists(uris["health"])
     assert docker_engine.pull(uris["health"]) == image_id
-    spec = local.sandbox_spec(uris["health"], "health", cfg.function("health").handler, port=_free_port())
+    spec = local.sandbox_spec(uris["health"], "health", cfg.function("health").handler, port=free_port())
     result = runner.invoke(docker_engine, spec, json.dumps(sample_event("health")).encode())
     assert result.invocation.ok, result.invocation.body.decode() + "\n".join(result.logs)
     check_result("health", json.loads(result.invocation.body))
@@ -285,7 +216,7 @@ def test_after_one_handler_changed_a_deploy_touches_that_function_alone(built_ex
 @pytest.mark.docker
 def test_a_failed_push_leaves_no_registry_tag_behind(built_example, docker_engine):
     root, _ = built_example
-    repository = f"127.0.0.1:{_free_port()}/nowhere"  # nothing listens there
+    repository = f"127.0.0.1:{free_port()}/nowhere"  # nothing listens there
     result = run_cli("--project", str(root), "push", "--function", "health", "--repository", repository,
                      "--tag", TEST_TAG)  # fmt: skip
     assert result.returncode == 8 and "Pushing" in result.stderr and "Traceback" not in result.stderr

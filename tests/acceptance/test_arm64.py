@@ -1,0 +1,142 @@
+"""arm64 (Graviton) images, built on this x86_64 machine without emulation: the base made with
+debootstrap under qemu (once per module), a copy of the example whose template says
+`Architectures: [arm64]` in Globals and `[x86_64]` for orders-api, built, inspected, invoked
+(under qemu) and pushed; a distribution with no aarch64 wheel is one paragraph naming the choices."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+from builder.project import config
+from tests.acceptance.example_cases import check_result, sample_event
+from tests.helpers import TEST_TAG, assert_clean_error, copy_with_wheels, free_port, run_cli, run_python, skopeo
+
+pytestmark = pytest.mark.docker
+
+ARM_BASE = "builder-lambda-python:3.11-arm64"
+X86_ONLY = "orders-api"  # Architectures: [x86_64] in its own Properties, over Globals' arm64
+
+ELF_MACHINES = """
+import glob, json, sys
+found = {}
+for path in glob.glob('/opt/deps/**/*.so', recursive=True):
+    with open(path, 'rb') as fh:
+        found[path] = int.from_bytes(fh.read(20)[18:20], 'little')  # e_machine: 62 x86-64, 183 AArch64
+print(json.dumps({"machines": sorted(set(found.values())), "count": len(found)}))
+"""
+
+
+@pytest.fixture(scope="module")
+def arm64_base(docker_engine, base_image):
+    """The arm64 base, made locally: debootstrap's second stage and the base's pip under qemu."""
+    result = run_cli("base", "--bootstrap", "--architecture", "arm64")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert docker_engine.image_info(ARM_BASE).platform == "linux/arm64"
+    return ARM_BASE
+
+
+@pytest.fixture(scope="module")
+def arm_example(built_example, arm64_base, docker_engine, tmp_path_factory):
+    """A copy of the example, arm64 in Globals but orders-api, built for both architectures."""
+    source, _ = built_example
+    root = copy_with_wheels(source, tmp_path_factory.mktemp("arm") / "backend")
+    template = root / "template.yaml"
+    text = template.read_text()
+    text = text.replace("    Architectures:\n      - x86_64\n", "    Architectures:\n      - arm64\n", 1)
+    head = "  OrdersApiFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+    assert head in text
+    template.write_text(text.replace(head, head + "      Architectures: [x86_64]\n"))
+    tag = f"{TEST_TAG}-arm"
+    result = run_cli("--project", str(root), "build", "--all", "--tag", tag)
+    assert result.returncode == 0, result.stdout + result.stderr
+    yield root, tag
+    cfg = config.load(root)
+    for fn in cfg.functions:
+        docker_engine.remove_image(cfg.image(fn.name, tag))
+
+
+def test_each_image_is_for_its_functions_architecture(arm_example, docker_engine):
+    root, tag = arm_example
+    cfg = config.load(root)
+    for fn in cfg.functions:
+        expected = "linux/amd64" if fn.name == X86_ONLY else "linux/arm64"
+        assert docker_engine.image_info(cfg.image(fn.name, tag)).platform == expected, fn.name
+    # numpy's, pandas' and pillow's extensions in the arm64 images are AArch64 code, and nothing else.
+    for name in ("ml-score", "analytics-report", "media-thumbnail"):
+        found = run_python(docker_engine, cfg.image(name, tag), ELF_MACHINES)
+        assert found["count"] > 0 and found["machines"] == [183], name
+
+
+def test_the_build_ran_no_emulated_step(arm_example):
+    root, _ = arm_example
+    rendered = run_cli("--project", str(root), "dockerfile", "--output", "-")
+    assert rendered.returncode == 0, rendered.stderr
+    text = rendered.stdout
+    # Every stage that runs a program runs on the build machine's platform; arm64 stages only COPY.
+    for stage in text.split("\nFROM ")[1:]:
+        header, *body = stage.splitlines()
+        runs = [line for line in body if line.startswith("RUN ")]
+        if runs:
+            assert header.startswith("--platform=$BUILDPLATFORM "), header
+        if "BASE_IMAGE_ARM64" in header:
+            assert not runs and all(not line.startswith(("RUN", "ADD")) for line in body), header
+
+
+@pytest.mark.parametrize("function", ["ml-score", "health", X86_ONLY])
+def test_functions_answer_their_sample_events_and_say_how_they_run(arm_example, function, tmp_path):
+    root, tag = arm_example
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(sample_event(function)))
+    result = run_cli("--project", str(root), "invoke", "--function", function, "--tag", tag,
+                     "--port", str(free_port()), "--event", str(event))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    check_result(function, json.loads(result.stdout))
+    said = f"{function} is an arm64 image: it runs under emulation (qemu) on this machine"
+    assert (said in result.stderr) == (function != X86_ONLY), result.stderr
+
+
+def test_push_sends_one_arm64_manifest_lambda_accepts(arm_example, registry_server):
+    root, tag = arm_example
+    repository = f"{registry_server}/arm"
+    result = run_cli("--project", str(root), "push", "--function", "ml-score", "--repository", repository, "--tag", tag)
+    assert result.returncode == 0, result.stdout + result.stderr
+    uri = json.loads((root / "image-uris.json").read_text())["ml-score"]
+    manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{uri}"))
+    assert manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"  # one image, no list
+    image_config = json.loads(skopeo("inspect", "--config", "--tls-verify=false", f"docker://{uri}"))
+    assert (image_config["os"], image_config["architecture"]) == ("linux", "arm64")
+
+
+def x86_wheel(folder) -> None:
+    """A real (installable) wheel of ``builder-test-x86only`` for x86_64 Linux alone, and no sdist."""
+    dist, tag = "builder_test_x86only-1.0", "cp311-cp311-manylinux2014_x86_64"
+    files = {
+        "x86only/__init__.py": "",
+        f"{dist}.dist-info/METADATA": "Metadata-Version: 2.1\nName: builder-test-x86only\nVersion: 1.0\n",
+        f"{dist}.dist-info/WHEEL": f"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: false\nTag: {tag}\n",
+    }
+    files[f"{dist}.dist-info/RECORD"] = "".join(f"{name},,\n" for name in files) + f"{dist}.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(folder / f"{dist}-{tag}.whl", "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+
+
+def test_a_distribution_without_an_aarch64_wheel_is_one_paragraph_with_the_choices(arm64_base, tmp_path):
+    index = tmp_path / "index"
+    index.mkdir()
+    x86_wheel(index)
+    root = tmp_path / "app"
+    (root / "src").mkdir(parents=True)
+    (root / "template.yaml").write_text(
+        "AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\nResources:\n"
+        "  GravitonFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n"
+        "      Handler: app.handler\n      Runtime: python3.11\n      Architectures: [arm64]\n"
+    )
+    (root / "src" / "app.py").write_text("import x86only\n\n\ndef handler(event, context):\n    return 1\n")
+    (root / "src" / "requirements.txt").write_text("builder-test-x86only==1.0\n")
+    result = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG, env={"PIP_FIND_LINKS": str(index)})
+    assert_clean_error(result, 5, "on manylinux2014_aarch64: no wheel for builder-test-x86only==1.0",
+                       "no source distribution", "Architectures: [x86_64]")  # fmt: skip
