@@ -295,6 +295,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     elif args.pin:
         text, ids = _pinned_text(args, template, ids)
     else:
+        project = _project(args)
+        arm = [fn.logical_id for fn in project.functions if fn.logical_id in ids and fn.architecture != "x86_64"] if project else []
+        if arm:
+            raise ConfigError(
+                f"{', '.join(arm)} run{'s' if len(arm) == 1 else ''} on arm64, which `migrate` does not convert yet: `sam build` "
+                "builds image functions with Docker's classic builder, which cannot run the builder stages on this "
+                "machine's platform. Leave them ZIP functions (migrate the others), or build and push their images "
+                "with builder (`build`, `push`) and set their ImageUri yourself."
+            )
         text = sam_edit.migrate(template, ids, **_image_settings(args, template))
     removed: tuple[str, ...] = ()
     if args.remove_unused_layers:

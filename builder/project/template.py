@@ -255,7 +255,13 @@ class _Reader:
         """Lambda's architecture of a function from its (or Globals') ``Architectures``."""
         if value is None:
             return DEFAULT_ARCHITECTURE
-        literal = self._scalar(value[0]) if isinstance(value, list) and len(value) == 1 else None
+        if isinstance(value, list) and len(value) != 1:
+            raise TemplateError(
+                f"{self.rel}: {fid} has Architectures {sam.describe(value)}; Lambda takes exactly one. SAM appends a "
+                "function's list to Globals' one, so an architecture set in Globals cannot be changed per function: "
+                "set Architectures in each function's Properties instead."
+            )
+        literal = self._scalar(value[0]) if isinstance(value, list) else None
         if literal is None:
             self._note(fid, f"Architectures {sam.describe(value)} is not a literal: builder builds it for "
                             f"{DEFAULT_ARCHITECTURE}; set architecture in its [functions.NAME] table of builder.toml "

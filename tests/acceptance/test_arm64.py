@@ -1,6 +1,6 @@
 """arm64 (Graviton) images, built on this x86_64 machine without emulation: the base made with
 debootstrap under qemu (once per module), a copy of the example whose template says
-`Architectures: [arm64]` in Globals and `[x86_64]` for orders-api, built, inspected, invoked
+`Architectures: [arm64]` for every function but orders-api (`[x86_64]`), built, inspected, invoked
 (under qemu) and pushed; a distribution with no aarch64 wheel is one paragraph naming the choices."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.helpers import TEST_TAG, assert_clean_error, copy_with_wheels, free_p
 pytestmark = pytest.mark.docker
 
 ARM_BASE = "builder-lambda-python:3.11-arm64"
-X86_ONLY = "orders-api"  # Architectures: [x86_64] in its own Properties, over Globals' arm64
+X86_ONLY = "orders-api"  # Architectures: [x86_64]; the others' is [arm64]
 
 ELF_MACHINES = """
 import glob, json, sys
@@ -40,15 +40,16 @@ def arm64_base(docker_engine, base_image):
 
 @pytest.fixture(scope="module")
 def arm_example(built_example, arm64_base, docker_engine, tmp_path_factory):
-    """A copy of the example, arm64 in Globals but orders-api, built for both architectures."""
+    """A copy of the example, every function arm64 but orders-api, built for both architectures."""
     source, _ = built_example
     root = copy_with_wheels(source, tmp_path_factory.mktemp("arm") / "backend")
     template = root / "template.yaml"
-    text = template.read_text()
-    text = text.replace("    Architectures:\n      - x86_64\n", "    Architectures:\n      - arm64\n", 1)
-    head = "  OrdersApiFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n"
-    assert head in text
-    template.write_text(text.replace(head, head + "      Architectures: [x86_64]\n"))
+    text = template.read_text().replace("    Architectures:\n      - x86_64\n", "", 1)  # not in Globals: per function
+    head = "    Type: AWS::Serverless::Function\n    Properties:\n"
+    assert text.count(head) == 8
+    text = text.replace(head, head + "      Architectures: [arm64]\n")
+    x86 = "  OrdersApiFunction:\n" + head + "      Architectures: [arm64]\n"
+    template.write_text(text.replace(x86, x86.replace("arm64", "x86_64")))
     tag = f"{TEST_TAG}-arm"
     result = run_cli("--project", str(root), "build", "--all", "--tag", tag)
     assert result.returncode == 0, result.stdout + result.stderr

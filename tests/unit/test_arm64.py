@@ -1,0 +1,114 @@
+"""Unit: arm64 functions as the template says them, and the plan and Dockerfile that build their
+images on an x86_64 machine without emulation (pure planning: no Docker)."""
+
+from __future__ import annotations
+
+import pytest
+
+from builder.core.errors import ConfigError, TemplateError
+from builder.image import dockerfile, reproducible
+from builder.image.plan import LockedDist, Needs, dist_key, make_plan
+from builder.project import config
+from tests.helpers import assert_clean_error, run_cli
+from tests.unit.sam_projects import HANDLER, project
+
+TEMPLATE = """\
+Parameters:
+  Arch:
+    Type: String
+    Default: arm64
+Globals:
+  Function:
+    Runtime: python3.11
+Resources:
+  GravitonFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: graviton/
+      Handler: app.lambda_handler
+      Architectures: [arm64]
+  IntelFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: intel/
+      Handler: app.lambda_handler
+  ParamFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: param/
+      Handler: app.lambda_handler
+      Architectures: [!Ref Arch]
+"""
+FILES = {f"{name}/app.py": HANDLER for name in ("graviton", "intel", "param")}
+
+
+def test_architectures_come_from_the_function_and_parameter_defaults(tmp_path):
+    cfg = config.load(project(tmp_path / "app", TEMPLATE, FILES))
+    assert {fn.name: fn.architecture for fn in cfg.functions} == {"graviton": "arm64", "intel": "x86_64",
+                                                                   "param": "arm64"}  # fmt: skip
+    assert cfg.architectures == ("x86_64", "arm64")
+    assert cfg.platforms_for("arm64") == ("manylinux2014_aarch64",)
+    assert cfg.platforms_for("x86_64") == ("manylinux2014_x86_64",)
+    assert cfg.base_for("arm64") == "public.ecr.aws/lambda/python:3.11-arm64"  # AWS's own tag for it
+
+
+def test_builder_toml_can_say_what_the_template_cannot(tmp_path):
+    root = project(tmp_path / "app", TEMPLATE.replace("[!Ref Arch]", "!If [IsArm, [arm64], [x86_64]]"), FILES)
+    cfg = config.load(root)
+    assert cfg.function("param").architecture == "x86_64"
+    assert any("not a literal" in line and "architecture" in line for line in cfg.notices)
+    (root / "builder.toml").write_text('[functions.param]\narchitecture = "arm64"\n')
+    assert config.load(root).function("param").architecture == "arm64"
+    (root / "builder.toml").write_text('[functions.param]\narchitecture = "graviton"\n')
+    with pytest.raises(ConfigError, match="architecture 'graviton' is not one of Lambda's: x86_64, arm64"):
+        config.load(root)
+
+
+def test_an_architecture_lambda_does_not_have_is_a_template_error(tmp_path):
+    with pytest.raises(TemplateError, match=r"Architectures \[arm32\]; Lambda takes \[x86_64\] or \[arm64\]"):
+        config.load(project(tmp_path / "a", TEMPLATE.replace("[arm64]", "[arm32]", 1), FILES))
+    # SAM appends a function's list to Globals': Globals' architecture cannot be changed per function.
+    both = TEMPLATE.replace("    Runtime: python3.11\n", "    Runtime: python3.11\n    Architectures: [x86_64]\n", 1)
+    with pytest.raises(TemplateError, match=r"GravitonFunction has Architectures \[\"x86_64\", \"arm64\"\]; Lambda takes exactly one"):
+        config.load(project(tmp_path / "b", both, FILES))
+
+
+def test_arm64_images_copy_only_and_their_builder_stages_run_on_the_build_platform(tmp_path):
+    cfg = config.load(project(tmp_path / "app", TEMPLATE, FILES))
+    numpy = {arch: LockedDist("numpy", "2.2.6", 100, (("numpy/__init__.py", 100),),
+                              f"numpy-2.2.6-cp311-cp311-manylinux2014_{machine}.whl", arch)
+             for arch, machine in (("x86_64", "x86_64"), ("arm64", "aarch64"))}  # fmt: skip
+    dists = {dist_key("numpy", "2.2.6", arch): d for arch, d in numpy.items()}
+    needs = {name: Needs(frozenset({dist_key("numpy", "2.2.6", cfg.function(name).architecture)}), (f"{name}/app.py",))
+             for name in ("graviton", "intel", "param")}  # fmt: skip
+    plan = make_plan(cfg, needs, dists)
+    assert sorted((g.name, g.functions) for g in plan.groups) == [("numpy", ("intel",)),
+                                                                   ("numpy-arm64", ("graviton", "param"))]  # fmt: skip
+    text = dockerfile.render(plan)
+    assert "ARG BASE_IMAGE_ARM64=public.ecr.aws/lambda/python:3.11-arm64" in text
+    assert "FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS deps-numpy-arm64" in text
+    assert "FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS code-graviton" in text
+    assert "FROM ${BASE_IMAGE_ARM64} AS graviton" in text and "FROM ${BASE_IMAGE} AS intel" in text
+    assert "builder-all" not in text  # one image cannot hold two architectures
+    pip = dockerfile.group_files(plan)[".builder/groups/numpy-arm64/pip-target.txt"].split()
+    assert pip[pip.index("--platform") + 1] == "manylinux2014_aarch64" and "--only-binary=:all:" in pip
+    assert ".builder/groups/numpy/pip-target.txt" not in dockerfile.group_files(plan)
+    # graviton and param share their numpy layer: param waits for graviton; intel's base is another.
+    assert reproducible.build_after(text, ["graviton", "intel", "param"]) == {
+        "graviton": frozenset(), "intel": frozenset(), "param": frozenset({"graviton"})}  # fmt: skip
+
+
+def test_an_x86_64_project_keeps_its_dockerfile(tmp_path):
+    text = TEMPLATE.replace("[arm64]", "[x86_64]").replace("Default: arm64", "Default: x86_64")
+    cfg = config.load(project(tmp_path / "app", text, FILES))
+    needs = {fn.name: Needs(frozenset(), (f"{fn.name}/app.py",)) for fn in cfg.functions}
+    text = dockerfile.render(make_plan(cfg, needs, {}))
+    assert "--platform" not in text and "BASE_IMAGE_ARM64" not in text and "builder-all" in text
+
+
+def test_migrate_leaves_arm64_functions_alone_and_says_why(tmp_path):
+    root = project(tmp_path / "app", TEMPLATE, FILES)
+    before = (root / "template.yaml").read_text()
+    result = run_cli("--project", str(root), "migrate", "--function", "GravitonFunction")
+    assert_clean_error(result, 2, "GravitonFunction runs on arm64, which `migrate` does not convert yet")
+    assert (root / "template.yaml").read_text() == before
