@@ -22,6 +22,7 @@ DEFAULT_BASE_IMAGE = "public.ecr.aws/lambda/python:{python_version}"
 LOCAL_BASE = "builder-lambda-python:{python_version}"  # the stand-in `base --bootstrap` makes
 DEFAULT_PLATFORMS = ("manylinux2014_x86_64",)
 ONE_IMAGE = "one"
+AWS_SERVICES_OFF = "off"  # aws-services = "off": ship every botocore service model
 DISPATCH_PACKAGE = "builder_functions"  # the one image's modules that start functions with code of their own
 _WORD = re.compile(r"[A-Z]+[0-9]*(?=[A-Z][a-z]|$)|[A-Z]?[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+")
 
@@ -70,6 +71,8 @@ class FunctionConfig:
     lock_file: str = ""  # the lock its distributions come from (set by ``load``)
     keep: tuple[str, ...] = ()  # modules or distributions the closure cannot see (dynamic imports)
     arn_layers: tuple[str, ...] = ()  # layers given by ARN: not in the image
+    # botocore service models to ship: None (search the code), a tuple of names, or AWS_SERVICES_OFF
+    aws_services: tuple[str, ...] | str | None = None
     settings: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)  # for local runs
 
     @property
@@ -142,6 +145,7 @@ class Config:
     parameters: tuple[tuple[str, str], ...] = ()  # samconfig.toml's parameter_overrides
     env_vars: str = ""  # samconfig.toml's env_vars file (SAM's --env-vars), relative to the root
     images: str = "per-function"  # or ONE_IMAGE: the guide's shape, one image holding every function
+    aws_services: tuple[str, ...] | str | None = None  # every function's, unless its own says (FunctionConfig)
 
     @property
     def lock_path(self) -> Path:

@@ -5,6 +5,7 @@ the Dockerfile says what each stage does and this says how, with no shell tools 
 
     python3 /stage/stage.py install TARGET   # a dependency group, from the files in /wheels
     python3 /stage/stage.py code ROOT        # a function's code, staged under ROOT
+    python3 /stage/stage.py models TARGET    # botocore's service models that /wheels/services.txt names
 
 ``install`` pip-installs /wheels/pins.txt (no dependencies, no index, no network) into TARGET,
 deletes what /wheels/strip.txt lists, strips debug symbols from the shared objects that
@@ -68,6 +69,27 @@ def install(target):
     _freeze(OUT)
 
 
+def models(target):
+    """botocore's models of the services /wheels/services.txt lists ("*": all) into TARGET, under /out."""
+    unpacked = "/tmp/botocore-models"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", f"--find-links={WHEELS}", "--no-deps",
+                    "--no-cache-dir", "--no-compile", "--disable-pip-version-check", f"--target={unpacked}",
+                    *_listed("pins.txt")], check=True)
+    data = os.path.join(unpacked, "botocore", "data")
+    wanted = set(_listed("services.txt"))
+    present = sorted(name for name in os.listdir(data) if os.path.isdir(os.path.join(data, name)))
+    missing = wanted - set(present) - {"*"}
+    if missing:
+        sys.exit(f"stage.py: botocore has no model of {', '.join(sorted(missing))}")
+    staged = OUT + target
+    os.makedirs(staged)
+    for name in present:
+        if "*" in wanted or name in wanted:
+            shutil.move(os.path.join(data, name), os.path.join(staged, name))
+    shutil.rmtree(unpacked)
+    _freeze(OUT)
+
+
 def code(root):
     _compile(root, strip_prefix=root)
     _freeze(root)
@@ -75,4 +97,4 @@ def code(root):
 
 if __name__ == "__main__":
     command, folder = sys.argv[1:3]
-    {"install": install, "code": code}[command](folder)
+    {"install": install, "code": code, "models": models}[command](folder)
