@@ -83,21 +83,24 @@ class ModelsGroup:
     dist: LockedDist  # the botocore whose wheel holds them
     services: tuple[str, ...] | None  # None: every model
     functions: tuple[str, ...]
+    size: int = 0  # bytes of the models, installed
 
     @property
     def path(self) -> str:
         return f"{MODELS_ROOT}/{self.name}"
 
-    @property
-    def size(self) -> int:
-        return sum(size for path, size in self.dist.files if _model_of(path) and (
-            self.services is None or _model_of(path) in self.services))  # fmt: skip
+
+def _models_size(dist: LockedDist, services: tuple[str, ...] | None) -> int:
+    models = (_model_of(path) for path, _ in dist.files)
+    return sum(size for (_, size), model in zip(dist.files, models) if model and (services is None or model in services))
 
 
 def _model_of(path: str) -> str:
     """The service whose model folder holds ``path`` ("" for any other file of botocore)."""
-    parts = path.split("/")
-    return parts[2] if len(parts) > 3 and parts[:2] == ["botocore", "data"] else ""
+    if not path.startswith("botocore/data/"):
+        return ""
+    parts = path.split("/", 3)
+    return parts[2] if len(parts) > 3 else ""
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,8 @@ def _models_groups(needs: Mapping[str, Needs], dists: Mapping[str, LockedDist],
         key, wanted = services[fn]
         if key in managed and fn in needs:
             by_set[(key, wanted)].append(fn)
-    groups = [ModelsGroup(_models_name(wanted), dists[key], wanted, tuple(fns)) for (key, wanted), fns in by_set.items()]
+    groups = [ModelsGroup(_models_name(wanted), dists[key], wanted, tuple(fns), _models_size(dists[key], wanted))
+              for (key, wanted), fns in by_set.items()]  # fmt: skip
     names = [m.name for m in groups]
     groups = [m if names.count(m.name) == 1 else replace(m, name=f"{m.name}-{m.dist.version}") for m in groups]
     return sorted(groups, key=lambda m: (-len(m.functions), m.name))
