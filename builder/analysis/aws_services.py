@@ -40,9 +40,9 @@ SDK = frozenset({"boto3", "botocore", "s3transfer"})
 # cross-account roles use): kept with every function's models (38 kB).
 ALWAYS = ("sts",)
 CALLS_CACHE = f"{CACHE_DIR}/aws-calls.json"
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: methods taken without a call
 _METHODS = ("client", "resource", "create_client")
-_MAYBE = re.compile(rb"\b(?:client|resource|create_client)\s*\(")
+_MAYBE = re.compile(rb"\b(?:client|resource|create_client)\b")
 _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _USES_SDK = re.compile(rb"^\s*(?:import|from)\s+(?:boto3|botocore|aioboto3|aiobotocore)\b", re.MULTILINE)
 
@@ -82,7 +82,9 @@ def scan_source(text: bytes) -> list[tuple[str, int]]:
     A literal name counts wherever it is (a name that is no service is dropped later); a
     name that is not a literal counts for ``create_client`` anywhere, and for ``client`` and
     ``resource`` in files that import boto3 or botocore (elsewhere a ``.client(x)`` is seldom
-    AWS's). A file that does not parse has no calls (the closure reports local syntax errors).
+    AWS's); so does, in those files, the method taken without a call (``make = boto3.client``),
+    whose later calls cannot be read. A file that does not parse has no calls (the closure
+    reports local syntax errors).
     """
     if not _MAYBE.search(text):
         return []
@@ -92,7 +94,12 @@ def scan_source(text: bytes) -> list[tuple[str, int]]:
         return []
     sdk = bool(_USES_SDK.search(text))
     found = []
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     for node in ast.walk(tree):
+        if sdk and isinstance(node, ast.Attribute) and node.attr in _METHODS and id(node) not in called:
+            if _session_like(node.value):  # `make = boto3.client`: a call we cannot read
+                found.append(("", node.lineno))
+            continue
         if not isinstance(node, ast.Call):
             continue
         func = node.func
@@ -110,6 +117,16 @@ def scan_source(text: bytes) -> list[tuple[str, int]]:
         elif (arg is not None or unpacked) and (sdk or name == "create_client"):
             found.append(("", node.lineno))
     return sorted(found, key=lambda item: (item[1], item[0]))
+
+
+def _session_like(node: ast.expr) -> bool:
+    """Whether ``node.client`` names the SDK's method: on ``boto3``, ``botocore.session``, a call
+    (``boto3.Session()``) or a name with "session" in it (``self._session``); ``self.client`` and
+    ``table.meta.client`` are clients already, not a way to make one."""
+    if isinstance(node, ast.Call):
+        return True
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+    return name in ("boto3", "botocore") or "session" in name.lower()
 
 
 def known_services(index: DistIndex) -> frozenset[str]:

@@ -10,6 +10,7 @@ nothing; a code-only change rebuilds only the function's own layer.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections import defaultdict
@@ -227,6 +228,20 @@ def test_a_boto3_function_ships_only_the_models_of_the_services_its_code_calls(i
     wanted = BOTO3_CALLS[function]
     assert result["available"] == sorted([*wanted, "sts"]), "sts is kept for the credential chain"
     assert result["made"] == {name: name in wanted for name in ("dynamodb", "s3", "sqs")}
+
+
+def test_closure_says_which_call_chose_each_model(built_example):
+    root, _ = built_example
+    source = (root / "functions" / "orders" / "api.py").read_text().splitlines()
+    line = next(i for i, text in enumerate(source, 1) if 'boto3.resource("dynamodb"' in text)
+    why = run_cli("--project", str(root), "closure", "--function", "orders-api", "--why", "dynamodb")
+    assert why.returncode == 0, why.stderr
+    assert f"dynamodb <- client call at functions/orders/api.py:{line}" in why.stdout
+    listed = run_cli("--project", str(root), "closure", "--function", "orders-api", "--json")
+    assert listed.returncode == 0, listed.stderr
+    found = json.loads(listed.stdout)["aws_services"]
+    assert found["services"] == ["dynamodb", "sts"] and found["source"] == "detected"
+    assert {"service": "dynamodb", "path": "functions/orders/api.py", "line": line, "distribution": None} in found["calls"]
 
 
 def test_functions_with_the_same_services_share_one_models_layer(built_example, docker_engine, tmp_path):

@@ -31,6 +31,11 @@ MODELS = ("dynamodb", "s3", "sqs", "ssm", "sts")
     ('import boto3, os\nboto3.client(os.environ["SERVICE"])\n', [("", 2)]),
     ('import boto3\nboto3.client(**{"service_name": "s3"})\n', [("", 2)]),
     ("def make(session, name):\n    return session.create_client(name)\n", [("", 2)]),
+    # The method taken without a call: its calls cannot be read.
+    ('import boto3\nmake = boto3.client\nmake("s3")\n', [("", 2)]),
+    ('import boto3\nmake = boto3.Session().resource\n', [("", 2)]),
+    # A client already made, used: nothing to find.
+    ('import boto3\nclass S:\n    def get(self):\n        return self.client.get_object(Bucket="b")\n', []),
     # Not AWS's: a .client(x) in a file that imports neither boto3 nor botocore.
     ("def get(pool, request):\n    return pool.client(request)\n", []),
     ('import boto3\n"""boto3.client("sqs") in a docstring is no call"""\nboto3.client()\n', []),
