@@ -116,7 +116,10 @@ def _deps_stage(group: DepGroup, classic: bool) -> list[str]:
             "    || yum install -y binutils",
         ]
     mounts = [(STAGE_DIR, "/stage"), (group_folder(group.name), "/wheels")]
-    return [*lines, *_run(mounts, f"{_STAGE} install {group.path}", classic), ""]
+    if not group.sources:
+        lines += _comment("Bytecode only: each module's .pyc beside it, its .py source removed ([strip] sources = false).")
+    command = f"{_STAGE} install {group.path}" + ("" if group.sources else " --no-sources")
+    return [*lines, *_run(mounts, command, classic), ""]
 
 
 def _models_stage(models: ModelsGroup, classic: bool) -> list[str]:

@@ -64,6 +64,7 @@ class DepGroup:
     functions: tuple[str, ...]
     strip: StripResult = StripResult((), ())
     strip_key: str = ""  # what ``strip`` was computed from (the strip cache's key)
+    sources: bool = True  # False: bytecode only, without the .py sources (``[strip] sources``)
 
     @property
     def path(self) -> str:
@@ -314,7 +315,8 @@ def make_plan(
         name = f"{private[0]}-private" if private else _group_name(members, imported)
         rules = _without_models(config.strip) if trimmed & {dist_key(d.name, d.version) for d in members} else config.strip
         key = strip_key(members, rules)
-        groups.append(DepGroup(name, tuple(members), functions, _strip(members, rules, strip_cache, key), key))
+        stripped = _strip(members, rules, strip_cache, key)
+        groups.append(DepGroup(name, tuple(members), functions, stripped, key, config.strip.sources))
     names = [g.name for g in groups]
     groups = [g if names.count(g.name) == 1 else replace(g, name=_versioned(g.name, list(g.dists))) for g in groups]
     # Shared by many first (changes least, lowest layer), then by name.

@@ -59,7 +59,7 @@ _TOP_KEYS = {
     "images": str,
     "aws-services": object,
 }
-_STRIP_KEYS = {"defaults": bool, "patterns": list, "per-dist": dict, "debug-symbols": dict}
+_STRIP_KEYS = {"defaults": bool, "patterns": list, "per-dist": dict, "debug-symbols": dict, "sources": bool}
 _CHECK_KEYS = {"tolerance": float, "max-function-bytes": int, "max-total-bytes": int}
 _FUNCTION_KEYS = {
     "handler": str, "include": list, "exclude-modules": list, "event": str, "keep": list, "name": str,
@@ -243,6 +243,7 @@ def _strip(table: dict[str, Any], where: str) -> StripConfig:
         patterns=tuple(table.get("patterns", [])),
         per_dist=tuple(sorted((canonicalize_name(d), tuple(p)) for d, p in tables["per-dist"].items())),
         debug_symbols=tuple(sorted((canonicalize_name(d), tuple(p)) for d, p in tables["debug-symbols"].items())),
+        sources=table.get("sources", True),
     )
 
 

@@ -111,6 +111,9 @@ class StripConfig:
     # Debug symbols stripped from these distributions' shared objects (off by default):
     # (canonical name, patterns of .so files, '!' excludes), sorted.
     debug_symbols: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # False: dependencies ship their bytecode without their .py sources (sourceless .pyc beside
+    # each module): smaller, but tracebacks show no source lines of their frames (opt-in)
+    sources: bool = True
 
 
 @dataclass(frozen=True)
