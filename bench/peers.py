@@ -48,6 +48,15 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
 _Loader.add_multi_constructor("!", _tag)
 
 
+def without_sources(root: Path) -> None:
+    """``[strip] sources = false`` in the builder.toml at ``root`` (before its first table of functions)."""
+    path = root / "builder.toml"
+    text = path.read_text() if path.is_file() else ""
+    at = text.find("\n[functions.")
+    at = len(text) if at < 0 else at
+    path.write_text(text[:at] + "\n\n[strip]\nsources = false\n" + text[at:])
+
+
 def sam_cli() -> str:
     """The SAM CLI scripts/setup installs (or BUILDER_SAM names)."""
     for candidate in (os.environ.get("BUILDER_SAM"), "/opt/builder-sam/bin/sam", shutil.which("sam")):

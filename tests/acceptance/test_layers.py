@@ -19,7 +19,7 @@ import pytest
 
 from builder.measure import sizes
 from builder.project import config
-from tests.acceptance.example_cases import FUNCTIONS, THIRD_PARTY
+from tests.acceptance.example_cases import FUNCTIONS, THIRD_PARTY, check_result, sample_event
 from tests.helpers import BASE_IMAGE, TEST_TAG, copy_with_wheels, run_cli, run_python
 
 pytestmark = pytest.mark.docker
@@ -332,6 +332,60 @@ def test_a_code_only_change_rebuilds_only_the_function_layer(built_example, imag
         assert docker_engine.image_info(edited["analytics-report"]).layers == docker_engine.image_info(images["analytics-report"]).layers
         code = "import json, functions.ml.score as m; print(json.dumps(m.MODEL))"
         assert run_python(docker_engine, edited["ml-score"], code) == "churn-logreg-v2"
+    finally:
+        for image in edited.values():
+            docker_engine.remove_image(image)
+
+
+# ---- (6) [strip] sources = false: the dependencies' bytecode without their sources --------------
+
+# Every module under /opt/deps is a sourceless .pyc of this Python (no .py left outside dist-info),
+# and the handler answers its sample event.
+CHECK_SOURCELESS = r"""
+import importlib, importlib.util, json, os, sys
+sources, pycs, bad = [], 0, []
+for folder, dirs, files in os.walk("/opt/deps"):
+    dirs[:] = [d for d in dirs if not d.endswith(".dist-info")]
+    for name in files:
+        path = os.path.join(folder, name)
+        if name.endswith(".py"):
+            sources.append(path)
+        elif name.endswith(".pyc"):
+            pycs += 1
+            with open(path, "rb") as f:
+                if f.read(4) != importlib.util.MAGIC_NUMBER:
+                    bad.append(path)
+module, name = sys.argv[1].rsplit(".", 1)
+answer = getattr(importlib.import_module(module.replace("/", ".")), name)(json.loads(sys.argv[2]), None)
+print(json.dumps({"sources": sources[:10], "pycs": pycs, "bad": bad[:10], "answer": answer}))
+"""
+SOURCELESS = ("orders-api", "notify-webhook")
+
+
+def test_strip_sources_false_ships_the_dependencies_as_bytecode_only(built_example, analyses, docker_engine, tmp_path):
+    root, _ = built_example
+    copy = copy_with_wheels(root, tmp_path / "backend")
+    toml = copy / "builder.toml"
+    text = toml.read_text()
+    first_table = text.index("\n[functions.")
+    toml.write_text(text[:first_table] + "\n\n[strip]\nsources = false\n" + text[first_table:])
+    cfg = config.load(copy)
+    assert cfg.strip.sources is False
+    edited = {fn: cfg.image(fn, EDIT_TAG) for fn in SOURCELESS}
+    base = docker_engine.image_info(BASE_IMAGE).layers
+    try:
+        result = run_cli("--project", str(copy), "build", *(f"--function={fn}" for fn in SOURCELESS), "--tag", EDIT_TAG)
+        assert result.returncode == 0, result.stdout + result.stderr
+        for fn, image in edited.items():
+            handler = cfg.function(fn).handler
+            found = run_python(docker_engine, image, CHECK_SOURCELESS, handler, json.dumps(sample_event(fn)))
+            assert found["sources"] == [] and found["bad"] == [] and found["pycs"] > 0, (fn, found)
+            check_result(fn, found["answer"])
+            module = cfg.function(fn).module
+            writes = run_python(docker_engine, image, IMPORT_AND_WATCH_WRITES, module)
+            assert writes["handler"] == [], f"importing {module} tried to write: {writes['handler'][:10]}"
+            smaller = sizes.analyse_image(docker_engine.save(image), base_layers=base, ref=image).above_base_bytes
+            assert smaller < analyses[fn].above_base_bytes, (fn, smaller, analyses[fn].above_base_bytes)
     finally:
         for image in edited.values():
             docker_engine.remove_image(image)
