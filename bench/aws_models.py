@@ -2,10 +2,10 @@
 
 For each bundled example (examples/backend, examples/sam-app), on a private copy (its wheels
 copied when it has them): the functions whose image holds botocore are built three times with
-``python -m builder build --json``, once with ``aws-services = "off"`` (every model, as before)
-and once as builder finds them in the code, and a third time with ``[strip] sources = false`` as well (the dependencies'
-bytecode without their sources); the table gives the bytes above the base of each, the
-services shipped and the ratio. Goal (issue 16): ``orders-api`` at most 15 MB above the base.
+``python -m builder build --json``: with the models builder finds in the code, with those and
+``[strip] sources = false`` (the dependencies' bytecode without their sources), and with
+``aws-services = "off"`` (every model, as before); the table gives the bytes above the base of
+each, the services shipped and the ratio of the first to the last. Goal (issue 16): ``orders-api`` at most 15 MB above the base.
 
     python bench/aws_models.py                 # writes bench/results/aws-models.json
 """
