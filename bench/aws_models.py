@@ -74,8 +74,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             names = sorted(services)
             now = build(root, names, TAG)
+            original = (root / "builder.toml").read_text() if (root / "builder.toml").is_file() else None
             without_sources(root)
             bytecode = build(root, names, TAG + "-nosrc")
+            if original is None:
+                (root / "builder.toml").unlink()
+            else:
+                (root / "builder.toml").write_text(original)
             all_models(root)
             before = build(root, names, TAG + "-all")
             made += [config.load(root).image(n, t) for n in names for t in (TAG, TAG + "-all", TAG + "-nosrc")]
