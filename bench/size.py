@@ -31,7 +31,8 @@ against a naive Dockerfile that copies the code before the install.
     python bench/size.py                  # writes bench/results/size.json
     python bench/size.py --keep           # keep the images and the work folder
     python bench/size.py --sizes-only     # sizes and peers only (no dive, start-up or rebuild timing)
-    python bench/size.py --no-sources     # builder's images with [strip] sources = false
+    python bench/size.py --opt-ins        # builder's images with its opt-in strip rules: [strip]
+                                          # sources = false, debug symbols of every distribution
 """
 
 from __future__ import annotations
@@ -490,14 +491,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", type=Path, default=Path(__file__).parent / "results" / "size.json")
     parser.add_argument("--keep", action="store_true", help="keep the images and the work folder")
     parser.add_argument("--sizes-only", action="store_true", help="sizes and peers only: no dive, start-up or rebuild timing")
-    parser.add_argument("--no-sources", action="store_true", help="builder's images with [strip] sources = false")
+    parser.add_argument("--opt-ins", action="store_true",
+                        help="builder's images with [strip] sources = false and debug symbols stripped")
     args = parser.parse_args(argv)
 
     engine.check()
     work = Path(tempfile.mkdtemp(prefix="size-bench-"))
     opt_root = copy_backend(args.project, work / "optimized" / "backend", wheelhouse=True)
-    if args.no_sources:
-        peers.without_sources(opt_root)
+    if args.opt_ins:
+        lines = config.load(opt_root).lock_path.read_text().splitlines()
+        locked = sorted({line.split("==")[0] for line in lines if "==" in line and not line.startswith(("#", " ", "-"))})
+        peers.without_sources(opt_root, tuple(locked))
     cfg = config.load(opt_root)
     names = [f.name for f in cfg.functions]
     seen: set[str] = set()
@@ -535,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     result["goals"] = goals(result)
     result["goal_thresholds"] = GOALS
-    result["builder_sources"] = not args.no_sources
+    result["builder_opt_ins"] = args.opt_ins
     result["machine"] = {
         "cpus": os.cpu_count(), "python": sys.version.split()[0], "load_average": [round(x, 2) for x in os.getloadavg()],
         "docker": engine.client().version().get("Version"),
