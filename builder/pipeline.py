@@ -31,7 +31,6 @@ from .deps.lock import parse_lock
 from .deps.requirements import requirement_names
 from .deps.target import Target
 from .engine import Engine
-from .engine.registry_api import PINNED
 from .image import dockerfile, one_image, reproducible
 from .image.plan import BuildPlan, LockedDist, Needs, dist_key, make_plan, owner
 from .image.strip import LOCAL_RULES, StripResult, stripped_local
@@ -357,6 +356,7 @@ def pins(config: Config, engine: Engine, names: Sequence[str], tag: str) -> list
     The engine's ``RepoDigests`` answer for an image pushed or pulled here; otherwise the
     registry is asked which config the pinned manifest names.
     """
+    from .engine.registry_api import PINNED  # http.client and ssl: only for this question
     from .sam.template import load_template
 
     templates = {path: load_template(config.root / path) for path in config.templates}

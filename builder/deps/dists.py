@@ -18,7 +18,6 @@ import csv
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.parser import HeaderParser
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -110,6 +109,8 @@ def _read_wheel(path: Path) -> dict:
             scripts = _scripts(zf.read(entry_points).decode("utf-8", "replace")) if entry_points in infos else []
     except (OSError, zipfile.BadZipFile, KeyError) as exc:
         raise LockError(f"Cannot read wheel {path}: {exc}. Delete it and re-download the wheelhouse.") from exc
+
+    from email.parser import HeaderParser  # only when a wheel's metadata is not cached yet
 
     headers = HeaderParser().parsestr(metadata)
     files: list[list] = []
