@@ -12,6 +12,9 @@ On a private copy of the bundled example (its wheels copied when it has them), a
   reproducible config's load) and builder's own work (start-up, imports, closure, plan, the
   build context), which is the wall time less both.
 
+Then, 12 times each, **start-up**: a fresh interpreter with nothing to do, and one that imports
+builder and parses a ``build`` command (what every run pays before any work).
+
 Goals (issue 16): the rebuild at most 3x the floor; builder's own work at most 0.10 s.
 
     python bench/rebuild.py                  # writes bench/results/rebuild.json
@@ -84,6 +87,19 @@ def floor(root: Path, engine: DockerEngine, dockerfile: str) -> float:
     return time.perf_counter() - started
 
 
+def start_up(code: str, runs: int) -> float:
+    """Median wall time of a fresh interpreter running ``code`` (builder's bytecode cached)."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, env=user_env())
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+PARSED_BUILD = "from builder import cli; cli.parser(cli.command_modules(['build', '--function', 'ml-score']))"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, default=REPO / "examples" / "backend")
@@ -110,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         engine.remove_image(image)
         shutil.rmtree(work, ignore_errors=True)
     med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    started = {"python": start_up("pass", 12), "parsed_build": start_up(PARSED_BUILD, 12)}
     result = {
+        "start_up_s": started,
         "floor_s": statistics.median(floors),
         "rebuild_s": med,
         "runs": runs,
@@ -128,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         ("... builder's own work", f"{med['own']:.3f} s", "<= 0.10 s",
          "yes" if result["goals"]["own_work_s"] else "NO"),
         ("... of which importing the Docker SDK", f"{med['sdk_import']:.3f} s", "", ""),
+        ("start-up: Python, nothing else (median of 12)", f"{started['python']:.3f} s", "", ""),
+        ("start-up: builder up to a parsed build command (median of 12)", f"{started['parsed_build']:.3f} s", "", ""),
     ]  # fmt: skip
     print(table(("measure", f"median of {args.rounds}", "goal", "met"), rows))
     write_atomic(args.json_out, json.dumps(result, indent=2, sort_keys=True) + "\n")
