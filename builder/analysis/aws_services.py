@@ -28,7 +28,7 @@ from typing import NamedTuple
 from ..core import cache as cachefile
 from ..core.errors import ConfigError
 from ..core.paths import CACHE_DIR, CONFIG_FILE, WHEELHOUSE
-from ..deps.dists import DistIndex, _installed_path
+from ..deps.dists import DistIndex, installed_path
 from ..project.model import AWS_SERVICES_OFF, Config, FunctionConfig, did_you_mean
 from .records import Closure
 
@@ -146,7 +146,7 @@ def _wheel_calls(wheel: Path) -> list[list]:
     with zipfile.ZipFile(wheel) as archive:
         for name in sorted(archive.namelist()):
             if name.endswith(".py"):
-                path = _installed_path(name)
+                path = installed_path(name)
                 out += [[path, line, service] for service, line in scan_source(archive.read(name))]
     return out
 
