@@ -13,9 +13,13 @@ extras, RECORD sizes, some without top_level.txt). Then times:
 - warm after an edit: one shared module changed before each run, so every closure is
   computed again, from the cached scans of the other files;
 - ``modulefinder.ModuleFinder(path=[root], excludes=<third-party>)``, one per handler;
+- grimp (PyPI; a Rust-backed import-graph builder), in a fresh interpreter each run: the
+  graph of ``functions`` and ``shared`` without its cache (cold) and with its cache (warm),
+  then each handler's upstream modules;
 
-and checks that both tools find the same local modules for every function, and that
-the warm runs return exactly the cold run's closures (reasons included).
+and checks that modulefinder and grimp find the same local modules as builder for every
+function (grimp's sets with the packages above each module, which Python imports too), and
+that the warm runs return exactly the cold run's closures (reasons included).
 
     python bench/closure.py                       # writes bench/results/closure.json
     python bench/closure.py --modulefinder-functions 10 --keep /tmp/synth
@@ -29,6 +33,7 @@ import modulefinder
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -336,6 +341,37 @@ def run_modulefinder(cfg: config.Config, names: list[str]) -> tuple[float, dict[
     return time.perf_counter() - t0, found
 
 
+# Run in a fresh interpreter (grimp's own start-up and import counted, as for a tool a user runs).
+GRIMP = r"""
+import json, sys, time
+root, cache, out = sys.argv[1], sys.argv[2], sys.argv[3]
+t0 = time.perf_counter()
+sys.path.insert(0, root)
+import grimp
+graph = grimp.build_graph("functions", "shared", cache_dir=cache if cache != "-" else None)
+t1 = time.perf_counter()
+handlers = json.loads(sys.argv[4])
+found = {name: sorted(graph.find_upstream_modules(module) | {module}) for name, module in handlers.items()}
+t2 = time.perf_counter()
+with open(out, "w") as f:
+    json.dump({"graph_s": t1 - t0, "closures_s": t2 - t1, "found": found}, f)
+"""
+
+
+def run_grimp(cfg: config.Config, cache: str, out: Path) -> tuple[float, dict]:
+    """grimp's graph of the backend (``cache`` its cache folder, "-" for none) and every handler's
+    upstream modules; returns the wall time of the run and what it wrote."""
+    handlers = json.dumps({fn.name: fn.module for fn in cfg.functions})
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", GRIMP, str(cfg.root), cache, str(out), handlers], check=True)
+    return time.perf_counter() - t0, json.loads(out.read_text())
+
+
+def with_packages(modules: set[str]) -> set[str]:
+    """``modules`` and every package above them (importing ``a.b.c`` imports ``a`` and ``a.b``)."""
+    return {".".join(m.split(".")[:i]) for m in modules for i in range(1, m.count(".") + 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modules", type=int, default=5000)
@@ -365,6 +401,17 @@ def main(argv: list[str] | None = None) -> int:
         closures = warm[-1][1]
         same_as_cold = all(r[1] == cold[-1][1] for r in (*warm, *edited))
 
+        grimp_dir = root.parent / "grimp-cache" if args.keep else Path(tmp) / "grimp-cache"
+        grimp_cold = [run_grimp(cfg, "-", Path(tmp) / "grimp.json") for _ in range(args.repeat)]
+        run_grimp(cfg, str(grimp_dir), Path(tmp) / "grimp.json")  # fills its cache
+        grimp_warm = [run_grimp(cfg, str(grimp_dir), Path(tmp) / "grimp.json") for _ in range(args.repeat)]
+        grimp_sets = {n: with_packages(set(m)) for n, m in grimp_warm[-1][1]["found"].items()}
+        grimp_mismatches = {}
+        for n, theirs in grimp_sets.items():
+            ours = set(closures[n].local_modules)
+            if theirs != ours:
+                grimp_mismatches[n] = {"only_builder": sorted(ours - theirs)[:5], "only_grimp": sorted(theirs - ours)[:5]}
+
         names = [fn.name for fn in cfg.functions][: args.modulefinder_functions]
         mf_time, mf_sets = run_modulefinder(cfg, names)
         mismatches = {n: {"only_builder": sorted(set(closures[n].local_modules) - s)[:5],
@@ -377,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     edited_s = statistics.median(r[0] for r in edited)
     ours_for_mf = cold_s * len(names) / len(closures)  # cold time scaled to the functions modulefinder ran on
     speedup = round(mf_time / ours_for_mf, 1) if names else None
+    grimp_cold_s = statistics.median(r[0] for r in grimp_cold)
+    grimp_warm_s = statistics.median(r[0] for r in grimp_warm)
     result = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                     "load_average": [round(x, 2) for x in os.getloadavg()]},  # at the end of the run
@@ -402,9 +451,19 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_vs_modulefinder": speedup,
         "same_local_modules": not mismatches,
         "mismatches": mismatches,
+        "grimp_cold_s": round(grimp_cold_s, 3),
+        "grimp_cold_runs_s": [round(r[0], 3) for r in grimp_cold],
+        "grimp_cold_graph_s": round(statistics.median(r[1]["graph_s"] for r in grimp_cold), 3),
+        "grimp_warm_s": round(grimp_warm_s, 3),
+        "grimp_warm_runs_s": [round(r[0], 3) for r in grimp_warm],
+        "grimp_same_local_modules": not grimp_mismatches,
+        "grimp_mismatches": dict(list(sorted(grimp_mismatches.items()))[:5]),
+        "grimp_mismatch_count": len(grimp_mismatches),
         "goals": {"cold_under_2s": cold_s < 2.0, "warm_under_0_3s": warm_s < 0.3,
                   "20x_modulefinder": speedup is None or speedup >= 20, "same_sets": not mismatches,
-                  "warm_same_as_cold": same_as_cold},  # fmt: skip
+                  "warm_same_as_cold": same_as_cold,
+                  "cold_no_slower_than_grimp": cold_s <= grimp_cold_s,
+                  "warm_at_most_half_grimp_cached": warm_s <= grimp_warm_s / 2},  # fmt: skip
     }
     rows = [("backend", f"{shape['modules']} modules, {shape['avg_lines']} lines avg, {shape['functions']} functions"),
             ("closure size (local files)", f"min {min(sizes)}, median {statistics.median(sizes)}, max {max(sizes)}"),
@@ -416,6 +475,11 @@ def main(argv: list[str] | None = None) -> int:
             (f"modulefinder, {len(names)} handlers", f"{mf_time:.2f} s"),
             ("speed-up vs modulefinder", f"{speedup}x (cold)" if speedup else "not measured"),
             ("same local modules", "yes" if not mismatches else f"NO: {len(mismatches)} functions differ"),
+            ("grimp, cold (no cache)", f"{grimp_cold_s:.3f} s (runs: {', '.join(f'{r[0]:.3f}' for r in grimp_cold)})"
+             f"; builder cold {cold_s / grimp_cold_s:.2f}x of it (goal <= 1x)"),
+            ("grimp, with its cache", f"{grimp_warm_s:.3f} s (runs: {', '.join(f'{r[0]:.3f}' for r in grimp_warm)})"
+             f"; builder warm {warm_s / grimp_warm_s:.2f}x of it (goal <= 0.5x)"),
+            ("same local modules as grimp", "yes" if not grimp_mismatches else f"NO: {len(grimp_mismatches)} functions differ"),
             ("load average (1, 5, 15 min)", ", ".join(f"{x:.2f}" for x in os.getloadavg()))]  # fmt: skip
     width = max(len(r[0]) for r in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))

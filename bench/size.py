@@ -17,7 +17,10 @@ must not land in ``/var/task``. ``--break-system-packages`` only because the
 local base is Debian's Python, which is marked externally managed (AWS's
 ``public.ecr.aws/lambda/python`` is not).
 
-Measured in one run: bytes above the base per function; unique registry bytes
+Measured in one run: bytes above the base per function, against the naive image and two
+peers (``bench/peers.py``): ``sam build`` of the ZIP template (each function with its layers,
+unzipped) and a SAM image function from AWS's documented Dockerfile, with the ratio of
+builder's image to the smallest peer (issue 16); unique registry bytes
 of the eight images (``builder.measure.registry_view``) against the bytes of the
 distinct distributions and code they hold; the time to rebuild ``ml-score``
 after a one-line change in its handler (warm cache); the handler's import time
@@ -27,6 +30,9 @@ against a naive Dockerfile that copies the code before the install.
 
     python bench/size.py                  # writes bench/results/size.json
     python bench/size.py --keep           # keep the images and the work folder
+    python bench/size.py --sizes-only     # sizes and peers only (no dive, start-up or rebuild timing)
+    python bench/size.py --opt-ins        # builder's images with its opt-in strip rules: [strip]
+                                          # sources = false, debug symbols of every distribution
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+import peers  # noqa: E402  (bench/peers.py, beside this script)
 
 from builder.core import proc
 from builder.core.errors import EngineError  # noqa: E402
@@ -105,6 +113,8 @@ GOALS = {
     "rebuild_speedup": 10.0,
     "init_speedup": 2.0,
     "dive_efficiency": 0.98,
+    "over_smallest_peer": 1.0,  # every function
+    "analytics_report_over_smallest_peer": 0.9,
 }
 
 
@@ -147,6 +157,12 @@ def build_naive(context: Path, cfg: config.Config, function: str, *, code_first:
     started = time.perf_counter()
     proc.run(argv, env={"DOCKER_BUILDKIT": "1"}, stdin=text.encode())
     return time.perf_counter() - started
+
+
+def build_in(dockerfile: str, tag: str, context: Path) -> None:
+    """``docker build`` of ``dockerfile`` in ``context``, tagged ``tag``."""
+    argv = [engine.buildkit_client(), "build", "--progress=plain", "-f", "-", "-t", tag, str(context)]
+    proc.run(argv, env={"DOCKER_BUILDKIT": "1"}, stdin=dockerfile.encode())
 
 
 def build_from(image: str, dockerfile: str, tag: str) -> None:
@@ -257,8 +273,11 @@ def render(result: dict) -> str:
     per = result["above_base"]
     rows = [(fn, mb(v["optimized"]), mb(v["naive"]), f"{v['optimized'] / v['naive']:.0%}") for fn, v in sorted(per.items())]
     out = ["Bytes above the base per function", table(("function", "optimized", "naive", "ratio"), rows), ""]
-    reg, reb, init, dv, goals = result["registry"], result["rebuild"], result["init"], result["dive"], result["goals"]
     yes = {True: "yes", False: "NO"}
+    out += render_peers(result["peers"], result["goals"])
+    if "rebuild" not in result:  # --sizes-only
+        return "\n".join(out) + "\n"
+    reg, reb, init, dv, goals = result["registry"], result["rebuild"], result["init"], result["dive"], result["goals"]
     summary = [
         ("median bytes above base", mb(result["median_above_base"]["optimized"]), mb(result["median_above_base"]["naive"]),
          f"<= 35% of naive: {result['median_above_base']['ratio']:.0%}", yes[goals["median_above_base"]]),
@@ -290,6 +309,36 @@ def render(result: dict) -> str:
         out.append("Dependency groups that gave more than one layer (stored once per distinct layer):")
         out += [f"  {s['role']}: {s['distinct_layers']} layers for {len(s['images'])} images, {mb(s['extra_copies_bytes'])} stored again" for s in split]
     return "\n".join(out) + "\n"
+
+
+def render_peers(per: dict, goals: dict) -> list[str]:
+    """The ratio table: builder's image against each peer and the smallest of them."""
+    rows = []
+    for fn, v in sorted(per.items()):
+        rows.append((fn, mb(v["builder"]), mb(v["naive"]), mb(v["sam_zip"]), mb(v["sam_image"]), v["smallest"],
+                     f"{v['over_smallest']:.2f}x"))  # fmt: skip
+    header = ("function", "builder", "naive", "sam build ZIP", "SAM image", "smallest peer", "builder/smallest")
+    yes = {True: "yes", False: "NO"}
+    worst = max(per.values(), key=lambda v: v["over_smallest"])["over_smallest"]
+    lines = ["Against the peers (bytes above the base; sam build: function and layers, unzipped, no bytecode)",
+             table(header, rows), "",
+             f"goal: every function <= 1.0x the smallest peer: largest {worst:.2f}x, {yes[goals['over_smallest_peer']]}",
+             f"goal: {INIT_FUNCTION} <= 0.9x the smallest peer: {per[INIT_FUNCTION]['over_smallest']:.2f}x, "
+             f"{yes[goals['analytics_report_over_smallest_peer']]}", ""]  # fmt: skip
+    return lines
+
+
+def measure_peers(cfg: config.Config, names: list[str], zip_sizes: dict[str, int], above: dict) -> dict:
+    """Per function: builder's and every peer's bytes, the smallest peer and the ratio to it."""
+    base_layers = engine.image_info(cfg.base_image).layers
+    out = {}
+    for n in names:
+        image = analyse(peers.SAM_IMAGE.format(function=n), base_layers).above_base_bytes
+        sides = {"naive": above[n]["naive"], "sam_zip": zip_sizes[n], "sam_image": image}
+        smallest = min(sides, key=sides.__getitem__)
+        out[n] = {"builder": above[n]["optimized"], **sides, "smallest": smallest,
+                  "over_smallest": above[n]["optimized"] / sides[smallest]}  # fmt: skip
+    return out
 
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -400,10 +449,18 @@ def measure_dive(cfg: config.Config, names: list[str], folder: Path) -> dict:
 
 def goals(result: dict) -> dict[str, bool]:
     per = result["above_base"][INIT_FUNCTION]
-    return {
+    sized = {
         "median_above_base": result["median_above_base"]["ratio"] <= GOALS["median_above_base_ratio"],
         "analytics_report_above_base": per["optimized"] / per["naive"] <= GOALS["analytics_report_above_base_ratio"],
         "unique_registry_bytes": result["registry"]["optimized"]["unique_over_content"] <= GOALS["unique_over_content"],
+        "over_smallest_peer": all(v["over_smallest"] <= GOALS["over_smallest_peer"] for v in result["peers"].values()),
+        "analytics_report_over_smallest_peer":
+            result["peers"][INIT_FUNCTION]["over_smallest"] <= GOALS["analytics_report_over_smallest_peer"],
+    }
+    if "rebuild" not in result:  # --sizes-only
+        return sized
+    return {
+        **sized,
         "rebuild": result["rebuild"]["speedup"] >= GOALS["rebuild_speedup"],
         "init": result["init"]["speedup"] >= GOALS["init_speedup"],
         "dive_efficiency": result["dive"]["optimized"]["min_efficiency"] >= GOALS["dive_efficiency"],
@@ -415,6 +472,7 @@ def cleanup(cfg: config.Config, names: list[str], seen: set[str]) -> None:
     an image that still has a tag (the same content may be someone else's build)."""
     refs = [cfg.image(n, TAG) for n in names] + [NAIVE.format(function=n) for n in names]
     refs += [f"{cfg.image(INIT_FUNCTION, TAG)}-nopyc", NAIVE_CODE_FIRST.format(function=EDITED_FUNCTION)]
+    refs += [peers.SAM_IMAGE.format(function=n) for n in names]
     for ref in refs:
         engine.remove_image(ref)
     for image_id in sorted(seen):
@@ -432,11 +490,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild-rounds", type=int, default=3, help="one-line changes timed (median reported)")
     parser.add_argument("--json-out", type=Path, default=Path(__file__).parent / "results" / "size.json")
     parser.add_argument("--keep", action="store_true", help="keep the images and the work folder")
+    parser.add_argument("--sizes-only", action="store_true", help="sizes and peers only: no dive, start-up or rebuild timing")
+    parser.add_argument("--opt-ins", action="store_true",
+                        help="builder's images with [strip] sources = false and debug symbols stripped")
     args = parser.parse_args(argv)
 
     engine.check()
     work = Path(tempfile.mkdtemp(prefix="size-bench-"))
     opt_root = copy_backend(args.project, work / "optimized" / "backend", wheelhouse=True)
+    if args.opt_ins:
+        lines = config.load(opt_root).lock_path.read_text().splitlines()
+        locked = sorted({line.split("==")[0] for line in lines if "==" in line and not line.startswith(("#", " ", "-"))})
+        peers.without_sources(opt_root, tuple(locked))
     cfg = config.load(opt_root)
     names = [f.name for f in cfg.functions]
     seen: set[str] = set()
@@ -450,23 +515,33 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy2(wheel, naive_ctx / "wheelhouse" / wheel.name)
         print(f"building {len(names)} naive images in {naive_ctx} ...", flush=True)
         first_naive = sum(build_naive(naive_ctx, cfg, n) for n in names)
+        logical_ids = {fn.name: fn.logical_id for fn in cfg.functions}
+        print("building the peers: sam build of the ZIP template, AWS's documented image per function ...", flush=True)
+        sam_root = copy_backend(args.project, work / "sam" / "backend", wheelhouse=False)
+        zip_sizes = peers.sam_zip(sam_root, opt_root / ".builder" / "wheelhouse", logical_ids)
+        peers.sam_image_requirements(args.project, naive_ctx, logical_ids)
+        for n in names:
+            peers.build_sam_image(build_in, naive_ctx, cfg.base_image, n, cfg.function(n).handler)
         print("analysing the images ...", flush=True)
         result = measure_sizes(cfg, names)
-        print("running dive ...", flush=True)
-        result["dive"] = measure_dive(cfg, names, work)
-        print(f"timing {INIT_FUNCTION}'s import ...", flush=True)
-        result["init"] = measure_init(cfg, args.init_runs)
-        print("timing rebuilds after a one-line change ...", flush=True)
-        result["rebuild"] = measure_rebuild(cfg, opt_root, naive_ctx, names, args.rebuild_rounds, seen)
-        result["rebuild"]["first_build_s"] = {"optimized": first_opt, "naive": first_naive}
+        result["peers"] = measure_peers(cfg, names, zip_sizes, result["above_base"])
+        if not args.sizes_only:
+            print("running dive ...", flush=True)
+            result["dive"] = measure_dive(cfg, names, work)
+            print(f"timing {INIT_FUNCTION}'s import ...", flush=True)
+            result["init"] = measure_init(cfg, args.init_runs)
+            print("timing rebuilds after a one-line change ...", flush=True)
+            result["rebuild"] = measure_rebuild(cfg, opt_root, naive_ctx, names, args.rebuild_rounds, seen)
+            result["rebuild"]["first_build_s"] = {"optimized": first_opt, "naive": first_naive}
     finally:
         if not args.keep:
             cleanup(cfg, names, seen)
             shutil.rmtree(work, ignore_errors=True)
     result["goals"] = goals(result)
     result["goal_thresholds"] = GOALS
+    result["builder_opt_ins"] = args.opt_ins
     result["machine"] = {
-        "cpus": os.cpu_count(), "python": sys.version.split()[0],
+        "cpus": os.cpu_count(), "python": sys.version.split()[0], "load_average": [round(x, 2) for x in os.getloadavg()],
         "docker": engine.client().version().get("Version"),
         "dive": subprocess.run(["dive", "--version"], capture_output=True, text=True, check=False).stdout.strip(),
     }  # fmt: skip

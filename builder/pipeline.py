@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
+from .analysis import aws_services
 from .analysis import closure as closure_mod
 from .analysis.parse_cache import ParseCache
 from .core import cache as cachefile
@@ -31,9 +32,8 @@ from .deps.lock import parse_lock
 from .deps.requirements import requirement_names
 from .deps.target import Target
 from .engine import Engine
-from .engine.registry_api import PINNED
 from .image import dockerfile, one_image, reproducible
-from .image.plan import BuildPlan, LockedDist, Needs, dist_key, make_plan, owner, strip_key
+from .image.plan import BuildPlan, LockedDist, Needs, dist_key, make_plan, owner
 from .image.strip import LOCAL_RULES, StripResult, stripped_local
 from .measure import pins as pins_mod
 from .project.config import lock_of
@@ -56,6 +56,7 @@ class Analysis:
     locked: locking.LockResult = field(default_factory=locking.LockResult)
     dropped: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # function -> requirements no import reaches
     failed: Mapping[str, str] = field(default_factory=dict)  # functions left out, with the error of their closure
+    services: Mapping[str, aws_services.AwsServices] = field(default_factory=dict)  # functions with botocore
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,9 @@ def analyse(
         if asked - used:
             dropped[fn.name] = tuple(sorted(asked - used))
     failed = {name: str(exc) for name, exc in sorted(errors.items())}
+    services = aws_services.compute(config, closures, indexes)
     main = indexes[closure_mod.index_key(config.lock_file, config.architectures[0])]
-    return Analysis(main, closures, indexes, config, locked, dropped, failed)
+    return Analysis(main, closures, indexes, config, locked, dropped, failed, services)
 
 
 def build_sdists(config: Config, house: Path, engine: Callable[[], Engine] | None) -> list[str]:
@@ -202,8 +204,13 @@ def plan(config: Config, analysis: Analysis) -> BuildPlan:
     cache_path = config.root / STRIP_CACHE
     stored = cachefile.load(cache_path)
     cache = {k: StripResult(tuple(v[0]), tuple(map(tuple, v[1])), tuple(v[2])) for k, v in stored.items()}
-    result = make_plan(config, needs, locked, strip_cache=cache, sources=sources)
-    used = {strip_key(list(g.dists), config.strip): g.strip for g in result.groups}  # drop stale entries
+    botocore = {
+        name: (dist_key(aws_services.BOTOCORE, node.version, analysis.closures[name].function.architecture), found.services)
+        for name, found in analysis.services.items()
+        if (node := analysis.closures[name].distribution(aws_services.BOTOCORE)) is not None
+    }
+    result = make_plan(config, needs, locked, strip_cache=cache, sources=sources, services=botocore)
+    used = {g.strip_key: g.strip for g in result.groups}  # drop stale entries
     if used.keys() != stored.keys():
         cachefile.save(cache_path, {k: [r.paths, r.removed, r.debug_paths] for k, r in used.items()})
     return result
@@ -434,6 +441,7 @@ def pins(config: Config, engine: Engine, names: Sequence[str], tag: str) -> list
     The engine's ``RepoDigests`` answer for an image pushed or pulled here; otherwise the
     registry is asked which config the pinned manifest names.
     """
+    from .engine.registry_api import PINNED  # http.client and ssl: only for this question
     from .sam.template import load_template
 
     templates = {path: load_template(config.root / path) for path in config.templates}

@@ -160,10 +160,15 @@ class ParseCache:
         path relative to the root). The fast scan skips statements that cannot import; this parses
         the whole file, once per content: a valid version is remembered by its hash."""
         digest = self.digests.get(key)
-        if self.strict or (digest is not None and f"valid:{digest}" in self._stored.keys() | self._used.keys()):
-            if digest is not None and not self.strict:
-                self._used[f"valid:{digest}"] = ""
+        if self.strict:
             return
+        if digest is not None:
+            valid = f"valid:{digest}"
+            if valid in self._used:  # checked already in this run (every closure that ships it asks)
+                return
+            if valid in self._stored:
+                self._used[valid] = ""
+                return
         with open(path, "rb") as fh:
             data = fh.read()
         try:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import pipeline
-from ..analysis import closure, render
+from ..analysis import aws_services, closure, render
 from ..core.errors import BuilderError, ConfigError
 from ..core.files import write_atomic
 from ..core.units import human
@@ -129,7 +129,13 @@ def cmd_closure(args: argparse.Namespace) -> int:
         result = analysis.closures[args.function]
         if args.why and args.json:
             raise ConfigError("--why and --json do not combine: the JSON holds every reason already.")
-        out = render.closure_to_json(result) if args.json else render.render_tree(result, why=args.why)
+        found = analysis.services.get(args.function)
+        if args.json:
+            out = {**render.closure_to_json(result), "aws_services": aws_services.to_json(found)}
+        elif args.why and aws_services.is_service_query(result, found, args.why):
+            out = aws_services.render(found, args.why)
+        else:
+            out = render.render_tree(result, why=args.why) + ("" if args.why else aws_services.render(found))
     print(out.rstrip("\n") if isinstance(out, str) else json.dumps(out, indent=2, sort_keys=True))  # str: not --json
     return 0
 

@@ -18,7 +18,6 @@ import csv
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.parser import HeaderParser
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -56,7 +55,7 @@ class Dist:
     import_names: tuple[str, ...] = ()  # top-level import names: top_level.txt and RECORD
 
 
-def _installed_path(path: str) -> str:
+def installed_path(path: str) -> str:
     """Where ``pip install --target`` puts a RECORD entry: ``x.data/purelib/a/b.py`` (and
     platlib) at ``a/b.py``, ``x.data/scripts/run`` at ``bin/run``."""
     first, _, rest = path.partition("/")
@@ -111,6 +110,8 @@ def _read_wheel(path: Path) -> dict:
     except (OSError, zipfile.BadZipFile, KeyError) as exc:
         raise LockError(f"Cannot read wheel {path}: {exc}. Delete it and re-download the wheelhouse.") from exc
 
+    from email.parser import HeaderParser  # only when a wheel's metadata is not cached yet
+
     headers = HeaderParser().parsestr(metadata)
     files: list[list] = []
     rows = csv.reader(record.splitlines()) if record else ([name, "", ""] for name in infos if not name.endswith("/"))
@@ -120,7 +121,7 @@ def _read_wheel(path: Path) -> dict:
         name = row[0]
         listed = row[2] if len(row) > 2 and row[2].isdigit() else None
         size = int(listed) if listed is not None else (infos[name].file_size if name in infos else 0)
-        files.append([_installed_path(name), size])
+        files.append([installed_path(name), size])
     # pip writes a small launcher per console or GUI script; the wheel's RECORD does not list them.
     files += [[f"bin/{script}", 0] for script in scripts]
     files.sort()

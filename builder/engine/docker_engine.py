@@ -18,11 +18,7 @@ import os
 import tarfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
-
-import docker
-import docker.errors
-import requests
+from typing import IO, TYPE_CHECKING, Any
 
 from ..core import proc
 from ..core.errors import BuildError, CommandFailed, ConfigError, EngineError, RegistryError
@@ -30,17 +26,39 @@ from ..core.files import ChunkStream
 from . import Container, ImageInfo
 from .buildkit_cli import find_buildkit_client
 
+if TYPE_CHECKING:
+    import docker
+
 log = logging.getLogger("builder")
 
 MIN_API_VERSION = (1, 41)  # Docker 20.10: BuildKit with RUN --mount
 CONNECT_TIMEOUT = 10  # seconds for the engine to answer its version: a hung one fails here
 
 
+@functools.cache
+def _sdk() -> Any:
+    """The Docker SDK, imported on first use: it pulls in requests and urllib3, which cost a command
+    that never talks to the engine (closure, dockerfile, lock) about a third of its start-up."""
+    import docker.errors
+
+    return docker
+
+
+def _errors() -> Any:
+    return _sdk().errors
+
+
+def _requests_error() -> type[Exception]:
+    import requests  # imported by the SDK already
+
+    return requests.exceptions.RequestException
+
+
 def _wrap(action: str) -> Callable:
     """Decorator: turn SDK errors into EngineError naming the action (also while a generator streams)."""
 
-    def translate(exc: docker.errors.DockerException) -> EngineError:
-        if isinstance(exc, docker.errors.ImageNotFound):
+    def translate(exc: Exception) -> EngineError:
+        if isinstance(exc, _errors().ImageNotFound):
             return EngineError(f"{action}: image not found ({exc.explanation}). Build it first.")
         return EngineError(f"{action} failed: {exc}")
 
@@ -51,7 +69,7 @@ def _wrap(action: str) -> Callable:
             def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
                 try:
                     yield from fn(*args, **kwargs)
-                except docker.errors.DockerException as exc:
+                except _errors().DockerException as exc:
                     raise translate(exc) from exc
 
             return stream
@@ -60,7 +78,7 @@ def _wrap(action: str) -> Callable:
         def inner(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
-            except docker.errors.DockerException as exc:
+            except _errors().DockerException as exc:
                 raise translate(exc) from exc
 
         return inner
@@ -85,10 +103,10 @@ class DockerEngine:
         if self._sdk is None:
             try:
                 # An engine that accepts and never answers fails here, fast; later calls may take longer.
-                sdk = docker.from_env(timeout=CONNECT_TIMEOUT)
+                sdk = _sdk().from_env(timeout=CONNECT_TIMEOUT)
                 version = sdk.version()
                 sdk.api.timeout = int(self.timeout)
-            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            except (_errors().DockerException, _requests_error()) as exc:
                 raise EngineError(
                     "No Docker engine answers (DOCKER_HOST="
                     f"{os.environ.get('DOCKER_HOST', 'unix:///var/run/docker.sock')}): {exc}. "
@@ -180,9 +198,9 @@ class DockerEngine:
         """True when a local image ``ref`` exists."""
         try:
             self.client().images.get(ref)
-        except docker.errors.ImageNotFound:
+        except _errors().ImageNotFound:
             return False
-        except docker.errors.DockerException as exc:
+        except _errors().DockerException as exc:
             raise EngineError(f"Inspecting {ref} failed: {exc}") from exc
         return True
 
@@ -220,7 +238,7 @@ class DockerEngine:
         """Remove a local image tag (no error when it is already gone)."""
         try:
             self.client().images.remove(ref, noprune=False)
-        except docker.errors.ImageNotFound:
+        except _errors().ImageNotFound:
             pass
 
     @_wrap("Removing untagged images")
@@ -232,7 +250,7 @@ class DockerEngine:
             try:
                 self.client().images.remove(image.id, noprune=False)
                 removed += 1
-            except docker.errors.APIError:
+            except _errors().APIError:
                 pass  # used by a container, or removed meanwhile: left alone
         return removed
 
@@ -275,9 +293,9 @@ class DockerEngine:
             # The SDK saves one image per call; the engine's endpoint takes several names.
             response = api._get(api._url("/images/get"), params={"names": list(refs)}, stream=True)
             yield from api._stream_raw_result(response, 2 << 20, False)
-        except docker.errors.NotFound as exc:
+        except _errors().NotFound as exc:
             raise EngineError(f"Saving {', '.join(refs)}: image not found ({exc.explanation}). Build it first.") from exc
-        except docker.errors.DockerException as exc:
+        except _errors().DockerException as exc:
             raise EngineError(f"Saving {', '.join(refs)} failed: {exc}") from exc
 
     @_wrap("Starting a container")
@@ -289,7 +307,7 @@ class DockerEngine:
         """
         try:
             previous = self.client().containers.get(spec.name)
-        except docker.errors.NotFound:
+        except _errors().NotFound:
             previous = None
         if previous is not None and previous.status == "running":
             raise EngineError(
@@ -301,8 +319,8 @@ class DockerEngine:
             previous.remove(force=True)
         try:
             container = self.client().containers.run(detach=True, **spec.docker_run_kwargs())
-        except docker.errors.APIError as exc:
-            with contextlib.suppress(docker.errors.DockerException):  # created but not started: not left behind
+        except _errors().APIError as exc:
+            with contextlib.suppress(_errors().DockerException):  # created but not started: not left behind
                 self.client().containers.get(spec.name).remove(force=True)
             if "port is already allocated" in str(exc) or "address already in use" in str(exc):
                 port = ", ".join(str(p) for p in spec.ports.values())
@@ -315,7 +333,7 @@ class DockerEngine:
         """The running container called ``name``, if any (for warm reuse)."""
         try:
             container = self.client().containers.get(name)
-        except docker.errors.NotFound:
+        except _errors().NotFound:
             return None
         labels = dict((container.attrs.get("Config") or {}).get("Labels") or {})
         return Container(container.id, name, labels) if container.status == "running" else None
@@ -345,9 +363,9 @@ class DockerEngine:
         """Stop and remove a container (no error when it is already gone)."""
         try:
             self.client().containers.get(container.id).remove(force=True)
-        except docker.errors.NotFound:
+        except _errors().NotFound:
             pass
-        except docker.errors.DockerException as exc:
+        except _errors().DockerException as exc:
             raise EngineError(f"Removing container {container.name} failed: {exc}") from exc
 
     @_wrap("Tagging an image")
@@ -378,7 +396,7 @@ class DockerEngine:
                 if event.get("status"):
                     proc.progress.debug("%s", f"{event.get('id', '')} {event['status']}".strip())
                 digest = (event.get("aux") or {}).get("Digest", digest)
-        except docker.errors.DockerException as exc:
+        except _errors().DockerException as exc:
             raise RegistryError(f"Pushing {ref} failed: {exc}. Check the registry address and your credentials.") from exc
         if not digest:
             raise RegistryError(f"The registry accepted {ref} but reported no digest; push it again.")

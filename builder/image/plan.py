@@ -21,6 +21,11 @@ from ..project.model import DEFAULT_ARCHITECTURE, CodeRoot, Config, FunctionConf
 from .strip import DEFAULT_RULES, StripResult, plan_debug_strip, plan_strip
 
 DEPS_ROOT = "/opt/deps"
+MODELS_ROOT = "/opt/aws-models"  # botocore's service models, a folder per set of services (AWS_DATA_PATH)
+BOTOCORE = "botocore"
+# When a plan ships botocore's service models as layers of their own, botocore's group loses them
+# (the files at the top of botocore/data, endpoints and partitions, stay with botocore).
+MODELS_RULE = "/botocore/data/*/"
 MAX_DEP_LAYERS = 8  # per image; past it, a function's smallest groups are merged
 _PRIVATE = "!private"  # marks the merged group of one function in a users set
 
@@ -59,6 +64,8 @@ class DepGroup:
     dists: tuple[LockedDist, ...]
     functions: tuple[str, ...]
     strip: StripResult = StripResult((), ())
+    strip_key: str = ""  # what ``strip`` was computed from (the strip cache's key)
+    sources: bool = True  # False: bytecode only, without the .py sources (``[strip] sources``)
     platforms: tuple[str, ...] = ()  # wheel platform tags when its architecture is not x86_64
 
     @property
@@ -72,6 +79,35 @@ class DepGroup:
     @property
     def size(self) -> int:
         return sum(d.size for d in self.dists)
+
+
+@dataclass(frozen=True)
+class ModelsGroup:
+    """botocore's service models for the functions that use the same services: one layer, shared
+    by them, which botocore finds through ``AWS_DATA_PATH``."""
+
+    name: str
+    dist: LockedDist  # the botocore whose wheel holds them
+    services: tuple[str, ...] | None  # None: every model
+    functions: tuple[str, ...]
+    size: int = 0  # bytes of the models, installed
+
+    @property
+    def path(self) -> str:
+        return f"{MODELS_ROOT}/{self.name}"
+
+
+def _models_size(dist: LockedDist, services: tuple[str, ...] | None) -> int:
+    models = (_model_of(path) for path, _ in dist.files)
+    return sum(size for (_, size), model in zip(dist.files, models) if model and (services is None or model in services))
+
+
+def _model_of(path: str) -> str:
+    """The service whose model folder holds ``path`` ("" for any other file of botocore)."""
+    if not path.startswith("botocore/data/"):
+        return ""
+    parts = path.split("/", 3)
+    return parts[2] if len(parts) > 3 else ""
 
 
 @dataclass(frozen=True)
@@ -89,6 +125,7 @@ class FunctionPlan:
     own_files: tuple[str, ...]
     roots: tuple[CodeRoot, ...] = FunctionConfig.roots
     sources: tuple[tuple[str, str], ...] = ()  # (file, its path in the build context)
+    models: str = ""  # its ModelsGroup ("": botocore, if it has it, keeps its models)
     architecture: str = DEFAULT_ARCHITECTURE
 
     @property
@@ -134,6 +171,7 @@ class BuildPlan:
     groups: tuple[DepGroup, ...]
     functions: tuple[FunctionPlan, ...]
     one_image_shared: bool = True  # Config.one_image_shared: the one image needs no start modules
+    models: tuple[ModelsGroup, ...] = ()
     arm64_base: str = ""  # the base of the arm64 functions, when there are any
 
     @property
@@ -143,6 +181,9 @@ class BuildPlan:
 
     def group(self, name: str) -> DepGroup:
         return next(g for g in self.groups if g.name == name)
+
+    def models_group(self, name: str) -> ModelsGroup:
+        return next(m for m in self.models if m.name == name)
 
 
 def _group_name(dists: list[LockedDist], imported: list[LockedDist]) -> str:
@@ -202,8 +243,8 @@ def strip_key(members: list[LockedDist], rules: StripConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _strip(members: list[LockedDist], rules: StripConfig, cache: MutableMapping[str, StripResult] | None) -> StripResult:
-    key = strip_key(members, rules)
+def _strip(members: list[LockedDist], rules: StripConfig, cache: MutableMapping[str, StripResult] | None,
+           key: str) -> StripResult:  # fmt: skip
     if cache is not None and key in cache:
         return cache[key]
     files = {d.name: d.files for d in members}
@@ -223,6 +264,46 @@ def _strip(members: list[LockedDist], rules: StripConfig, cache: MutableMapping[
     return result
 
 
+def _without_models(rules: StripConfig) -> StripConfig:
+    """``rules`` with botocore's service-model folders removed from its group."""
+    per_dist = dict(rules.per_dist)
+    per_dist[BOTOCORE] = (*per_dist.get(BOTOCORE, ()), MODELS_RULE)
+    return replace(rules, per_dist=tuple(sorted(per_dist.items())))
+
+
+def _models_name(services: tuple[str, ...] | None) -> str:
+    if services is None:
+        return "aws-all"
+    if len(services) <= 3:
+        return "aws-" + "-".join(services)
+    digest = hashlib.sha256(",".join(services).encode()).hexdigest()[:8]
+    return f"aws-{services[0]}-{services[1]}-and-{len(services) - 2}-more-{digest}"
+
+
+def _arch_suffix(architecture: str) -> str:
+    """What a group's name gets for another architecture than x86_64 (its wheels are others)."""
+    return "" if architecture == DEFAULT_ARCHITECTURE else f"-{architecture}"
+
+
+def _models_groups(needs: Mapping[str, Needs], dists: Mapping[str, LockedDist],
+                   services: Mapping[str, tuple[str, tuple[str, ...] | None]]) -> list[ModelsGroup]:  # fmt: skip
+    """One group per botocore and set of services; a botocore is left whole (no groups) unless
+    every function that has it says which models it needs."""
+    managed = {key for key, _ in services.values()}
+    managed = {key for key in managed if all(fn in services for fn, need in needs.items() if key in need.dists)}
+    by_set: dict[tuple[str, tuple[str, ...] | None], list[str]] = defaultdict(list)
+    for fn in sorted(services):
+        key, wanted = services[fn]
+        if key in managed and fn in needs:
+            by_set[(key, wanted)].append(fn)
+    groups = [ModelsGroup(_models_name(wanted) + _arch_suffix(dists[key].architecture), dists[key], wanted, tuple(fns),
+                          _models_size(dists[key], wanted))
+              for (key, wanted), fns in by_set.items()]  # fmt: skip
+    names = [m.name for m in groups]
+    groups = [m if names.count(m.name) == 1 else replace(m, name=f"{m.name}-{m.dist.version}") for m in groups]
+    return sorted(groups, key=lambda m: (-len(m.functions), m.name))
+
+
 def make_plan(
     config: Config,
     needs: Mapping[str, Needs],
@@ -230,14 +311,19 @@ def make_plan(
     *,
     strip_cache: MutableMapping[str, StripResult] | None = None,
     sources: Mapping[str, str] | None = None,
+    services: Mapping[str, tuple[str, tuple[str, ...] | None]] | None = None,
 ) -> BuildPlan:
     """Plan the images of every function in ``needs`` (a function name -> what it needs).
 
     ``dists`` maps the keys ``needs`` uses to the locked distributions. ``strip_cache``
     (key -> result) spares matching every installed file against the strip rules again
     when a group's wheels and the rules are unchanged. ``sources`` maps files reached
-    through symbolic links to where the build context has them.
+    through symbolic links to where the build context has them. ``services`` maps a function
+    to its botocore (the key in ``dists``) and the service models it needs (None: all): each
+    set of models is a layer of its own, and botocore's group ships none.
     """
+    models = _models_groups(needs, dists, services or {})
+    trimmed = {dist_key(m.dist.name, m.dist.version, m.dist.architecture) for m in models}
     by_users = _bound_layers(_make_groups(needs, dists))
     groups = []
     key_of = {id(d): k for k, d in dists.items()}
@@ -249,8 +335,11 @@ def make_plan(
         name = f"{private[0]}-private" if private else _group_name(members, imported)
         arch = members[0].architecture if members else DEFAULT_ARCHITECTURE
         platforms = () if arch == DEFAULT_ARCHITECTURE else config.platforms_for(arch)
-        name = name if arch == DEFAULT_ARCHITECTURE else f"{name}-{arch}"
-        groups.append(DepGroup(name, tuple(members), functions, _strip(members, config.strip, strip_cache), platforms))
+        name += _arch_suffix(arch)
+        rules = _without_models(config.strip) if trimmed & {dist_key(d.name, d.version, d.architecture) for d in members} else config.strip
+        key = strip_key(members, rules)
+        stripped = _strip(members, rules, strip_cache, key)
+        groups.append(DepGroup(name, tuple(members), functions, stripped, key, config.strip.sources, platforms))
     names = [g.name for g in groups]
     groups = [g if names.count(g.name) == 1 else replace(g, name=_versioned(g.name, list(g.dists))) for g in groups]
     # Shared by many first (changes least, lowest layer), then by name.
@@ -270,7 +359,8 @@ def make_plan(
         shared = tuple(sorted(set(need.local_files) - mine_files))
         mine = tuple(g.name for g in groups if fn.name in g.functions and {key_of[id(d)] for d in g.dists} & need.dists)
         linked = tuple(sorted((f, sources[f]) for f in need.local_files if f in sources))
-        plans.append(FunctionPlan(fn.name, fn.handler, mine, shared, own, fn.roots, linked, fn.architecture))
+        models_of = next((m.name for m in models if fn.name in m.functions), "")
+        plans.append(FunctionPlan(fn.name, fn.handler, mine, shared, own, fn.roots, linked, models_of, fn.architecture))
     return BuildPlan(
         project=config.name,
         base_image=config.base_image,
@@ -279,5 +369,6 @@ def make_plan(
         groups=tuple(groups),
         functions=tuple(plans),
         one_image_shared=config.one_image_shared,
+        models=tuple(models),
         arm64_base=config.base_for("arm64") if any(p.architecture == "arm64" for p in plans) else "",
     )

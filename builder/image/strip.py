@@ -14,8 +14,10 @@ import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pathspec import GitIgnoreSpec
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
 
 # Each default rule is safe for every example function (the acceptance tests
 # run every sample event on stripped images). Why each one:
@@ -57,7 +59,10 @@ class StripResult:
 
 @functools.lru_cache(maxsize=64)
 def _spec(rules: tuple[str, ...]) -> GitIgnoreSpec:
-    """Compiled rules; the same rule list serves every distribution without per-dist rules."""
+    """Compiled rules; the same rule list serves every distribution without per-dist rules.
+    (pathspec is imported here: a build whose strip results are cached never needs it.)"""
+    from pathspec import GitIgnoreSpec
+
     return GitIgnoreSpec.from_lines(rules)
 
 
@@ -128,7 +133,7 @@ def plan_debug_strip(
     patterns select (``!`` excludes), never anything under a vendored ``*.libs/`` folder."""
     selected = []
     for dist in sorted(patterns):
-        spec = GitIgnoreSpec.from_lines(patterns[dist])
+        spec = _spec(tuple(patterns[dist]))
         for path, _ in files.get(dist, ()):
             vendored = any(part.endswith(VENDORED_SUFFIX) for part in path.split("/")[:-1])
             if not vendored and ".so" in path.rsplit("/", 1)[-1] and spec.match_file(path):

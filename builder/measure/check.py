@@ -73,7 +73,7 @@ def measure(image: ImageSizes) -> FunctionSizes:
     roles = dict.fromkeys(ROLES, 0)
     dists: dict[str, DistBytes] = {}
     for layer in image.layers[image.base_layer_count :]:
-        role = "dependencies" if layer.role.startswith("deps/") else layer.role if layer.role in ROLES else OTHER_ROLE
+        role = "dependencies" if layer.role.startswith(("deps/", "models/")) else layer.role if layer.role in ROLES else OTHER_ROLE
         roles[role] = roles.get(role, 0) + layer.size
         for d in layer.distributions:
             name = canonicalize_name(d.name)

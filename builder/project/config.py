@@ -28,6 +28,7 @@ from ..core.limits import PYTHON_RUNTIMES, TASK_ROOT
 from ..core.paths import CONFIG_FILE, LOCK_DIR, SHARED_LOCK
 from .model import (
     ARCHITECTURES,
+    AWS_SERVICES_OFF,
     DEFAULT_BASE_IMAGE,
     DEFAULT_PLATFORMS,
     ONE_IMAGE,
@@ -57,12 +58,14 @@ _TOP_KEYS = {
     "templates": list,
     "keep": list,
     "images": str,
+    "aws-services": object,
 }
-_STRIP_KEYS = {"defaults": bool, "patterns": list, "per-dist": dict, "debug-symbols": dict}
+_STRIP_KEYS = {"defaults": bool, "patterns": list, "per-dist": dict, "debug-symbols": dict, "sources": bool}
 _CHECK_KEYS = {"tolerance": float, "max-function-bytes": int, "max-total-bytes": int}
 _FUNCTION_KEYS = {
     "handler": str, "include": list, "exclude-modules": list, "event": str, "keep": list, "name": str,
     "architecture": str,
+    "aws-services": object,
 }  # fmt: skip
 _LISTS_OF_STRINGS = {"source-roots", "platforms", "include", "exclude-modules", "keep", "templates", "patterns"}
 
@@ -78,7 +81,7 @@ def _check_keys(table: dict[str, Any], allowed: Mapping[str, type[Any]], where: 
                 f"Allowed keys: {', '.join(sorted(allowed))}."
             )
         expected = allowed[key]
-        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+        if expected is not object and (not isinstance(value, expected) or (expected is not bool and isinstance(value, bool))):
             raise ConfigError(
                 f"{where}: {key!r} must be a {expected.__name__}, not {type(value).__name__} ({value!r})."
             )
@@ -158,10 +161,10 @@ def _standalone(name: str, table: dict[str, Any], where: str, root: Path, source
             f"{where}: handler {handler!r} is not under a source root ({', '.join(source_roots)}). "
             "Add its top folder to source-roots."
         )
-    return _extended(fn, table)
+    return _extended(fn, table, where)
 
 
-def _extended(fn: FunctionConfig, table: dict[str, Any]) -> FunctionConfig:
+def _extended(fn: FunctionConfig, table: dict[str, Any], where: str) -> FunctionConfig:
     """``fn`` with what its builder.toml table adds or overrides."""
     return replace(
         fn,
@@ -172,6 +175,23 @@ def _extended(fn: FunctionConfig, table: dict[str, Any]) -> FunctionConfig:
         event=table.get("event", fn.event),
         keep=(*fn.keep, *table.get("keep", ())),
         architecture=table.get("architecture", fn.architecture),
+        aws_services=_aws_services(table["aws-services"], where) if "aws-services" in table else fn.aws_services,
+    )
+
+
+_SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def _aws_services(value: Any, where: str) -> tuple[str, ...] | str:
+    """``aws-services``: a list of service names as boto3.client() takes them, or "off"."""
+    if value == AWS_SERVICES_OFF:
+        return AWS_SERVICES_OFF
+    if isinstance(value, list) and all(isinstance(v, str) and _SERVICE_RE.match(v) for v in value):
+        return tuple(sorted(set(value)))
+    raise ConfigError(
+        f"{where}: aws-services must be a list of AWS service names as boto3.client() takes them "
+        f"(e.g. aws-services = [\"s3\", \"dynamodb\"]: only their botocore models ship), or \"{AWS_SERVICES_OFF}\" "
+        f"to ship every model; not {value!r}. Leave it out to let builder find the services in the code."
     )
 
 
@@ -228,6 +248,7 @@ def _strip(table: dict[str, Any], where: str) -> StripConfig:
         patterns=tuple(table.get("patterns", [])),
         per_dist=tuple(sorted((canonicalize_name(d), tuple(p)) for d, p in tables["per-dist"].items())),
         debug_symbols=tuple(sorted((canonicalize_name(d), tuple(p)) for d, p in tables["debug-symbols"].items())),
+        sources=table.get("sources", True),
     )
 
 
@@ -269,7 +290,7 @@ def _merge(template_fns: tuple[FunctionConfig, ...], tables: dict[str, Any], whe
         del merged[fn.name]
         if source_roots is not None:  # builder's own layout replaces the template's CodeUri and layers
             fn = replace(fn, roots=(CodeRoot(".", TASK_ROOT, tops=source_roots, data=False),))
-        fn = _extended(fn, table)
+        fn = _extended(fn, table, f"{where} [functions.{name}]")
         _check_name(fn.name, f"{where} [functions.{name}]")
         merged[fn.name] = fn
         origin[fn.name] = where if "handler" in table else origin.pop(name, fn.template)
@@ -359,6 +380,7 @@ def load(root: Path | str, *, templates: tuple[str, ...] = (), **overrides: Any)
         parameters=samconfig.parameters,
         env_vars=samconfig.env_vars,
         images=_images(table.get("images", Config.images), where),
+        aws_services=_aws_services(table["aws-services"], where) if "aws-services" in table else None,
     )
     fields = set(Config.__dataclass_fields__) - {"root"}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None and k in fields})

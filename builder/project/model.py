@@ -31,6 +31,7 @@ def emulated(architecture: str) -> bool:
     """Whether programs of Lambda's ``architecture`` need an emulator on this machine."""
     return ARCHITECTURES[architecture][0] != os.uname().machine
 ONE_IMAGE = "one"
+AWS_SERVICES_OFF = "off"  # aws-services = "off": ship every botocore service model
 DISPATCH_PACKAGE = "builder_functions"  # the one image's modules that start functions with code of their own
 _WORD = re.compile(r"[A-Z]+[0-9]*(?=[A-Z][a-z]|$)|[A-Z]?[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+")
 
@@ -80,6 +81,8 @@ class FunctionConfig:
     keep: tuple[str, ...] = ()  # modules or distributions the closure cannot see (dynamic imports)
     arn_layers: tuple[str, ...] = ()  # layers given by ARN: not in the image
     architecture: str = DEFAULT_ARCHITECTURE  # Lambda's name: x86_64 or arm64
+    # botocore service models to ship: None (search the code), a tuple of names, or AWS_SERVICES_OFF
+    aws_services: tuple[str, ...] | str | None = None
     settings: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)  # for local runs
 
     @property
@@ -118,6 +121,9 @@ class StripConfig:
     # Debug symbols stripped from these distributions' shared objects (off by default):
     # (canonical name, patterns of .so files, '!' excludes), sorted.
     debug_symbols: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # False: dependencies ship their bytecode without their .py sources (sourceless .pyc beside
+    # each module): smaller, but tracebacks show no source lines of their frames (opt-in)
+    sources: bool = True
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,7 @@ class Config:
     parameters: tuple[tuple[str, str], ...] = ()  # samconfig.toml's parameter_overrides
     env_vars: str = ""  # samconfig.toml's env_vars file (SAM's --env-vars), relative to the root
     images: str = "per-function"  # or ONE_IMAGE: the guide's shape, one image holding every function
+    aws_services: tuple[str, ...] | str | None = None  # every function's, unless its own says (FunctionConfig)
 
     @property
     def lock_path(self) -> Path:

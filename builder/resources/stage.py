@@ -4,7 +4,9 @@ The build mounts (or, for Docker's classic builder, copies) this file at /stage/
 the Dockerfile says what each stage does and this says how, with no shell tools assumed:
 
     python3 /stage/stage.py install TARGET   # a dependency group, from the files in /wheels
+    python3 /stage/stage.py install TARGET --no-sources   # the same, bytecode without sources
     python3 /stage/stage.py code ROOT        # a function's code, staged under ROOT
+    python3 /stage/stage.py models TARGET    # botocore's service models that /wheels/services.txt names
 
 ``install`` pip-installs /wheels/pins.txt (no dependencies, no index, no network) into TARGET
 (with the options in /wheels/pip-target.txt when the wheels are for another platform),
@@ -35,9 +37,9 @@ def _listed(name):
         return [line for line in handle.read().splitlines() if line]
 
 
-def _compile(folder, strip_prefix=None):
+def _compile(folder, strip_prefix=None, legacy=False):
     ok = compileall.compile_dir(folder, quiet=1, workers=0 if strip_prefix is None else 1,
-                                stripdir=strip_prefix, prependdir="/" if strip_prefix else None,
+                                stripdir=strip_prefix, prependdir="/" if strip_prefix else None, legacy=legacy,
                                 invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH)
     if not ok:
         sys.exit(f"stage.py: compiling {folder} failed")
@@ -49,7 +51,17 @@ def _freeze(folder):
             os.utime(os.path.join(top, name), (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
 
 
-def install(target):
+def _drop_sources(target):
+    """Remove each .py that has its bytecode beside it (Python then imports the .pyc alone);
+    the .dist-info folders keep their files."""
+    for top, dirs, files in os.walk(target):
+        dirs[:] = [d for d in dirs if not d.endswith(".dist-info")]
+        for name in files:
+            if name.endswith(".py") and name + "c" in files:
+                os.remove(os.path.join(top, name))
+
+
+def install(target, sources=True):
     pins = _listed("pins.txt")
     cross = _listed("pip-target.txt")  # another platform's wheels: pip's --platform and the rest
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", f"--find-links={WHEELS}", "--no-deps",
@@ -63,10 +75,33 @@ def install(target):
             os.remove(path)
     for rel in _listed("strip-debug.txt"):
         subprocess.run(["strip", "--strip-debug", os.path.join(target, rel)], check=True)
-    _compile(target)
+    _compile(target, legacy=not sources)
+    if not sources:
+        _drop_sources(target)
     staged = OUT + target
     os.makedirs(os.path.dirname(staged), exist_ok=True)
     shutil.move(target, staged)
+    _freeze(OUT)
+
+
+def models(target):
+    """botocore's models of the services /wheels/services.txt lists ("*": all) into TARGET, under /out."""
+    unpacked = "/tmp/botocore-models"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", f"--find-links={WHEELS}", "--no-deps",
+                    "--no-cache-dir", "--no-compile", "--disable-pip-version-check", f"--target={unpacked}",
+                    *_listed("pins.txt")], check=True)
+    data = os.path.join(unpacked, "botocore", "data")
+    wanted = set(_listed("services.txt"))
+    present = sorted(name for name in os.listdir(data) if os.path.isdir(os.path.join(data, name)))
+    missing = wanted - set(present) - {"*"}
+    if missing:
+        sys.exit(f"stage.py: botocore has no model of {', '.join(sorted(missing))}")
+    staged = OUT + target
+    os.makedirs(staged)
+    for name in present:
+        if "*" in wanted or name in wanted:
+            shutil.move(os.path.join(data, name), os.path.join(staged, name))
+    shutil.rmtree(unpacked)
     _freeze(OUT)
 
 
@@ -77,4 +112,7 @@ def code(root):
 
 if __name__ == "__main__":
     command, folder = sys.argv[1:3]
-    {"install": install, "code": code}[command](folder)
+    if command == "install" and sys.argv[3:] == ["--no-sources"]:
+        install(folder, sources=False)
+    else:
+        {"install": install, "code": code, "models": models}[command](folder)

@@ -1,14 +1,16 @@
 """Acceptance (issue 4): the layers of the eight example images, checked on a real engine.
 
 Shared dependency groups give one layer (one registry blob) in every image that
-uses them; layers go base, dependencies (most shared lowest), shared code,
-function code; stripped files are gone but metadata stays; every module has
+uses them; layers go base, dependencies (most shared lowest), botocore's service
+models, shared code, function code; a boto3 function ships the models of the
+services its code calls and no other (issue 16); stripped files are gone but metadata stays; every module has
 valid unchecked-hash bytecode, so importing a handler on a read-only root writes
 nothing; a code-only change rebuilds only the function's own layer.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections import defaultdict
@@ -17,8 +19,8 @@ import pytest
 
 from builder.measure import sizes
 from builder.project import config
-from tests.acceptance.example_cases import FUNCTIONS, THIRD_PARTY
-from tests.helpers import BASE_IMAGE, TEST_TAG, run_cli, run_python
+from tests.acceptance.example_cases import FUNCTIONS, THIRD_PARTY, check_result, sample_event
+from tests.helpers import BASE_IMAGE, TEST_TAG, copy_with_wheels, run_cli, run_python
 
 pytestmark = pytest.mark.docker
 
@@ -156,7 +158,8 @@ def test_the_size_analysis_finds_the_same_shared_layers(analyses):
 
 
 def _kind(role: str) -> int:
-    return {"shared": 1, "function": 2}.get(role, 0 if role.startswith("deps/") else -1)
+    kinds = {"shared": 2, "function": 3}
+    return kinds.get(role, 0 if role.startswith("deps/") else 1 if role.startswith("models/") else -1)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -170,6 +173,7 @@ def test_layers_go_base_then_dependencies_then_shared_code_then_function_code(im
     assert [_kind(r) for r in roles] == sorted(_kind(r) for r in roles), roles
     assert -1 not in [_kind(r) for r in roles], roles
     assert roles.count("shared") <= 1, roles
+    assert len([r for r in roles if r.startswith("models/")]) <= 1, roles
     # The analysis of the saved image agrees, and each layer holds what its role says.
     analysis = analyses[function]
     assert [layer.role for layer in analysis.layers] == [sizes.BASE_ROLE] * len(base) + roles
@@ -178,6 +182,9 @@ def test_layers_go_base_then_dependencies_then_shared_code_then_function_code(im
         if layer.role.startswith("deps/"):
             group = layer.role.removeprefix("deps/")
             assert layer.distributions and {d.group for d in layer.distributions} == {group}, layer
+            assert layer.created_by.startswith("COPY /out/ / "), layer.created_by
+        elif layer.role.startswith("models/"):  # botocore's service models: data, no distribution
+            assert not layer.distributions, layer
             assert layer.created_by.startswith("COPY /out/ / "), layer.created_by
         else:
             assert not layer.distributions, layer
@@ -194,6 +201,72 @@ def test_the_most_shared_dependency_groups_are_lowest(images, docker_engine):
     for fn, groups in per_image.items():
         counts = [users[g] for g in groups]
         assert counts == sorted(counts, reverse=True), f"{fn}: {list(zip(groups, counts))}"
+
+
+# ---- (2b) botocore's service models --------------------------------------------------------------
+
+# What botocore can load in the image, and which clients boto3 can make (no request is sent).
+AWS_MODELS = r"""
+import json, sys
+import boto3, botocore.exceptions, botocore.session
+available = sorted(botocore.session.get_session().get_available_services())
+made = {}
+for name in sys.argv[1:]:
+    try:
+        boto3.client(name, region_name="eu-west-1")
+        made[name] = True
+    except botocore.exceptions.UnknownServiceError:
+        made[name] = False
+print(json.dumps({"available": available, "made": made}))
+"""
+BOTO3_CALLS = {"orders-api": ["dynamodb"], "batch-export": ["s3"]}  # what each handler's code makes
+
+
+@pytest.mark.parametrize("function", sorted(BOTO3_CALLS))
+def test_a_boto3_function_ships_only_the_models_of_the_services_its_code_calls(images, docker_engine, function):
+    result = run_python(docker_engine, images[function], AWS_MODELS, "dynamodb", "s3", "sqs")
+    wanted = BOTO3_CALLS[function]
+    assert result["available"] == sorted([*wanted, "sts"]), "sts is kept for the credential chain"
+    assert result["made"] == {name: name in wanted for name in ("dynamodb", "s3", "sqs")}
+
+
+def test_closure_says_which_call_chose_each_model(built_example):
+    root, _ = built_example
+    source = (root / "functions" / "orders" / "api.py").read_text().splitlines()
+    line = next(i for i, text in enumerate(source, 1) if 'boto3.resource("dynamodb"' in text)
+    why = run_cli("--project", str(root), "closure", "--function", "orders-api", "--why", "dynamodb")
+    assert why.returncode == 0, why.stderr
+    assert f"dynamodb <- client call at functions/orders/api.py:{line}" in why.stdout
+    listed = run_cli("--project", str(root), "closure", "--function", "orders-api", "--json")
+    assert listed.returncode == 0, listed.stderr
+    found = json.loads(listed.stdout)["aws_services"]
+    assert found["services"] == ["dynamodb", "sts"] and found["source"] == "detected"
+    assert {"service": "dynamodb", "path": "functions/orders/api.py", "line": line, "distribution": None} in found["calls"]
+
+
+def test_functions_with_the_same_services_share_one_models_layer(built_example, docker_engine, tmp_path):
+    root, _ = built_example
+    copy = copy_with_wheels(root, tmp_path / "backend")
+    toml = copy / "builder.toml"
+    both = 'aws-services = ["s3", "dynamodb"]\n'
+    text = toml.read_text()
+    for name in BOTO3_CALLS:
+        text = text.replace(f"[functions.{name}]\n", f"[functions.{name}]\n{both}")
+    toml.write_text(text)
+    cfg = config.load(copy)
+    edited = {fn: cfg.image(fn, EDIT_TAG) for fn in BOTO3_CALLS}
+    try:
+        result = run_cli("--project", str(copy), "build", *(f"--function={fn}" for fn in BOTO3_CALLS), "--tag", EDIT_TAG)
+        assert result.returncode == 0, result.stdout + result.stderr
+        layers = {fn: dict(roles_and_layers(docker_engine, image)) for fn, image in edited.items()}
+        models = {fn: {r: d for r, d in per.items() if r.startswith("models/")} for fn, per in layers.items()}
+        assert models["orders-api"] == models["batch-export"] and len(models["orders-api"]) == 1, models
+        for fn, image in edited.items():
+            made = run_python(docker_engine, image, AWS_MODELS, "dynamodb", "s3", "sqs")["made"]
+            assert made == {"dynamodb": True, "s3": True, "sqs": False}, fn
+    finally:
+        for image in edited.values():
+            docker_engine.remove_image(image)
 
 
 # ---- (3) stripping -------------------------------------------------------------------------------------
@@ -259,6 +332,60 @@ def test_a_code_only_change_rebuilds_only_the_function_layer(built_example, imag
         assert docker_engine.image_info(edited["analytics-report"]).layers == docker_engine.image_info(images["analytics-report"]).layers
         code = "import json, functions.ml.score as m; print(json.dumps(m.MODEL))"
         assert run_python(docker_engine, edited["ml-score"], code) == "churn-logreg-v2"
+    finally:
+        for image in edited.values():
+            docker_engine.remove_image(image)
+
+
+# ---- (6) [strip] sources = false: the dependencies' bytecode without their sources --------------
+
+# Every module under /opt/deps is a sourceless .pyc of this Python (no .py left outside dist-info),
+# and the handler answers its sample event.
+CHECK_SOURCELESS = r"""
+import importlib, importlib.util, json, os, sys
+sources, pycs, bad = [], 0, []
+for folder, dirs, files in os.walk("/opt/deps"):
+    dirs[:] = [d for d in dirs if not d.endswith(".dist-info")]
+    for name in files:
+        path = os.path.join(folder, name)
+        if name.endswith(".py"):
+            sources.append(path)
+        elif name.endswith(".pyc"):
+            pycs += 1
+            with open(path, "rb") as f:
+                if f.read(4) != importlib.util.MAGIC_NUMBER:
+                    bad.append(path)
+module, name = sys.argv[1].rsplit(".", 1)
+answer = getattr(importlib.import_module(module.replace("/", ".")), name)(json.loads(sys.argv[2]), None)
+print(json.dumps({"sources": sources[:10], "pycs": pycs, "bad": bad[:10], "answer": answer}))
+"""
+SOURCELESS = ("orders-api", "notify-webhook")
+
+
+def test_strip_sources_false_ships_the_dependencies_as_bytecode_only(built_example, analyses, docker_engine, tmp_path):
+    root, _ = built_example
+    copy = copy_with_wheels(root, tmp_path / "backend")
+    toml = copy / "builder.toml"
+    text = toml.read_text()
+    first_table = text.index("\n[functions.")
+    toml.write_text(text[:first_table] + "\n\n[strip]\nsources = false\n" + text[first_table:])
+    cfg = config.load(copy)
+    assert cfg.strip.sources is False
+    edited = {fn: cfg.image(fn, EDIT_TAG) for fn in SOURCELESS}
+    base = docker_engine.image_info(BASE_IMAGE).layers
+    try:
+        result = run_cli("--project", str(copy), "build", *(f"--function={fn}" for fn in SOURCELESS), "--tag", EDIT_TAG)
+        assert result.returncode == 0, result.stdout + result.stderr
+        for fn, image in edited.items():
+            handler = cfg.function(fn).handler
+            found = run_python(docker_engine, image, CHECK_SOURCELESS, handler, json.dumps(sample_event(fn)))
+            assert found["sources"] == [] and found["bad"] == [] and found["pycs"] > 0, (fn, found)
+            check_result(fn, found["answer"])
+            module = cfg.function(fn).module
+            writes = run_python(docker_engine, image, IMPORT_AND_WATCH_WRITES, module)
+            assert writes["handler"] == [], f"importing {module} tried to write: {writes['handler'][:10]}"
+            smaller = sizes.analyse_image(docker_engine.save(image), base_layers=base, ref=image).above_base_bytes
+            assert smaller < analyses[fn].above_base_bytes, (fn, smaller, analyses[fn].above_base_bytes)
     finally:
         for image in edited.values():
             docker_engine.remove_image(image)

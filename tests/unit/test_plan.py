@@ -141,3 +141,22 @@ def test_strip_results_are_reused_from_the_cache_while_wheels_and_rules_are_unch
     changed = {"numpy": LockedDist("numpy", "2.2.5", 10, (("numpy/a.py", 6),), "numpy-2.2.5.whl")}
     with pytest.raises(pytest.fail.Exception):  # another wheel: computed again
         plan.make_plan(cfg, n, changed, strip_cache=cache)
+
+
+def test_strip_sources_false_installs_the_groups_as_bytecode_without_sources(cfg):
+    cfg = config.load(cfg.root)
+    (cfg.root / "builder.toml").write_text((cfg.root / "builder.toml").read_text() + "\n[strip]\nsources = false\n")
+    bytecode_only = config.load(cfg.root)
+    assert (cfg.strip.sources, bytecode_only.strip.sources) == (True, False)
+    need = needs(report=({"numpy", "pandas"}, ["functions/report/app.py"]))
+    kept = dockerfile.render(plan.make_plan(cfg, need, DISTS))
+    text = dockerfile.render(plan.make_plan(bytecode_only, need, DISTS))
+    assert "--no-sources" not in kept
+    assert text.count("python3 /stage/stage.py install /opt/deps/pandas-numpy --no-sources\n") == 1
+    assert "python3 /stage/stage.py code /out/function" in text  # the function's own code keeps its sources
+
+
+def test_strip_sources_must_be_true_or_false(cfg):
+    (cfg.root / "builder.toml").write_text((cfg.root / "builder.toml").read_text() + '\n[strip]\nsources = "no"\n')
+    with pytest.raises(config.ConfigError, match=r"\[strip\]: 'sources' must be a bool"):
+        config.load(cfg.root)
