@@ -102,6 +102,33 @@ def _spec(pin: Pin) -> str:
     return f"{pin.name}=={pin.version}" + (f"; {pin.marker}" if pin.marker else "")
 
 
+def _pinned(spec: str) -> str:
+    """``name==version`` with the name canonical (pip prints a requirement as the lock spells it)."""
+    name, _, version = spec.partition("==")
+    return f"{canonicalize_name(name)}=={version}"
+
+
+def _download_sdist(spec: str, folder: Path, pins: Sequence[Pin]) -> bool:
+    """Download the sdist of ``spec`` into ``folder``; False when there is none. A sdist the lock's
+    ``--hash`` values do not allow is a LockError (the wheels' are checked by ``verify``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sdist-", dir=folder) as tmp:
+        got = proc.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+                        "--no-binary=:all:", "-d", tmp, spec], check=False)  # fmt: skip
+        archives = [a for a in Path(tmp).iterdir() if sdists.is_sdist(a)]
+        if got.returncode != 0 or len(archives) != 1:
+            return False
+        allowed = {h.removeprefix("sha256:") for pin in pins for h in pin.hashes}
+        digest = _sha256(archives[0])
+        if allowed and digest not in allowed:
+            raise LockError(
+                f"The source distribution {archives[0].name} (sha256 {digest[:16]}...) is not one the lock's --hash "
+                f"values for {spec} allow. Check your index, or lock again if the release was replaced."
+            )
+        archives[0].replace(folder / archives[0].name)
+    return True
+
+
 def download_lock(lock: Path, dest: Path, *, python_version: str, platforms: Sequence[str], source: str,
                   architecture: str = "x86_64") -> list[str]:  # fmt: skip
     """The wheels of ``lock`` for the target into ``dest``; for a pin with no such wheel, its sdist
@@ -116,17 +143,15 @@ def download_lock(lock: Path, dest: Path, *, python_version: str, platforms: Seq
                 proc.run(argv)
             break
         except CommandFailed as exc:
-            missing = [m.lower() for m in re.findall(r"No matching distribution found for (\S+)", exc.output)]
+            missing = [_pinned(m) for m in re.findall(r"No matching distribution found for (\S+)", exc.output)]
             if not missing or set(missing) & set(from_source):
                 raise _download_error(exc, source, python_version, platforms) from exc
+            pins = parse_lock(lock).values()
             for spec in missing:
-                got = proc.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                                "--no-binary=:all:", "-d", str(sdist_dir), spec], check=False)  # fmt: skip
-                if got.returncode != 0:
+                if not _download_sdist(spec, sdist_dir, [p for p in pins if _pinned(f"{p.name}=={p.version}") == spec]):
                     raise _download_error(exc, source, python_version, platforms) from exc
             from_source += missing
-            pins = parse_lock(lock).values()
-            requirements = [_spec(p) for p in pins if f"{p.name}=={p.version}".lower() not in from_source]
+            requirements = [_spec(p) for p in pins if _pinned(f"{p.name}=={p.version}") not in from_source]
     if from_source:
         needs = sorted({r for archive in sorted(sdist_dir.iterdir()) for r in sdists.build_requires(archive)})
         argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", *target_args(python_version, platforms)]

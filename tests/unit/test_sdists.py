@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import tarfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +56,26 @@ def test_a_built_wheel_is_kept_by_sdist_contents_and_target(tmp_path):
     tar_sdist(one, {"g-1.0/setup.py": "y"})
     assert sdists.key(one, "3.11", "manylinux2014_x86_64") != key  # other contents: built again
     assert sdists.built_wheel(tmp_path / "missing") is None
+
+
+def test_an_sdist_the_locks_hashes_do_not_allow_is_refused(tmp_path, monkeypatch):
+    from builder.core import proc
+    from builder.deps import wheelhouse
+    from builder.deps.lock import Pin
+
+    def fake_pip(argv, check=True, **_):  # `pip download -d DIR spec`: one sdist appears in DIR
+        folder = Path(argv[argv.index("-d") + 1])
+        tar_sdist(folder / "puresrc-1.0.tar.gz", {"puresrc-1.0/setup.py": "x"})
+        return proc.Result(tuple(argv), 0, "")
+
+    monkeypatch.setattr(proc, "run", fake_pip)
+    dest = tmp_path / "sdists" / "x86_64"
+    good = Pin("puresrc", "1.0", 1)
+    assert wheelhouse._download_sdist("puresrc==1.0", dest, [good]) is True  # no --hash: taken
+    assert [a.name for a in dest.iterdir()] == ["puresrc-1.0.tar.gz"]
+    (dest / "puresrc-1.0.tar.gz").unlink()
+    pinned = Pin("puresrc", "1.0", 1, hashes=("sha256:" + "0" * 64,))
+    with pytest.raises(LockError, match=r"puresrc-1.0.tar.gz .* is not one the lock's --hash values for puresrc==1.0"):
+        wheelhouse._download_sdist("puresrc==1.0", dest, [pinned])
+    assert list(dest.iterdir()) == []  # nothing kept of a refused download
+    assert wheelhouse._pinned("Typing_Extensions==4.12.2") == "typing-extensions==4.12.2"
