@@ -181,7 +181,7 @@ def test_timeout_kills_and_next_invoke_is_cold(start):
     assert time.monotonic() - began < 5
     error = error_of(slow)
     assert error["errorType"] == "Sandbox.Timedout"
-    assert re.search(rf"{slow.request_id} Task timed out after 1\.00 seconds$", error["errorMessage"])
+    assert error["errorMessage"] == f"RequestId: {slow.request_id} Error: Task timed out after 1.00 seconds"
     after = emulator.invoke({"again": True})
     assert after.ok and json.loads(after.body)["event"] == {"again": True}
     timed_out, cold = emulator.reports()
@@ -233,7 +233,7 @@ def test_oversized_response(start):
 def test_oversized_request(start):
     emulator = start("app.echo")
     result = local.invoke(emulator.port, b"x" * (MAX + 1), timeout=10)
-    assert result.status == 413 and json.loads(result.body)["errorType"] == "RequestEntityTooLarge"
+    assert result.status == 413 and json.loads(result.body)["errorType"] == "RequestEntityTooLargeException"
     assert emulator.invoke({"still": "fine"}).ok
 
 
