@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from .. import pipeline
 from ..core.errors import ConfigError, InvokeError
-from ..local import runner
+from ..local import front, runner
 from ..local import sandbox as local
 from ..local import settings as local_settings
 from ..project import config
@@ -67,7 +68,7 @@ def _spec(args: argparse.Namespace, cfg: config.Config):
 def cmd_invoke(args: argparse.Namespace) -> int:
     cfg = load(args)
     event = _event(args, cfg)
-    result = runner.invoke(docker(args), _spec(args, cfg), event, keep_warm=args.keep_warm)
+    result = runner.invoke(docker(args), _spec(args, cfg), event, keep_warm=args.keep_warm, freeze=not args.no_freeze)
     for line in result.logs:
         print(line, file=sys.stderr)
     sys.stdout.write(result.invocation.body.decode("utf-8", "replace") + "\n")
@@ -85,26 +86,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, spec: local.ContainerSpec) -> int:
-    engine = docker(args)
-    container = runner.start(engine, spec)
-    print(f"{spec.image} is listening on 127.0.0.1:{args.port}. Invoke it with:", file=sys.stderr)
-    print(
-        f"  curl -XPOST \"http://localhost:{args.port}{local.INVOKE_PATH}\" -d '{{\"test\": \"data\"}}'",
-        file=sys.stderr,
-    )
-    print("Logs follow; Ctrl-C stops and removes the container.", file=sys.stderr)
-    code = 0
-    try:
-        for line in engine.logs(container, follow=True):
-            print(line, flush=True)
-        code = engine.exit_code(container) or 0  # the container stopped by itself
-        print(f"the container exited with code {code}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("stopping", file=sys.stderr)
-    finally:
-        engine.remove(container)
-    return 1 if code else 0
+    lock = threading.Lock()
 
+    def line(text: str) -> None:
+        with lock:
+            print(text, flush=True)
+
+    def notice(text: str) -> None:
+        with lock:
+            print(text, file=sys.stderr, flush=True)
+
+    def ready() -> None:
+        notice(f"{spec.image} is listening on 127.0.0.1:{args.port} (up to {args.concurrency} "
+               f"environment{'s' if args.concurrency > 1 else ''}{'' if args.no_freeze else ', frozen between invokes'})."
+               " Invoke it with:")
+        notice(f"  curl -XPOST \"http://localhost:{args.port}{local.INVOKE_PATH}\" -d '{{\"test\": \"data\"}}'")
+        notice("Logs follow; Ctrl-C stops and removes the containers.")
+
+    served = front.Front(docker(args), spec, concurrency=args.concurrency, freeze=not args.no_freeze,
+                         on_line=line, on_notice=notice)
+    try:
+        served.serve(ready)
+    except KeyboardInterrupt:
+        notice("stopping")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -127,7 +132,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         r.add_argument("--parameter-overrides", metavar="K=V ...",
                        help="template parameters, as for sam (default: samconfig.toml's parameter_overrides)")
         r.add_argument("--no-sandbox", action="store_true", help="writable root, root user, no memory limit")
+        r.add_argument("--no-freeze", action="store_true",
+                       help="let a warm environment run between invokes (Lambda freezes it)")
         if name == "invoke":
             r.add_argument("--event", metavar="FILE", help="the event JSON ('-': stdin; default: the sample event)")
             r.add_argument("--keep-warm", action="store_true", help="reuse (and keep) a running container")
+        else:
+            r.add_argument("--concurrency", type=int, default=1, metavar="N",
+                           help="serve up to N concurrent invokes, each environment with its own cold start "
+                           "(default: %(default)s)")
         r.set_defaults(handler=handler)

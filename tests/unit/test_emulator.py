@@ -382,7 +382,7 @@ def test_sandbox_spec_is_lambda_like():
     spec = local.sandbox_spec("img:1", "orders/create", "functions/orders/create.handler", port=9000,
                               memory_mb=256, timeout_s=10, env={"AWS_REGION": "eu-west-1", "TABLE": "t"})
     assert spec.image == "img:1" and spec.command == ("functions/orders/create.handler",)
-    assert spec.read_only and spec.tmpfs == {"/tmp": "rw,size=512m"}
+    assert spec.read_only and spec.tmpfs == {"/tmp": "rw,exec,size=512m"}
     assert spec.user == "993:993" and spec.cap_drop == ("ALL",) and spec.security_opt == ("no-new-privileges",)
     assert spec.mem_limit == spec.memswap_limit == "256m"
     assert spec.ports == {8080: 9000}
