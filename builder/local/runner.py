@@ -152,10 +152,17 @@ def _logs_until_report(engine: DockerEngine, container: Container, request_id: s
     deadline = time.monotonic() + LOG_WAIT
     while True:
         lines = tuple(engine.logs(container, since=since))
-        done = any(line.startswith("REPORT") and (request_id is None or request_id in line) for line in lines)
+        done = any(_is_record(line, "REPORT", "platform.report") and (request_id is None or request_id in line)
+                   for line in lines)
         if done or time.monotonic() > deadline:
             if since is not None and request_id:  # keep this invocation's lines only
-                start = next((i for i, l in enumerate(lines) if l.startswith("START") and request_id in l), 0)
+                start = next((i for i, line in enumerate(lines)
+                              if _is_record(line, "START", "platform.start") and request_id in line), 0)
                 lines = lines[start:]
             return lines
         time.sleep(0.05)
+
+
+def _is_record(line: str, text: str, json_type: str) -> bool:
+    """Whether ``line`` is the platform's START or REPORT line, as text or as a JSON record."""
+    return line.startswith(text) or (line.startswith("{") and f'"type": "{json_type}"' in line)

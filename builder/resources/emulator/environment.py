@@ -23,6 +23,7 @@ _capture: list[str] | None = None  # the log lines of the invocation in progress
 PRIVATE = ("AWS_LAMBDA_FUNCTION_TIMEOUT", "BUILDER_RUNTIME_COMMAND", "BUILDER_EMULATOR_PORT", "BUILDER_RUNTIME_API_PORT",
            "BUILDER_EMULATOR")
 JSON_LOGS = "JSON"
+SAMPLE_S = 0.05  # how often the runtime's peak memory is read
 
 
 def log(line: str) -> None:
@@ -181,6 +182,7 @@ class Runtime:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
         threading.Thread(target=self._relay, daemon=True).start()
+        threading.Thread(target=self._sample_until_exit, daemon=True).start()
         try:  # so the kernel's OOM killer picks the function, not the emulator
             with open(f"/proc/{self.proc.pid}/oom_score_adj", "w") as f:
                 f.write("1000")
@@ -192,6 +194,12 @@ class Runtime:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
             log(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def _sample_until_exit(self) -> None:
+        # The peak must be read while the process lives: a runtime that exits (sys.exit) has none after.
+        while self.exit_status is None and self.proc.poll() is None:
+            self.sample_memory()
+            time.sleep(SAMPLE_S)
 
     def kill(self) -> None:
         try:
