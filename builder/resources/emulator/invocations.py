@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from . import environment
 from .environment import Config, Runtime, describe_exit, log, oom_kills, platform, timestamp
 
-MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous request and response limit (6291456)
+MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous request limit (6291456)
+MAX_RESPONSE = MAX_PAYLOAD + 100  # and its response limit (6291556), as RAPID has it
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit; a slow init then runs into the invoke timeout
 KILL_WAIT_S = 5.0
 
@@ -28,6 +29,17 @@ class Outcome:
     status: str | None = None  # REPORT's Status field: timeout or error
     error_type: str | None = None
     reset: bool = False  # the environment must be thrown away
+
+    def for_request(self, request_id: str) -> Outcome:
+        """This outcome, with the runtime's empty ``requestId`` (an init error's) set, as Lambda answers it."""
+        try:
+            error = json.loads(self.body)
+        except ValueError:
+            return self
+        if not isinstance(error, dict) or error.get("requestId") != "":
+            return self
+        body = json.dumps({**error, "requestId": request_id}).encode()
+        return Outcome(body, self.content_type, self.function_error, self.status, self.error_type, self.reset)
 
     @classmethod
     def failure(cls, error_type: str, message: str, status: str = "error", report_type: str = "") -> Outcome:
@@ -146,7 +158,7 @@ class Emulator:
                     return inv.outcome, None, False
                 self._runtime = runtime
             elif self._init_error is not None:
-                inv.outcome = self._init_error
+                inv.outcome = self._init_error.for_request(inv.id)
             elif runtime.exit_status is not None:
                 message = f"RequestId: {inv.id} Error: Runtime exited with error: {describe_exit(runtime.exit_status)}"
                 inv.log_start()
@@ -280,8 +292,8 @@ class Emulator:
                 raise ApiError(400, "InvalidRequestID", "Invalid request ID")
             self._in_flight = None
             self._cv.notify_all()
-            if size > MAX_PAYLOAD:
-                limit = f"maximum allowed payload size ({MAX_PAYLOAD} bytes)."
+            if size > MAX_RESPONSE:
+                limit = f"maximum allowed payload size ({MAX_RESPONSE} bytes)."
                 message = f"Response payload size ({size} bytes) exceeded {limit}"
                 failed = Outcome.failure("Function.ResponseSizeTooLarge", message)
                 inv.outcome = Outcome(failed.body, function_error=True)

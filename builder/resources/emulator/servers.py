@@ -14,7 +14,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .environment import Config
-from .invocations import MAX_PAYLOAD, ApiError, Emulator
+from .invocations import MAX_PAYLOAD, MAX_RESPONSE, ApiError, Emulator
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/[^/]+/invocations/?$")
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
@@ -35,7 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass  # Lambda's logs carry no access log
 
-    def read_body(self, limit: int = MAX_PAYLOAD) -> tuple[bytes, int]:
+    def read_body(self, limit: int = MAX_RESPONSE) -> tuple[bytes, int]:
         """Read the whole body; keep at most ``limit`` bytes and return them with the full size."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True  # the unread body would be taken for the next request
