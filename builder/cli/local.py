@@ -7,16 +7,18 @@ import json
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .. import pipeline
-from ..core.errors import ConfigError, InvokeError
-from ..local import front, runner
+from ..core.errors import BuilderError, ConfigError, InvokeError
+from ..image.plan import BuildPlan
+from ..local import front, runner, watch
 from ..local import sandbox as local
 from ..local import settings as local_settings
 from ..project import config
 from ..project.template import parse_parameter_overrides
-from .common import docker, image_tag, load
+from .common import analyse, build_images, docker, image_tag, load
 
 
 def _event(args: argparse.Namespace, cfg: config.Config) -> bytes:
@@ -65,9 +67,30 @@ def _spec(args: argparse.Namespace, cfg: config.Config):
     )
 
 
+def _fresh(args: argparse.Namespace, cfg: config.Config) -> BuildPlan:
+    """Build the function first when its image is missing or older than its sources, unless --no-build
+    (then say so): a local run never answers from a stale image without a word."""
+    args.function = cfg.function(args.function).name
+    engine = docker(args)
+    analysis = analyse(cfg, [args.function])
+    build_plan = pipeline.plan(cfg, analysis)
+    based = replace(build_plan, base_image=pipeline.with_base(cfg, engine).base_image)
+    reason = pipeline.stale_reason(cfg, engine, based, args.function, args.tag)
+    if reason is None:
+        return build_plan
+    if args.no_build:
+        if engine.image_exists(cfg.image(args.function, args.tag)):
+            print(f"warning: {reason}; running it anyway (--no-build).", file=sys.stderr)
+        return build_plan
+    print(f"building {args.function} first: {reason}.", file=sys.stderr)
+    build_images(cfg, engine, build_plan, [args.function], args.tag)
+    return build_plan
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
     cfg = load(args)
     event = _event(args, cfg)
+    _fresh(args, cfg)
     result = runner.invoke(docker(args), _spec(args, cfg), event, keep_warm=args.keep_warm, freeze=not args.no_freeze)
     for line in result.logs:
         print(line, file=sys.stderr)
@@ -81,11 +104,50 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.watch and args.no_build:
+        raise ConfigError("--watch rebuilds the image when its files change; it does not combine with --no-build.")
     cfg = load(args)
-    return _serve(args, _spec(args, cfg))
+    build_plan = _fresh(args, cfg)
+    served = _front(args, _spec(args, cfg))
+    if not args.watch:
+        try:
+            served.serve(lambda: _listening(args, served))
+        except KeyboardInterrupt:
+            served.on_notice("stopping")
+        return 0
+    thread = threading.Thread(target=served.serve, args=(lambda: _listening(args, served),), daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            paths = pipeline.watched(cfg, build_plan, args.function)
+            edited = watch.wait_for_change(paths, stop=lambda: not thread.is_alive())
+            if not edited:
+                continue
+            served.on_notice(f"changed: {', '.join(_short(cfg, p) for p in edited)}; rebuilding")
+            try:
+                cfg = load(args)
+                build_plan = _fresh(args, cfg)
+                served.restart(_spec(args, cfg))
+            except BuilderError as exc:  # e.g. a syntax error mid-edit: keep serving, keep watching
+                served.on_notice(f"error: {exc} (still serving the image before the edit)")
+                continue
+            served.on_notice("restarted: the next invoke starts a fresh environment from the new image")
+    except KeyboardInterrupt:
+        served.on_notice("stopping")
+    finally:
+        served.shutdown()
+        thread.join(30)
+    return 0
 
 
-def _serve(args: argparse.Namespace, spec: local.ContainerSpec) -> int:
+def _short(cfg: config.Config, path: str) -> str:
+    try:
+        return Path(path).relative_to(cfg.root).as_posix()
+    except ValueError:
+        return path
+
+
+def _front(args: argparse.Namespace, spec: local.ContainerSpec) -> front.Front:
     lock = threading.Lock()
 
     def line(text: str) -> None:
@@ -96,20 +158,18 @@ def _serve(args: argparse.Namespace, spec: local.ContainerSpec) -> int:
         with lock:
             print(text, file=sys.stderr, flush=True)
 
-    def ready() -> None:
-        notice(f"{spec.image} is listening on 127.0.0.1:{args.port} (up to {args.concurrency} "
-               f"environment{'s' if args.concurrency > 1 else ''}{'' if args.no_freeze else ', frozen between invokes'})."
-               " Invoke it with:")
-        notice(f"  curl -XPOST \"http://localhost:{args.port}{local.INVOKE_PATH}\" -d '{{\"test\": \"data\"}}'")
-        notice("Logs follow; Ctrl-C stops and removes the containers.")
+    return front.Front(docker(args), spec, concurrency=args.concurrency, freeze=not args.no_freeze,
+                       on_line=line, on_notice=notice)
 
-    served = front.Front(docker(args), spec, concurrency=args.concurrency, freeze=not args.no_freeze,
-                         on_line=line, on_notice=notice)
-    try:
-        served.serve(ready)
-    except KeyboardInterrupt:
-        notice("stopping")
-    return 0
+
+def _listening(args: argparse.Namespace, served: front.Front) -> None:
+    plural = "s" if args.concurrency > 1 else ""
+    frozen = "" if args.no_freeze else ", frozen between invokes"
+    served.on_notice(f"{served.spec.image} is listening on 127.0.0.1:{args.port} (up to {args.concurrency} "
+                     f"environment{plural}{frozen}). Invoke it with:")
+    served.on_notice(f"  curl -XPOST \"http://localhost:{args.port}{local.INVOKE_PATH}\" -d '{{\"test\": \"data\"}}'")
+    served.on_notice("Logs follow; Ctrl-C stops and removes the containers." +
+                     (" Edits rebuild and restart the function." if args.watch else ""))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -132,12 +192,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         r.add_argument("--parameter-overrides", metavar="K=V ...",
                        help="template parameters, as for sam (default: samconfig.toml's parameter_overrides)")
         r.add_argument("--no-sandbox", action="store_true", help="writable root, root user, no memory limit")
+        r.add_argument("--no-build", action="store_true",
+                       help="run the image as it is, even when it is older than its sources (said on stderr)")
         r.add_argument("--no-freeze", action="store_true",
                        help="let a warm environment run between invokes (Lambda freezes it)")
         if name == "invoke":
             r.add_argument("--event", metavar="FILE", help="the event JSON ('-': stdin; default: the sample event)")
             r.add_argument("--keep-warm", action="store_true", help="reuse (and keep) a running container")
         else:
+            r.add_argument("--watch", action="store_true",
+                           help="rebuild and restart the function when a file its image is made from changes")
             r.add_argument("--concurrency", type=int, default=1, metavar="N",
                            help="serve up to N concurrent invokes, each environment with its own cold start "
                            "(default: %(default)s)")

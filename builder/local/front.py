@@ -33,15 +33,17 @@ FORWARDED = ("Content-Type", "X-Amz-Invocation-Type", "X-Amz-Log-Type", "X-Amz-C
 REQUEST_ID_HEADER = "X-Builder-Request-Id"  # the emulator takes the ID the front answered 202 with
 
 
-@dataclass
+@dataclass(eq=False)
 class Environment:
     """One execution environment: its container and the host port of its invoke endpoint."""
 
     number: int
     container: Container
     port: int
+    spec: local.ContainerSpec
     busy: bool = False
     frozen: bool = False
+    retired: bool = False  # its image was replaced (run --watch): removed once its invoke ends
 
 
 class Front:
@@ -56,23 +58,27 @@ class Front:
         self.on_line, self.on_notice = on_line, on_notice
         self.port = spec.ports[local.CONTAINER_PORT]
         self._cv = threading.Condition()
-        self._envs: list[Environment] = []
+        self._envs: list[Environment] = []  # the environments invokes go to
+        self._alive: list[Environment] = []  # and those whose containers still exist (retired ones too)
         self._starting = 0
+        self._started = 0  # environments started so far (their numbers)
         self._closed = False
         self._server: ThreadingHTTPServer | None = None
+        self._stopping = threading.Event()
+        self._serving = threading.Event()
         self.freeze_seconds: list[float] = []  # what each freeze cost
         self.thaw_seconds: list[float] = []  # and each thaw
 
     # -- environments -----------------------------------------------------------------------
 
-    def _spec(self, number: int) -> local.ContainerSpec:
-        name = self.spec.name if number == 1 else f"{self.spec.name}-{number}"
-        return replace(self.spec, name=name, ports=MappingProxyType({local.CONTAINER_PORT: _free_port()}))
-
     def _start(self, number: int) -> Environment:
-        spec = self._spec(number)
+        base = self.spec
+        name = base.name if number == 1 else f"{base.name}-{number}"
+        spec = replace(base, name=name, ports=MappingProxyType({local.CONTAINER_PORT: _free_port()}))
         container = runner.start(self.engine, spec)
-        env = Environment(number, container, spec.ports[local.CONTAINER_PORT])
+        env = Environment(number, container, spec.ports[local.CONTAINER_PORT], base)
+        with self._cv:
+            self._alive.append(env)
         threading.Thread(target=self._follow, args=(env,), daemon=True).start()
         self.on_notice(f"environment {number} started ({container.name}); its first invoke is a cold start")
         return env
@@ -96,7 +102,8 @@ class Front:
                     break
                 if len(self._envs) + self._starting < self.concurrency:
                     self._starting += 1
-                    number = len(self._envs) + self._starting
+                    self._started += 1
+                    number = self._started  # never reused: a retired environment may still be ending
                     idle = None
                     break
                 self._cv.wait()
@@ -108,8 +115,11 @@ class Front:
                     self._starting -= 1
             idle.busy = True
             with self._cv:
-                self._envs.append(idle)
-                self._envs.sort(key=lambda env: env.number)
+                if idle.spec is self.spec:
+                    self._envs.append(idle)
+                    self._envs.sort(key=lambda env: env.number)
+                else:  # restarted meanwhile: this one serves its invoke, then goes
+                    idle.retired = True
         if idle.frozen:
             began = time.perf_counter()
             self.engine.unpause(idle.container)
@@ -119,6 +129,9 @@ class Front:
 
     def release(self, env: Environment) -> None:
         """Freeze the environment (unless told not to) and hand it to the next invoke."""
+        if env.retired:
+            self._stop(env)
+            return
         if self.freeze and not self._closed:
             began = time.perf_counter()
             try:
@@ -130,6 +143,27 @@ class Front:
         with self._cv:
             env.busy = False
             self._cv.notify_all()
+
+    def restart(self, spec: local.ContainerSpec) -> None:
+        """Serve ``spec`` (a new image) from now on: idle environments go now, busy ones when their
+        invoke ends; the next invokes start fresh ones (cold)."""
+        with self._cv:
+            self.spec = spec
+            idle = [env for env in self._envs if not env.busy]
+            for env in self._envs:
+                env.retired = True
+            self._envs = []
+            self._cv.notify_all()
+        for env in idle:
+            self._stop(env)
+
+    def _stop(self, env: Environment) -> None:
+        with self._cv:
+            if env not in self._alive:
+                return
+            self._alive.remove(env)
+            self._cv.notify_all()
+        runner.stop(self.engine, env.container)
 
     def environments(self) -> int:
         with self._cv:
@@ -155,13 +189,12 @@ class Front:
         """Start the first environment, then serve on the host port until interrupted; removes everything."""
         local.check_port(self.port)
         try:
-            first = self._start(1)
-            with self._cv:
-                self._envs.append(first)
-            if self.freeze:
-                self.release(self.acquire())  # idle until the first invoke, like every other environment
+            self.release(self.acquire())  # the first environment, idle (frozen) until the first invoke
             self._server = _Server(("127.0.0.1", self.port), _handler(self))
+            if self._stopping.is_set():
+                return
             ready()
+            self._serving.set()
             self._server.serve_forever()
         finally:
             self.close()
@@ -169,16 +202,17 @@ class Front:
     def close(self) -> None:
         with self._cv:
             self._closed = True
-            envs, self._envs = list(self._envs), []
+            envs, self._envs = list(self._alive), []
             self._cv.notify_all()
         if self._server is not None:
             self._server.server_close()
         for env in envs:
-            runner.stop(self.engine, env.container)
+            self._stop(env)
 
     def shutdown(self) -> None:
-        """Stop serving (from another thread)."""
-        if self._server is not None:
+        """Stop serving (from another thread); the serving thread then removes every container."""
+        self._stopping.set()
+        if self._serving.is_set() and self._server is not None:
             self._server.shutdown()
 
 
