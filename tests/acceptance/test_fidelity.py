@@ -350,3 +350,60 @@ def test_json_log_format_makes_platform_records_json(lambdalike):
     report = records[-1]["record"]
     assert report["status"] == "success" and report["metrics"]["memorySizeMB"] == 128, report
     assert report["metrics"]["initDurationMs"] > 0, report
+
+
+# -- the local loop -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def editable(tmp_path, base_image, docker_engine):
+    """A copy of lambdalike of this test's own (its images too: edits must not reach the module's)."""
+    root = tmp_path / "backend"
+    shutil.copytree(LAMBDALIKE, root, ignore=shutil.ignore_patterns(".builder", "__pycache__"))
+    (root / "builder.toml").write_text((root / "builder.toml").read_text().replace(
+        'name = "lambdalike"', 'name = "editable"'))
+    result = run_cli("--project", str(root), "build", "--function", "probe", "--tag", TEST_TAG)
+    assert result.returncode == 0, result.stderr
+    yield root
+    docker_engine.remove_image(config.load(root).image("probe", TEST_TAG))
+
+
+def edit(root: Path, marker: str) -> None:
+    """Change what the probe's environment ID starts with (an edit a user would make)."""
+    path = root / "functions" / "probe.py"
+    text = path.read_text()
+    start = text.index("ENVIRONMENT_ID = ")
+    end = text.index("\n", start)
+    path.write_text(text[:start] + f'ENVIRONMENT_ID = "{marker}-" + str(uuid.uuid4())' + text[end:])
+
+
+def test_invoke_builds_a_stale_image_first_and_says_so_with_no_build(editable):
+    code, body, stderr = invoke(editable, "probe", {"do": "sleep"})
+    assert code == 0 and "building" not in stderr, stderr  # just built: used as it is
+    edit(editable, "first-edit")
+    code, body, stderr = invoke(editable, "probe", {"do": "sleep"}, "--no-build")
+    assert code == 0 and not body["environment"].startswith("first-edit"), body  # the image before the edit
+    assert "warning: editable-probe:" in stderr and "is older than its sources" in stderr, stderr
+    code, body, stderr = invoke(editable, "probe", {"do": "sleep"})
+    assert code == 0 and body["environment"].startswith("first-edit-"), (body, stderr)
+    assert "building probe first: " in stderr and "older than its sources" in stderr, stderr
+    code, body, stderr = invoke(editable, "probe", {"do": "sleep"})
+    assert code == 0 and body["environment"].startswith("first-edit-") and "building" not in stderr, stderr
+
+
+def test_run_watch_serves_an_edit_within_seconds(editable, runs):
+    run = runs(editable, "probe", "--watch")
+    assert json.loads(do(run.port, "sleep")[2])["environment"]
+    edit(editable, "watched")
+    began = time.monotonic()
+    seen = None
+    while time.monotonic() - began < 30:
+        status, _, body = do(run.port, "sleep")
+        seen = json.loads(body).get("environment", "")
+        if status == 200 and seen.startswith("watched-"):
+            break
+        time.sleep(0.1)
+    elapsed = time.monotonic() - began
+    assert seen and seen.startswith("watched-"), "".join(run.err)
+    assert elapsed < 10, elapsed  # about a second or two here: the rebuild and a cold start
+    assert "changed: functions/probe.py; rebuilding" in "".join(run.err)
