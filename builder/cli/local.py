@@ -13,7 +13,7 @@ from pathlib import Path
 from .. import pipeline
 from ..core.errors import BuilderError, ConfigError, InvokeError
 from ..image.plan import BuildPlan
-from ..local import front, runner, watch
+from ..local import debugger, front, runner, watch
 from ..local import sandbox as local
 from ..local import settings as local_settings
 from ..project import config
@@ -88,10 +88,19 @@ def _fresh(args: argparse.Namespace, cfg: config.Config) -> BuildPlan:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
+    if args.debug_port is not None and args.keep_warm:
+        raise ConfigError("--debug-port starts a container of its own for the debugger; it does not combine with "
+                          "--keep-warm.")
     cfg = load(args)
     event = _event(args, cfg)
     _fresh(args, cfg)
-    result = runner.invoke(docker(args), _spec(args, cfg), event, keep_warm=args.keep_warm, freeze=not args.no_freeze)
+    spec = _spec(args, cfg)
+    if args.debug_port is not None:
+        local.check_port(args.debug_port)
+        spec = local.with_debugger(spec, args.debug_port, str(debugger.ensure(cfg.root)))
+        print(f"waiting for a debugger: attach to 127.0.0.1:{args.debug_port} (debugpy {debugger.VERSION}; in the "
+              f"IDE, map the local sources to /var/task)", file=sys.stderr, flush=True)
+    result = runner.invoke(docker(args), spec, event, keep_warm=args.keep_warm, freeze=not args.no_freeze)
     for line in result.logs:
         print(line, file=sys.stderr)
     sys.stdout.write(result.invocation.body.decode("utf-8", "replace") + "\n")
@@ -199,6 +208,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name == "invoke":
             r.add_argument("--event", metavar="FILE", help="the event JSON ('-': stdin; default: the sample event)")
             r.add_argument("--keep-warm", action="store_true", help="reuse (and keep) a running container")
+            r.add_argument("--debug-port", type=int, metavar="N",
+                           help="start the function under debugpy, waiting for an IDE to attach on 127.0.0.1:N")
         else:
             r.add_argument("--watch", action="store_true",
                            help="rebuild and restart the function when a file its image is made from changes")

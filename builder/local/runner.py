@@ -96,7 +96,7 @@ def _with_scratch(spec: local.ContainerSpec) -> local.ContainerSpec:
                         why_not)
         return spec
     folder = scratch.create(spec.name, spec.tmp_mb)
-    return replace(spec, tmpfs=MappingProxyType({}), mounts=MappingProxyType({str(folder): "/tmp"}))
+    return replace(spec, tmpfs=MappingProxyType({}), mounts=MappingProxyType({**spec.mounts, str(folder): "/tmp"}))
 
 
 def stop(engine: DockerEngine, container: Container) -> None:

@@ -43,7 +43,8 @@ class ContainerSpec:
     labels: Mapping[str, str]
     read_only: bool = True
     tmpfs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    mounts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # host folder -> container path
+    # host folder -> container path (":ro" at its end: read-only)
+    mounts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     user: str | None = SANDBOX_USER
     mem_limit: str | None = None
     memswap_limit: str | None = None  # equal to mem_limit: no swap, so the limit is real
@@ -65,7 +66,8 @@ class ContainerSpec:
             "labels": dict(self.labels),
             "read_only": self.read_only,
             "tmpfs": dict(self.tmpfs),
-            "volumes": {host: {"bind": path, "mode": "rw"} for host, path in self.mounts.items()},
+            "volumes": {host: {"bind": path.removesuffix(":ro"), "mode": "ro" if path.endswith(":ro") else "rw"}
+                        for host, path in self.mounts.items()},
             "cap_drop": list(self.cap_drop),
             "security_opt": list(self.security_opt),
             "ulimits": [{"name": n, "soft": s, "hard": h} for n, s, h in self.ulimits],
@@ -142,6 +144,23 @@ def sandbox_spec(
         return replace(spec, mounts=MappingProxyType({tmp_dir: "/tmp"}))
     # Docker's tmpfs is noexec unless told: Lambda runs programs from /tmp (ffmpeg, headless browsers).
     return replace(spec, tmpfs=MappingProxyType({"/tmp": f"rw,exec,size={tmp_mb}m"}))
+
+
+def with_debugger(spec: ContainerSpec, port: int, debugpy_dir: str) -> ContainerSpec:
+    """``spec`` with the runtime under debugpy (``debugpy_dir`` mounted read-only), listening on the host's
+    ``port``; the invoke waits for a debugger, and a paused one never times it out (900 s, Lambda's longest)."""
+    from . import debugger
+
+    if not 1 <= port <= 65535 or port == spec.ports.get(CONTAINER_PORT):
+        raise ConfigError(f"Debug port {port} is not a free TCP port beside the invoke port; use e.g. 5678.")
+    environment = {**spec.environment, "BUILDER_RUNTIME_COMMAND": debugger.RUNTIME_COMMAND,
+                   "AWS_LAMBDA_FUNCTION_TIMEOUT": str(debugger.DEBUG_TIMEOUT_S)}
+    return replace(
+        spec,
+        environment=MappingProxyType(dict(sorted(environment.items()))),
+        ports=MappingProxyType({**spec.ports, debugger.CONTAINER_PORT: port}),
+        mounts=MappingProxyType({**spec.mounts, debugpy_dir: f"{debugger.CONTAINER_PATH}:ro"}),
+    )
 
 
 PROJECT_LABEL = "builder.project"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -407,3 +408,79 @@ def test_run_watch_serves_an_edit_within_seconds(editable, runs):
     assert seen and seen.startswith("watched-"), "".join(run.err)
     assert elapsed < 10, elapsed  # about a second or two here: the rebuild and a cold start
     assert "changed: functions/probe.py; rebuilding" in "".join(run.err)
+
+
+class Dap:
+    """The least of a Debug Adapter Protocol client (what an IDE speaks to debugpy)."""
+
+    def __init__(self, port: int, timeout: float = 60) -> None:
+        """Connect and initialize; Docker's port proxy accepts (then resets) before debugpy listens, so retry."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.seq, self.buffer = 0, b""
+            self.sock = socket.socket()
+            try:
+                self.sock.settimeout(2)
+                self.sock.connect(("127.0.0.1", port))
+                self.sock.settimeout(timeout)
+                self.request("initialize", clientID="test", adapterID="debugpy")
+                self.until("response", "initialize")
+                return
+            except OSError:
+                self.sock.close()
+                assert time.monotonic() < deadline, f"no debugger answers on port {port}"
+                time.sleep(0.3)
+
+    def request(self, command: str, **arguments) -> None:
+        self.seq += 1
+        body = json.dumps({"seq": self.seq, "type": "request", "command": command, "arguments": arguments}).encode()
+        self.sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def until(self, kind: str, name: str) -> dict:
+        """Read messages until a response to ``name`` or an event ``name`` (``kind``) arrives."""
+        while True:
+            while b"\r\n\r\n" not in self.buffer:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionResetError("debugpy closed the connection")
+                self.buffer += chunk
+            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            size = int(head.split(b":")[1])
+            while len(self.buffer) < size:
+                self.buffer += self.sock.recv(65536)
+            message, self.buffer = json.loads(self.buffer[:size]), self.buffer[size:]
+            if message.get("type") == kind and name in (message.get("command"), message.get("event")):
+                return message
+
+
+def test_invoke_debug_port_waits_for_a_debugger_and_stops_at_its_breakpoint(lambdalike, tmp_path):
+    debug_port = free_port()
+    event = tmp_path / "talk.json"
+    event.write_text('{"do": "talk", "lines": 2}')
+    argv = [sys.executable, "-m", "builder", "--project", str(lambdalike), "invoke", "--function", "probe", "--tag",
+            TEST_TAG, "--port", str(free_port()), "--debug-port", str(debug_port), "--event", str(event)]
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        source = (LAMBDALIKE / "functions" / "probe.py").read_text().splitlines()
+        line = next(i for i, text in enumerate(source, 1) if 'print(f"line {i}' in text)
+        ide = Dap(debug_port)
+        time.sleep(1)
+        assert proc.poll() is None, proc.stderr.read()  # no answer while the debugger has not said go
+        ide.request("attach", justMyCode=False)
+        ide.until("event", "initialized")
+        ide.request("setBreakpoints", source={"path": "/var/task/functions/probe.py"}, breakpoints=[{"line": line}])
+        ide.until("response", "setBreakpoints")
+        ide.request("configurationDone")
+        stopped = ide.until("event", "stopped")
+        assert stopped["body"]["reason"] == "breakpoint", stopped
+        ide.request("continue", threadId=stopped["body"]["threadId"])
+        stopped = ide.until("event", "stopped")  # the second line: the same breakpoint again
+        ide.request("disconnect")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert json.loads(out) == {"printed": 2}
+    assert f"waiting for a debugger: attach to 127.0.0.1:{debug_port}" in err
