@@ -29,6 +29,7 @@ import pytest
 from builder.local import sandbox as local
 from builder.local import scratch
 from builder.project import config
+from tests.acceptance import fidelity_probes as probes
 from tests.helpers import FIXTURES, REPO, TEST_TAG, free_port, run_cli
 
 pytestmark = pytest.mark.docker
@@ -484,3 +485,16 @@ def test_invoke_debug_port_waits_for_a_debugger_and_stops_at_its_breakpoint(lamb
     assert proc.returncode == 0, err
     assert json.loads(out) == {"printed": 2}
     assert f"waiting for a debugger: attach to 127.0.0.1:{debug_port}" in err
+
+
+# -- every behaviour of docs/fidelity.md, probed as bench/fidelity.py probes it -------------------
+
+
+@pytest.mark.parametrize("behaviour", probes.BEHAVIOURS, ids=[b.key for b in probes.BEHAVIOURS])
+def test_builder_does_what_lambda_does(lambdalike, docker_engine, behaviour):
+    target = probes.builder_target(lambdalike, TEST_TAG, behaviour.setup, REPO, docker_engine)
+    try:
+        observed, matches = behaviour.probe(target)
+    finally:
+        target.stop()
+    assert matches, f"{behaviour.title}: Lambda: {behaviour.lambda_does}; builder: {observed}\n{target.logs()[-3000:]}"
