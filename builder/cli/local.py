@@ -126,21 +126,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     thread = threading.Thread(target=served.serve, args=(lambda: _listening(args, served),), daemon=True)
     thread.start()
+    state = watch.snapshot(pipeline.watched(cfg, build_plan, args.function))
     try:
         while thread.is_alive():
-            paths = pipeline.watched(cfg, build_plan, args.function)
-            edited = watch.wait_for_change(paths, stop=lambda: not thread.is_alive())
+            edited, state = watch.wait_for_change(state, stop=lambda: not thread.is_alive())
             if not edited:
                 continue
             served.on_notice(f"changed: {', '.join(_short(cfg, p) for p in edited)}; rebuilding")
             try:
                 cfg = load(args)
                 build_plan = _fresh(args, cfg)
+                state = watch.carry(state, pipeline.watched(cfg, build_plan, args.function))
                 served.restart(_spec(args, cfg))
             except BuilderError as exc:  # e.g. a syntax error mid-edit: keep serving, keep watching
                 served.on_notice(f"error: {exc} (still serving the image before the edit)")
                 continue
-            served.on_notice("restarted: the next invoke starts a fresh environment from the new image")
+            served.on_notice("restarted: a fresh environment of the new image serves the next invoke")
     except KeyboardInterrupt:
         served.on_notice("stopping")
     finally:

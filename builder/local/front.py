@@ -146,7 +146,7 @@ class Front:
 
     def restart(self, spec: local.ContainerSpec) -> None:
         """Serve ``spec`` (a new image) from now on: idle environments go now, busy ones when their
-        invoke ends; the next invokes start fresh ones (cold)."""
+        invoke ends; one fresh environment is started at once (its first invoke is cold)."""
         with self._cv:
             self.spec = spec
             idle = [env for env in self._envs if not env.busy]
@@ -156,6 +156,7 @@ class Front:
             self._cv.notify_all()
         for env in idle:
             self._stop(env)
+        self.release(self.acquire())  # the new image's first environment, started now rather than by an invoke
 
     def _stop(self, env: Environment) -> None:
         with self._cv:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-POLL_S = 0.25  # an edit is seen within this, so it is live in about a second with the rebuild
+POLL_S = 0.1  # an edit is seen within this; the rebuild and a cold start take the rest
 
 Snapshot = dict[str, tuple[int, int] | None]
 
@@ -35,13 +35,25 @@ def changed(before: Snapshot, after: Snapshot) -> list[str]:
     return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
 
 
-def wait_for_change(paths: Iterable[Path], stop: Callable[[], bool], poll: float = POLL_S) -> list[str]:
-    """Block until one of ``paths`` changes (returns the changed ones) or ``stop()`` is true (returns [])."""
-    watched = list(paths)
-    before = snapshot(watched)
+def wait_for_change(before: Snapshot, stop: Callable[[], bool], poll: float = POLL_S) -> tuple[list[str], Snapshot]:
+    """Block until a path of ``before`` differs from it, or ``stop()`` is true; returns the changed paths
+    ([] when stopped) and the state they were found in.
+
+    The caller rebuilds from that state and waits again from it, so an edit made during the
+    rebuild is the next change, not lost.
+    """
+    paths = [Path(p) for p in before]
     while not stop():
         time.sleep(poll)
-        if changed(before, snapshot(watched)):
+        now = snapshot(paths)
+        if changed(before, now):
             time.sleep(poll)  # an editor's save may come as several writes: let it settle
-            return changed(before, snapshot(watched))
-    return []
+            now = snapshot(paths)
+            return changed(before, now), now
+    return [], before
+
+
+def carry(after: Snapshot, paths: Iterable[Path]) -> Snapshot:
+    """The state to wait from for ``paths`` (the files after a rebuild): ``after``'s for those it has, now's for the rest."""
+    fresh = snapshot(paths)
+    return {path: after[path] if path in after else state for path, state in fresh.items()}
