@@ -52,10 +52,10 @@ def lambdalike(tmp_path_factory, base_image, docker_engine):
             docker_engine.remove_image(config.load(root).image(fn.name, TEST_TAG))
 
 
-def invoke(root: Path, function: str, event: dict, *args: str) -> tuple[int, dict, str]:
+def invoke(root: Path, function: str, event: dict, *args: str, port: int | None = None) -> tuple[int, dict, str]:
     """``python -m builder invoke`` with ``event`` on stdin: exit code, the body, stderr."""
-    argv = ["--project", str(root), "invoke", "--function", function, "--tag", TEST_TAG, "--port", str(free_port()),
-            "--event", "-", *args]
+    argv = ["--project", str(root), "invoke", "--function", function, "--tag", TEST_TAG, "--port",
+            str(port or free_port()), "--event", "-", *args]
     done = subprocess.run([sys.executable, "-m", "builder", *argv], cwd=REPO, input=json.dumps(event),
                           capture_output=True, text=True, check=False)
     return done.returncode, json.loads(done.stdout), done.stderr
@@ -157,12 +157,13 @@ def test_programs_run_from_tmp(lambdalike):
 
 def test_tmp_is_storage_not_memory(lambdalike):
     # 300 MB in /tmp of a 128 MB function: on Lambda /tmp is a disk of its own, not memory.
-    code, body, stderr = invoke(lambdalike, "probe", {"do": "fill_tmp", "mb": 300}, "--memory", "128")
+    port = free_port()
+    code, body, stderr = invoke(lambdalike, "probe", {"do": "fill_tmp", "mb": 300}, "--memory", "128", port=port)
     assert code == 0, stderr
     assert body["written_mb"] == 300, body
     [report] = local.parse_report(stderr)
     assert report.memory_size_mb == 128 and report.max_memory_used_mb < 128, report
-    assert not list(scratch.root().glob("builder-probe-*")), "invoke left its /tmp file system"
+    assert not list(scratch.root().glob(f"builder-probe-{port}*")), "invoke left its /tmp file system"
 
 
 def test_tmp_size_is_the_templates_ephemeral_storage_or_the_flag(lambdalike):
@@ -454,12 +455,12 @@ class Dap:
                 return message
 
 
-def test_invoke_debug_port_waits_for_a_debugger_and_stops_at_its_breakpoint(lambdalike, tmp_path):
-    debug_port = free_port()
+def test_invoke_debug_port_waits_for_a_debugger_and_stops_at_its_breakpoint(lambdalike, docker_engine, tmp_path):
+    debug_port, port = free_port(), free_port()
     event = tmp_path / "talk.json"
     event.write_text('{"do": "talk", "lines": 2}')
     argv = [sys.executable, "-m", "builder", "--project", str(lambdalike), "invoke", "--function", "probe", "--tag",
-            TEST_TAG, "--port", str(free_port()), "--debug-port", str(debug_port), "--event", str(event)]
+            TEST_TAG, "--port", str(port), "--debug-port", str(debug_port), "--event", str(event)]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         source = (LAMBDALIKE / "functions" / "probe.py").read_text().splitlines()
@@ -479,11 +480,15 @@ def test_invoke_debug_port_waits_for_a_debugger_and_stops_at_its_breakpoint(lamb
         ide.request("disconnect")
         out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # a killed invoke cannot remove its container: the test does
             proc.kill()
             proc.wait()
+            for container in docker_engine.client().containers.list(all=True, filters={"name": f"builder-probe-{port}"}):
+                container.remove(force=True)
+            scratch.remove(f"builder-probe-{port}")
     assert proc.returncode == 0, err
     assert json.loads(out) == {"printed": 2}
+    assert not docker_engine.client().containers.list(all=True, filters={"name": f"builder-probe-{port}"})
     assert f"waiting for a debugger: attach to 127.0.0.1:{debug_port}" in err
 
 
