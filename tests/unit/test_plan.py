@@ -141,3 +141,21 @@ def test_strip_results_are_reused_from_the_cache_while_wheels_and_rules_are_unch
     changed = {"numpy": LockedDist("numpy", "2.2.5", 10, (("numpy/a.py", 6),), "numpy-2.2.5.whl")}
     with pytest.raises(pytest.fail.Exception):  # another wheel: computed again
         plan.make_plan(cfg, n, changed, strip_cache=cache)
+
+
+def test_the_inputs_digest_of_an_image_changes_with_its_own_files_and_dists_only(cfg):
+    from builder import pipeline
+
+    def digest(dists=("numpy",), base="sha256:base"):
+        p = plan.make_plan(cfg, needs(hello=(set(dists), ["functions/hello/app.py"]),
+                                      report=({"numpy"}, ["functions/report/app.py"])), DISTS)
+        return {name: pipeline.inputs_digest(cfg, p, name, base) for name in ("hello", "report")}
+
+    before = digest()
+    assert digest() == before  # the same inputs, the same digest
+    hello = cfg.root / "functions" / "hello" / "app.py"
+    hello.write_text(hello.read_text() + "\n# an edit\n")
+    edited = digest()
+    assert edited["hello"] != before["hello"] and edited["report"] == before["report"]
+    assert digest(dists=("numpy", "six"))["hello"] != edited["hello"]  # a requirement more
+    assert digest(base="sha256:other") != edited  # a rebuilt base makes both stale
