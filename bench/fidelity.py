@@ -113,6 +113,10 @@ def render(builder: dict, rie: dict, rie_version: str) -> str:
         "  (both sources in the row); builder does the same rather than one type in both places.",
         "- Handler not found: builder checks handlers when it builds, so only an image run with another",
         "  handler (`docker run IMAGE module.missing`) reaches it at run time; the probe does that.",
+        "- The RIE has no sandbox of its own: /tmp, the user and the file system (rows 2, 27, 28) are",
+        "  what the container gives it, here as `sam local invoke` runs it (writable overlay, root). Its",
+        "  \"Max Memory Used\" is the memory size, not a measurement; it answers no X-Amzn-RequestId and no",
+        "  X-Amz-Function-Error, and a second concurrent invoke is cut off.",
         "- Regenerate: `python bench/fidelity.py` (root, a Docker engine; about five minutes).",
         "",
     ])

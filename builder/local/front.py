@@ -181,6 +181,13 @@ class Front:
                 conn.request("POST", path, body=body, headers=headers)
                 response = conn.getresponse()
                 return response.status, response.getheaders(), response.read()
+            except (OSError, http.client.HTTPException):
+                env.retired = True  # its container died: removed, and the next invoke starts another
+                with self._cv:
+                    if env in self._envs:
+                        self._envs.remove(env)
+                self.on_notice(f"environment {env.number} stopped answering; it is replaced")
+                raise
             finally:
                 conn.close()
         finally:
