@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
+import select
 import shlex
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 import uuid
@@ -177,6 +181,7 @@ class Runtime:
         self.oom_kills_before = oom_kills()
         # Its own session, so a kill reaches everything the handler spawned.
         # Its output passes through the emulator, so an invocation's lines can be returned (Tail).
+        self._relaying = threading.Lock()
         self.proc = subprocess.Popen(
             config.runtime_command, cwd=config.task_root, env=config.runtime_env(dict(os.environ)),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
@@ -191,9 +196,36 @@ class Runtime:
         threading.Thread(target=lambda: on_exit(self, self.proc.wait()), daemon=True).start()
 
     def _relay(self) -> None:
+        # Reads happen only under the lock, so drain() can tell when everything written was logged.
         assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            log(raw.decode("utf-8", "replace").rstrip("\n"))
+        fd, pending = self.proc.stdout.fileno(), b""
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if not ready:
+                continue
+            with self._relaying:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    log(line.decode("utf-8", "replace"))
+        if pending:
+            log(pending.decode("utf-8", "replace"))
+
+    def drain(self, timeout: float = 0.5) -> None:
+        """Wait until what the runtime has written so far is logged (before END and REPORT, as on Lambda)."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._relaying:
+                try:
+                    waiting = struct.unpack("i", fcntl.ioctl(self.proc.stdout.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+                except OSError:  # closed: the runtime is gone and its output read
+                    return
+                if waiting == 0:
+                    return
+            time.sleep(0.001)
 
     def _sample_until_exit(self) -> None:
         # The peak must be read while the process lives: a runtime that exits (sys.exit) has none after.

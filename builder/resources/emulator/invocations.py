@@ -191,6 +191,8 @@ class Emulator:
         end = time.monotonic()
         outcome = inv.outcome
         assert outcome is not None
+        if runtime is not None:
+            runtime.drain()  # the function's last lines come before END, and are in its Tail
         inv.log_start()
         duration = (end - (inv.dispatched_at or inv.created)) * 1000
         used = runtime.sample_memory() if runtime else 0
