@@ -383,7 +383,7 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
     Behaviour("environment", "Lambda's environment variables", "LANG=en_US.UTF-8, PATH and LD_LIBRARY_PATH with "
               "/opt and /var/task, AWS_EXECUTION_ENV; no AWS_LAMBDA_FUNCTION_TIMEOUT",
               _d("configuration-envvars.html#configuration-envvars-runtime"), "probe", environment,
-              ("test_the_environment_is_lambdas",)),
+              ("test_the_environment_is_lambdas", "test_a_layers_native_library_in_opt_lib_loads_as_on_lambda")),
     Behaviour("concurrency", "Concurrent invokes get more environments", "Each concurrent invoke has an "
               "environment of its own, each with a cold start", _d("lambda-concurrency.html"), "concurrency",
               concurrency, ("test_run_concurrency_serves_each_concurrent_invoke_in_its_own_environment",)),

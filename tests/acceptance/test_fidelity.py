@@ -503,3 +503,30 @@ def test_builder_does_what_lambda_does(lambdalike, docker_engine, behaviour):
     finally:
         target.stop()
     assert matches, f"{behaviour.title}: Lambda: {behaviour.lambda_does}; builder: {observed}\n{target.logs()[-3000:]}"
+
+
+def test_a_layers_native_library_in_opt_lib_loads_as_on_lambda(tmp_path, base_image, docker_engine):
+    """A layer without python/ (native code) lands in /opt, as Lambda extracts it; its lib/ is on
+    LD_LIBRARY_PATH, so the function loads a library by name. The library is the host's zlib, renamed."""
+    root = tmp_path / "layered"
+    shutil.copytree(LAMBDALIKE, root, ignore=shutil.ignore_patterns(".builder", "__pycache__"))
+    (root / "builder.toml").write_text('name = "layered"\nbase-image = "builder-lambda-python:3.11"\n')
+    zlib = next(p for p in (Path("/usr/lib/x86_64-linux-gnu/libz.so.1"), Path("/usr/lib/aarch64-linux-gnu/libz.so.1"),
+                            Path("/lib64/libz.so.1")) if p.is_file())
+    (root / "native" / "lib").mkdir(parents=True)
+    shutil.copy(zlib, root / "native" / "lib" / "libfidelity.so")
+    template = root / "template.yaml"
+    template.write_text(template.read_text().replace(
+        "      Handler: functions/probe.handler\n  BigTmpFunction:",
+        "      Handler: functions/probe.handler\n      Layers: [!Ref NativeLayer]\n"
+        "  NativeLayer:\n    Type: AWS::Serverless::LayerVersion\n"
+        "    Properties: {ContentUri: native/, CompatibleRuntimes: [python3.11]}\n  BigTmpFunction:", 1))
+    try:
+        code, body, stderr = invoke(root, "probe", {"do": "load", "lib": "libfidelity.so"})  # builds it first
+        assert code == 0, stderr
+        assert body["loaded"] == "libfidelity.so" and body["zlib"].startswith("1."), body
+        code, body, stderr = invoke(root, "probe", {"do": "load", "lib": "libfidelity.so"},
+                                    "--env", "LD_LIBRARY_PATH=/usr/lib")  # without /opt/lib: not found
+        assert code == INVOKE_ERROR and body["errorType"] == "OSError" and "libfidelity.so" in body["errorMessage"]
+    finally:
+        docker_engine.remove_image(config.load(root).image("probe", TEST_TAG))
