@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -33,8 +34,10 @@ _mount_lock = threading.Lock()
 
 
 def root() -> Path:
-    """Where the image files and mount points live (``$BUILDER_SCRATCH_DIR``, else the host's temp folder)."""
-    return Path(os.environ.get(ROOT_ENV) or Path(tempfile.gettempdir()) / "builder-scratch")
+    """Where the image files and mount points live (``$BUILDER_SCRATCH_DIR``, else the host's temp folder),
+    one folder per engine: a sweep asks its own engine which containers are gone, never another's."""
+    engine = re.sub(r"[^A-Za-z0-9]+", "-", os.environ.get("DOCKER_HOST") or "default").strip("-")
+    return Path(os.environ.get(ROOT_ENV) or Path(tempfile.gettempdir()) / "builder-scratch") / engine
 
 
 def available(docker_host: str | None = None) -> str | None:
