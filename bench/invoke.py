@@ -8,10 +8,15 @@ sandbox as ``python -m builder invoke`` (read-only root, non-root, ``--memory`` 
   response of the sample event, the runtime's init included (N=5 fresh containers, median), with
   the part ``docker run`` itself takes and the REPORT line's Init Duration;
 - warm invoke: the client's round trip (HTTP POST to the answer) on one warm container (N=50
-  after one cold invoke, median and p95), with the REPORT's Duration and Max Memory Used.
+  after one cold invoke, median and p95), with the REPORT's Duration and Max Memory Used;
+- freeze/thaw: what freezing an idle environment costs per invoke (the engine's unpause before
+  it, its pause after, as ``run`` and ``invoke --keep-warm`` do), N=50 on one warm container;
+- edit -> answer (once for the backend, on a copy of ``tests/fixtures/lambdalike``): from saving
+  an edit to the first answer that has it, with ``run --watch`` (rebuild, restart, cold start)
+  and with a plain ``invoke`` after the edit (which builds the stale image first).
 
     python bench/invoke.py                         # writes bench/results/invoke.json
-    python bench/invoke.py --functions health ml-score --cold-runs 3 --warm-runs 20
+    python bench/invoke.py --functions health ml-score --cold-runs 3 --warm-runs 20 --edit-runs 0
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import json
 import math
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -138,11 +145,97 @@ def warm_invokes(cfg: config.Config, function: str, event: bytes, runs: int, **s
     }
 
 
+def freeze_costs(cfg: config.Config, function: str, event: bytes, runs: int, **spec_args) -> dict:
+    """Per invoke: thaw (unpause), the invoke, freeze (pause), on one warm container."""
+    spec = runner.spec_for(engine, cfg, function, port=free_port(), **spec_args)
+    port = spec.ports[local.CONTAINER_PORT]
+    container = runner.start(engine, spec)
+    thaw, invoke, freeze = [], [], []
+    try:
+        check(local.invoke(port, event, timeout=FIRST_RESPONSE_TIMEOUT), function)
+        engine.pause(container)
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            engine.unpause(container)
+            t1 = time.perf_counter()
+            check(local.invoke(port, event, timeout=FIRST_RESPONSE_TIMEOUT), function)
+            t2 = time.perf_counter()
+            engine.pause(container)
+            t3 = time.perf_counter()
+            thaw.append((t1 - t0) * 1000)
+            invoke.append((t2 - t1) * 1000)
+            freeze.append((t3 - t2) * 1000)
+    finally:
+        runner.stop(engine, container)
+    return {"thaw_ms_median": round(statistics.median(thaw), 2), "freeze_ms_median": round(statistics.median(freeze), 2),
+            "frozen_invoke_ms_median": round(statistics.median(a + b + c for a, b, c in zip(thaw, invoke, freeze)), 2),
+            "thaw_ms_p95": round(p95(thaw), 2), "freeze_ms_p95": round(p95(freeze), 2)}
+
+
+def _set_marker(root: Path, marker: str) -> None:
+    path = root / "functions" / "probe.py"
+    text = path.read_text()
+    start = text.index("ENVIRONMENT_ID = ")
+    end = text.index("\n", start)
+    path.write_text(text[:start] + f'ENVIRONMENT_ID = "{marker}-" + str(uuid.uuid4())' + text[end:])
+
+
+def _environment(port: int) -> str:
+    try:
+        answer = local.invoke(port, b'{"do": "sleep"}', timeout=30)
+    except InvokeError:
+        return ""
+    return json.loads(answer.body).get("environment", "") if answer.ok else ""
+
+
+def edit_to_answer(runs: int, tag: str) -> dict:
+    """Seconds from an edit to the first answer that has it: under ``run --watch``, and by ``invoke``."""
+    watch, invoke = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "lambdalike"
+        shutil.copytree(REPO / "tests" / "fixtures" / "lambdalike", root, ignore=shutil.ignore_patterns(".builder"))
+        cfg = config.load(root)
+        subprocess.run([sys.executable, "-m", "builder", "--project", str(root), "build", "--function", "probe",
+                        "--tag", tag], cwd=REPO, check=True, capture_output=True)
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "builder", "--project", str(root), "run", "--function", "probe",
+                                 "--tag", tag, "--port", str(port), "--watch"], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            local.wait_ready(port, 60)
+            _environment(port)
+            for run in range(runs):
+                marker = f"watch{run}"
+                _set_marker(root, marker)
+                t0 = time.perf_counter()
+                while not _environment(port).startswith(marker):
+                    if time.perf_counter() - t0 > 60:
+                        raise SystemExit("run --watch did not serve the edit within 60 s")
+                    time.sleep(0.05)
+                watch.append(time.perf_counter() - t0)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        for run in range(runs):
+            marker = f"invoke{run}"
+            _set_marker(root, marker)
+            t0 = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "builder", "--project", str(root), "invoke", "--function",
+                                   "probe", "--tag", tag, "--port", str(free_port()), "--event", "-"], cwd=REPO,
+                                  input=b'{"do": "sleep"}', capture_output=True, check=True)
+            invoke.append(time.perf_counter() - t0)
+            assert json.loads(done.stdout)["environment"].startswith(marker), done.stdout
+        engine.remove_image(cfg.image("probe", tag))
+    return {"watch_s": [round(v, 2) for v in watch], "watch_s_median": round(statistics.median(watch), 2),
+            "invoke_s": [round(v, 2) for v in invoke], "invoke_s_median": round(statistics.median(invoke), 2)}
+
+
 def measure(cfg: config.Config, function: str, args: argparse.Namespace) -> dict:
     event = pipeline.event_path(cfg, function).read_bytes()
     spec_args = {"tag": args.tag, "memory_mb": args.memory, "timeout_s": args.timeout}
     cold = cold_starts(cfg, function, event, args.cold_runs, **spec_args)
     warm = warm_invokes(cfg, function, event, args.warm_runs, **spec_args)
+    frozen = freeze_costs(cfg, function, event, args.warm_runs, **spec_args)
     inits = [c["init_duration_ms"] for c in cold if c["init_duration_ms"] is not None]
     return {
         "image": cfg.image(function, args.tag),
@@ -154,6 +247,7 @@ def measure(cfg: config.Config, function: str, args: argparse.Namespace) -> dict
         "warm_latency_ms_p95": round(p95(warm["latency_ms"]), 2),
         "warm_duration_ms_median": round(statistics.median(warm["report_duration_ms"]), 2),
         "max_memory_used_mb": max(warm["max_memory_used_mb"], *(c["max_memory_used_mb"] for c in cold)),
+        **frozen,
         "cold_runs": cold,
         "warm": warm,
     }
@@ -169,6 +263,9 @@ COLUMNS = (
     ("warm, p95", "warm_latency_ms_p95"),
     ("warm REPORT Duration, median", "warm_duration_ms_median"),
     ("Max Memory Used MB", "max_memory_used_mb"),
+    ("thaw, median", "thaw_ms_median"),
+    ("freeze, median", "freeze_ms_median"),
+    ("frozen warm invoke, median", "frozen_invoke_ms_median"),
 )
 
 
@@ -190,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-runs", type=int, default=50)
     parser.add_argument("--memory", type=int, default=128, metavar="MB", help="memory size (default: %(default)s)")
     parser.add_argument("--timeout", type=int, default=30, metavar="S", help="function timeout (default: %(default)s)")
+    parser.add_argument("--edit-runs", type=int, default=3, help="edit -> answer measurements (0: none)")
     parser.add_argument("--json-out", type=Path, default=Path(__file__).parent / "results" / "invoke.json")
     args = parser.parse_args(argv)
 
@@ -201,7 +299,12 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = measure(cfg, name, args)
         print(f"{name}: cold {results[name]['cold_start_ms_median']:g} ms, "
               f"warm {results[name]['warm_latency_ms_median']:g} ms", file=sys.stderr)
+    edits = edit_to_answer(args.edit_runs, "bench-edit") if args.edit_runs else None
+    if edits:
+        print(f"edit -> answer: run --watch {edits['watch_s_median']:g} s, invoke {edits['invoke_s_median']:g} s "
+              f"(median of {args.edit_runs})", file=sys.stderr)
     report = {
+        "edit_to_answer": edits,
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "system": platform.platform(),
                     "docker": engine.client().version().get("Version")},
         "settings": {"cold_runs": args.cold_runs, "warm_runs": args.warm_runs, "memory_mb": args.memory,

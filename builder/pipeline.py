@@ -42,6 +42,7 @@ from .project.model import ARCHITECTURES, DEFAULT_ARCHITECTURE, LOCAL_BASE, ONE_
 log = logging.getLogger("builder")
 
 STRIP_CACHE = f"{CACHE_DIR}/strip.json"
+BUILT_RECORD = f"{CACHE_DIR}/built.json"  # image -> its ID and the digest of the inputs it was built from
 DEFAULT_JOBS = 4  # concurrent docker builds; BuildKit runs a stage shared by several of them once
 
 
@@ -428,6 +429,61 @@ def build_many(
     if errors:
         raise errors[0]
     return [futures[name].result() for name in functions]
+
+
+def inputs_digest(config: Config, build_plan: BuildPlan, function: str, base_id: str) -> str:
+    """A digest of what goes into ``function``'s image: builder's version, the base image, its plan
+    (groups of distributions, files, roots) and the content of every backend file it ships."""
+    from . import __version__
+
+    fn = next(f for f in build_plan.functions if f.name == function)
+    digest = hashlib.sha256(repr((__version__, base_id, build_plan.python_version, fn,
+                                  [build_plan.group(g) for g in fn.groups])).encode())  # fmt: skip
+    for rel in (*fn.shared_files, *fn.own_files):
+        digest.update(rel.encode() + b"\0")
+        try:
+            digest.update(hashlib.sha256((config.root / rel).read_bytes()).digest())
+        except OSError:
+            digest.update(b"(unreadable)")
+    return digest.hexdigest()
+
+
+def watched(config: Config, build_plan: BuildPlan, function: str) -> list[Path]:
+    """The files ``function``'s image is made from: what it ships, its requirements and locks, the
+    configuration (a change to any of them may change the image)."""
+    fn = next(f for f in build_plan.functions if f.name == function)
+    rels = [*fn.shared_files, *fn.own_files, *config.function(function).requirements, *config.lock_files,
+            *config.templates, "builder.toml"]
+    return [config.root / rel for rel in dict.fromkeys(rels)]
+
+
+def record_built(config: Config, engine: Engine, build_plan: BuildPlan, built: Sequence[Built]) -> None:
+    """Remember which inputs each image was built from, so a local run can tell a stale image."""
+    base_id = engine.image_info(build_plan.base_image).id
+    path = config.root / BUILT_RECORD
+    record = cachefile.load(path)
+    names = {f.name for f in build_plan.functions}
+    for item in built:
+        image_id = engine.image_info(item.image).id
+        functions = names if config.images == ONE_IMAGE else {item.function}
+        record[item.image] = {"id": image_id, "inputs": {
+            name: inputs_digest(config, build_plan, name, base_id) for name in sorted(functions)}}
+    cachefile.save(path, record)
+
+
+def stale_reason(config: Config, engine: Engine, build_plan: BuildPlan, function: str, tag: str) -> str | None:
+    """Why ``function``'s image must be built before it runs (missing, built from other sources,
+    or not by builder), or None when it is the image its sources make today."""
+    image = config.image(function, tag)
+    if not engine.image_exists(image):
+        return f"{image} does not exist"
+    entry = cachefile.load(config.root / BUILT_RECORD).get(image)
+    if not isinstance(entry, dict) or entry.get("id") != engine.image_info(image).id:
+        return f"builder has no record of building {image} (it was built elsewhere, or before builder kept one)"
+    base_id = engine.image_info(build_plan.base_image).id
+    if (entry.get("inputs") or {}).get(function) != inputs_digest(config, build_plan, function, base_id):
+        return f"{image} is older than its sources (its code, requirements or base changed since it was built)"
+    return None
 
 
 def event_path(config: Config, function: str) -> Path:

@@ -169,6 +169,7 @@ def build_images(
 
         with progress_lines(bar):
             built = pipeline.build_many(cfg, engine, text, names, tag=tag, jobs=jobs, on_done=done)
+    pipeline.record_built(cfg, engine, replace(build_plan, base_image=cfg.base_image), built)
     removed = engine.remove_untagged(cfg.name)
     if removed:
         print(f"removed {removed} untagged image(s) that earlier builds of {cfg.name} left", file=sys.stderr)

@@ -5,18 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .. import pipeline
-from ..core.errors import ConfigError, InvokeError
-from ..local import runner
+from ..core.errors import BuilderError, ConfigError, InvokeError
+from ..image.plan import BuildPlan
+from ..local import debugger, front, runner, watch
 from ..local import sandbox as local
 from ..local import settings as local_settings
 from ..project import config
 from ..project.model import DEFAULT_ARCHITECTURE, emulated
 from ..project.template import parse_parameter_overrides
-from .common import docker, image_tag, load
+from .common import analyse, build_images, docker, image_tag, load
 
 
 def _event(args: argparse.Namespace, cfg: config.Config) -> bytes:
@@ -69,10 +72,40 @@ def _spec(args: argparse.Namespace, cfg: config.Config):
     )
 
 
+def _fresh(args: argparse.Namespace, cfg: config.Config) -> BuildPlan:
+    """Build the function first when its image is missing or older than its sources, unless --no-build
+    (then say so): a local run never answers from a stale image without a word."""
+    args.function = cfg.function(args.function).name
+    engine = docker(args)
+    analysis = analyse(cfg, [args.function])
+    build_plan = pipeline.plan(cfg, analysis)
+    based = replace(build_plan, base_image=pipeline.with_base(cfg, engine).base_image)
+    reason = pipeline.stale_reason(cfg, engine, based, args.function, args.tag)
+    if reason is None:
+        return build_plan
+    if args.no_build:
+        if engine.image_exists(cfg.image(args.function, args.tag)):
+            print(f"warning: {reason}; running it anyway (--no-build).", file=sys.stderr)
+        return build_plan
+    print(f"building {args.function} first: {reason}.", file=sys.stderr)
+    build_images(cfg, engine, build_plan, [args.function], args.tag)
+    return build_plan
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
+    if args.debug_port is not None and args.keep_warm:
+        raise ConfigError("--debug-port starts a container of its own for the debugger; it does not combine with "
+                          "--keep-warm.")
     cfg = load(args)
     event = _event(args, cfg)
-    result = runner.invoke(docker(args), _spec(args, cfg), event, keep_warm=args.keep_warm)
+    _fresh(args, cfg)
+    spec = _spec(args, cfg)
+    if args.debug_port is not None:
+        local.check_port(args.debug_port)
+        spec = local.with_debugger(spec, args.debug_port, str(debugger.ensure(cfg.root)))
+        print(f"waiting for a debugger: attach to 127.0.0.1:{args.debug_port} (debugpy {debugger.VERSION}; in the "
+              f"IDE, map the local sources to /var/task)", file=sys.stderr, flush=True)
+    result = runner.invoke(docker(args), spec, event, keep_warm=args.keep_warm, freeze=not args.no_freeze)
     for line in result.logs:
         print(line, file=sys.stderr)
     sys.stdout.write(result.invocation.body.decode("utf-8", "replace") + "\n")
@@ -85,31 +118,73 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.watch and args.no_build:
+        raise ConfigError("--watch rebuilds the image when its files change; it does not combine with --no-build.")
     cfg = load(args)
-    return _serve(args, _spec(args, cfg))
-
-
-def _serve(args: argparse.Namespace, spec: local.ContainerSpec) -> int:
-    engine = docker(args)
-    container = runner.start(engine, spec)
-    print(f"{spec.image} is listening on 127.0.0.1:{args.port}. Invoke it with:", file=sys.stderr)
-    print(
-        f"  curl -XPOST \"http://localhost:{args.port}{local.INVOKE_PATH}\" -d '{{\"test\": \"data\"}}'",
-        file=sys.stderr,
-    )
-    print("Logs follow; Ctrl-C stops and removes the container.", file=sys.stderr)
-    code = 0
+    build_plan = _fresh(args, cfg)
+    served = _front(args, _spec(args, cfg))
+    if not args.watch:
+        try:
+            served.serve(lambda: _listening(args, served))
+        except KeyboardInterrupt:
+            served.on_notice("stopping")
+        return 0
+    thread = threading.Thread(target=served.serve, args=(lambda: _listening(args, served),), daemon=True)
+    thread.start()
+    state = watch.snapshot(pipeline.watched(cfg, build_plan, args.function))
     try:
-        for line in engine.logs(container, follow=True):
-            print(line, flush=True)
-        code = engine.exit_code(container) or 0  # the container stopped by itself
-        print(f"the container exited with code {code}", file=sys.stderr)
+        while thread.is_alive():
+            edited, state = watch.wait_for_change(state, stop=lambda: not thread.is_alive())
+            if not edited:
+                continue
+            served.on_notice(f"changed: {', '.join(_short(cfg, p) for p in edited)}; rebuilding")
+            try:
+                cfg = load(args)
+                build_plan = _fresh(args, cfg)
+                state = watch.carry(state, pipeline.watched(cfg, build_plan, args.function))
+                served.restart(_spec(args, cfg))
+            except BuilderError as exc:  # e.g. a syntax error mid-edit: keep serving, keep watching
+                served.on_notice(f"error: {exc} (still serving the image before the edit)")
+                continue
+            served.on_notice("restarted: a fresh environment of the new image serves the next invoke")
     except KeyboardInterrupt:
-        print("stopping", file=sys.stderr)
+        served.on_notice("stopping")
     finally:
-        engine.remove(container)
-    return 1 if code else 0
+        served.shutdown()
+        thread.join(30)
+    return 0
 
+
+def _short(cfg: config.Config, path: str) -> str:
+    try:
+        return Path(path).relative_to(cfg.root).as_posix()
+    except ValueError:
+        return path
+
+
+def _front(args: argparse.Namespace, spec: local.ContainerSpec) -> front.Front:
+    lock = threading.Lock()
+
+    def line(text: str) -> None:
+        with lock:
+            print(text, flush=True)
+
+    def notice(text: str) -> None:
+        with lock:
+            print(text, file=sys.stderr, flush=True)
+
+    return front.Front(docker(args), spec, concurrency=args.concurrency, freeze=not args.no_freeze,
+                       on_line=line, on_notice=notice)
+
+
+def _listening(args: argparse.Namespace, served: front.Front) -> None:
+    plural = "s" if args.concurrency > 1 else ""
+    frozen = "" if args.no_freeze else ", frozen between invokes"
+    served.on_notice(f"{served.spec.image} is listening on 127.0.0.1:{args.port} (up to {args.concurrency} "
+                     f"environment{plural}{frozen}). Invoke it with:")
+    served.on_notice(f"  curl -XPOST \"http://localhost:{args.port}{local.INVOKE_PATH}\" -d '{{\"test\": \"data\"}}'")
+    served.on_notice("Logs follow; Ctrl-C stops and removes the containers." +
+                     (" Edits rebuild and restart the function." if args.watch else ""))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -132,7 +207,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         r.add_argument("--parameter-overrides", metavar="K=V ...",
                        help="template parameters, as for sam (default: samconfig.toml's parameter_overrides)")
         r.add_argument("--no-sandbox", action="store_true", help="writable root, root user, no memory limit")
+        r.add_argument("--no-build", action="store_true",
+                       help="run the image as it is, even when it is older than its sources (said on stderr)")
+        r.add_argument("--no-freeze", action="store_true",
+                       help="let a warm environment run between invokes (Lambda freezes it)")
         if name == "invoke":
             r.add_argument("--event", metavar="FILE", help="the event JSON ('-': stdin; default: the sample event)")
             r.add_argument("--keep-warm", action="store_true", help="reuse (and keep) a running container")
+            r.add_argument("--debug-port", type=int, metavar="N",
+                           help="start the function under debugpy, waiting for an IDE to attach on 127.0.0.1:N")
+        else:
+            r.add_argument("--watch", action="store_true",
+                           help="rebuild and restart the function when a file its image is made from changes")
+            r.add_argument("--concurrency", type=int, default=1, metavar="N",
+                           help="serve up to N concurrent invokes, each environment with its own cold start "
+                           "(default: %(default)s)")
         r.set_defaults(handler=handler)

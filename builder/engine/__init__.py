@@ -33,6 +33,7 @@ class Container:
     id: str
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    paused: bool = False  # frozen between invokes
 
 
 class Engine(Protocol):

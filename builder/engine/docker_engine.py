@@ -309,7 +309,7 @@ class DockerEngine:
             previous = self.client().containers.get(spec.name)
         except _errors().NotFound:
             previous = None
-        if previous is not None and previous.status == "running":
+        if previous is not None and previous.status in ("running", "paused"):
             raise EngineError(
                 f"A container named {spec.name} is already running (a `run`, or an `invoke --keep-warm`, of "
                 "this function on this port). Reuse it with `invoke --keep-warm`, pick another --port, or "
@@ -330,13 +330,38 @@ class DockerEngine:
 
     @_wrap("Finding a container")
     def find_running(self, name: str) -> Container | None:
-        """The running container called ``name``, if any (for warm reuse)."""
+        """The running (or paused: frozen between invokes) container called ``name``, if any (for warm reuse)."""
         try:
             container = self.client().containers.get(name)
         except _errors().NotFound:
             return None
         labels = dict((container.attrs.get("Config") or {}).get("Labels") or {})
-        return Container(container.id, name, labels) if container.status == "running" else None
+        if container.status not in ("running", "paused"):
+            return None
+        return Container(container.id, name, labels, paused=container.status == "paused")
+
+    @_wrap("Finding a container")
+    def container_exists(self, name: str) -> bool:
+        """Whether a container called ``name`` exists, in any state."""
+        try:
+            self.client().containers.get(name)
+        except _errors().NotFound:
+            return False
+        return True
+
+    @_wrap("Freezing a container")
+    def pause(self, container: Container) -> None:
+        """Freeze every process of the container (the cgroup freezer), as Lambda does between invokes."""
+        self.client().api.pause(container.id)
+
+    @_wrap("Thawing a container")
+    def unpause(self, container: Container) -> None:
+        """Thaw a container frozen by :meth:`pause` (no error when it is not frozen)."""
+        try:
+            self.client().api.unpause(container.id)
+        except _errors().APIError as exc:
+            if "is not paused" not in str(exc):
+                raise
 
     @_wrap("Reading container logs")
     def logs(self, container: Container, *, follow: bool = False, since: Any = None) -> Iterator[str]:
@@ -360,9 +385,13 @@ class DockerEngine:
         return None if state.get("Running") else int(state.get("ExitCode", 0))
 
     def remove(self, container: Container) -> None:
-        """Stop and remove a container (no error when it is already gone)."""
+        """Stop and remove a container, frozen or not (no error when it is already gone)."""
         try:
-            self.client().containers.get(container.id).remove(force=True)
+            found = self.client().containers.get(container.id)
+            if found.status == "paused":  # a frozen process cannot act on SIGKILL until thawed
+                with contextlib.suppress(_errors().APIError):
+                    found.unpause()
+            found.remove(force=True)
         except _errors().NotFound:
             pass
         except _errors().DockerException as exc:

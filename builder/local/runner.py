@@ -7,6 +7,7 @@ client) and :mod:`builder.engine` (the containers). Never prints.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -16,6 +17,9 @@ from ..engine import Container
 from ..engine.docker_engine import DockerEngine
 from ..project.model import Config
 from . import sandbox as local
+from . import scratch
+
+notices = logging.getLogger("builder.output")
 
 START_TIMEOUT = 30.0  # seconds for the emulator to answer HTTP after the container starts
 LOG_WAIT = 3.0  # seconds to wait for the REPORT line after the response
@@ -61,20 +65,55 @@ def spec_for(
 
 
 def start(engine: DockerEngine, spec: local.ContainerSpec) -> Container:
-    """Start the container and wait until its invoke endpoint answers; removed again on failure."""
+    """Start the container and wait until its invoke endpoint answers; removed again on failure.
+
+    In the sandbox its /tmp is a file system of its own size (:mod:`scratch`) where one can be
+    made, so /tmp does not count as memory; else a tmpfs, with a notice.
+    """
     if engine.find_running(spec.name) is None:  # else the engine says whose container it is
         local.check_port(spec.ports[local.CONTAINER_PORT])
-    container = engine.start(spec)
+    scratch.sweep(engine.container_exists)  # what killed runs and removed warm containers left
+    spec = _with_scratch(spec)
+    try:
+        container = engine.start(spec)
+    except BaseException:
+        scratch.remove(spec.name)
+        raise
     try:
         local.wait_ready(spec.ports[local.CONTAINER_PORT], START_TIMEOUT)
     except BaseException:
-        engine.remove(container)
+        stop(engine, container)
         raise
     return container
 
 
-def invoke(engine: DockerEngine, spec: local.ContainerSpec, event: bytes, *, keep_warm: bool = False) -> Result:
-    """Send ``event`` to the function; reuse a warm container with ``keep_warm`` (and keep it)."""
+def _with_scratch(spec: local.ContainerSpec) -> local.ContainerSpec:
+    if "/tmp" not in spec.tmpfs:
+        return spec  # no sandbox: /tmp is the container's own
+    why_not = scratch.available()
+    if why_not is not None:
+        notices.warning("note: /tmp is a tmpfs, so what a function writes there counts against its memory (%s).",
+                        why_not)
+        return spec
+    folder = scratch.create(spec.name, spec.tmp_mb)
+    return replace(spec, tmpfs=MappingProxyType({}), mounts=MappingProxyType({**spec.mounts, str(folder): "/tmp"}))
+
+
+def stop(engine: DockerEngine, container: Container) -> None:
+    """Remove a function's container and its /tmp."""
+    try:
+        engine.remove(container)
+    finally:
+        scratch.remove(container.name)
+
+
+def invoke(engine: DockerEngine, spec: local.ContainerSpec, event: bytes, *, keep_warm: bool = False,
+           freeze: bool = True) -> Result:
+    """Send ``event`` to the function; reuse a warm container with ``keep_warm`` (and keep it).
+
+    A kept container is frozen between invokes (``freeze``), as Lambda freezes an idle
+    environment: nothing in it runs until the next invoke thaws it.
+    """
     port = spec.ports[local.CONTAINER_PORT]
     container = engine.find_running(spec.name) if keep_warm else None
     if container is not None and not local.same_warm_container(container.labels, spec):
@@ -84,20 +123,28 @@ def invoke(engine: DockerEngine, spec: local.ContainerSpec, event: bytes, *, kee
                 f"({container.labels.get(local.PROJECT_LABEL) or 'not builder'}) on port {port}. Pick another "
                 f"--port, or stop it with `docker rm -f {container.name}`."
             )
-        engine.remove(container)  # this function's warm container of an image built before: replaced
+        stop(engine, container)  # this function's warm container of an image built before: replaced
         container = None
     reused = container is not None
     if container is None:
         container = start(engine, spec)
+    elif container.paused:
+        engine.unpause(container)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     try:
-        timeout = float(spec.environment["AWS_LAMBDA_FUNCTION_TIMEOUT"]) + 15.0  # init may take 10 s
-        answer = local.invoke(port, event, timeout=timeout)
+        answer = local.invoke(port, event, timeout=client_timeout(spec))
         lines = _logs_until_report(engine, container, answer.request_id, since if reused else None)
     finally:
         if not keep_warm:
-            engine.remove(container)
+            stop(engine, container)
+        elif freeze:
+            engine.pause(container)
     return Result(answer, lines, reused)
+
+
+def client_timeout(spec: local.ContainerSpec) -> float:
+    """How long to wait for an answer: the function's timeout, and init's 10 s, and some slack."""
+    return float(spec.environment["AWS_LAMBDA_FUNCTION_TIMEOUT"]) + 15.0
 
 
 def _logs_until_report(engine: DockerEngine, container: Container, request_id: str | None, since) -> tuple[str, ...]:
@@ -105,10 +152,17 @@ def _logs_until_report(engine: DockerEngine, container: Container, request_id: s
     deadline = time.monotonic() + LOG_WAIT
     while True:
         lines = tuple(engine.logs(container, since=since))
-        done = any(line.startswith("REPORT") and (request_id is None or request_id in line) for line in lines)
+        done = any(_is_record(line, "REPORT", "platform.report") and (request_id is None or request_id in line)
+                   for line in lines)
         if done or time.monotonic() > deadline:
             if since is not None and request_id:  # keep this invocation's lines only
-                start = next((i for i, l in enumerate(lines) if l.startswith("START") and request_id in l), 0)
+                start = next((i for i, line in enumerate(lines)
+                              if _is_record(line, "START", "platform.start") and request_id in line), 0)
                 lines = lines[start:]
             return lines
         time.sleep(0.05)
+
+
+def _is_record(line: str, text: str, json_type: str) -> bool:
+    """Whether ``line`` is the platform's START or REPORT line, as text or as a JSON record."""
+    return line.startswith(text) or (line.startswith("{") and f'"type": "{json_type}"' in line)

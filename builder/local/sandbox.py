@@ -43,6 +43,8 @@ class ContainerSpec:
     labels: Mapping[str, str]
     read_only: bool = True
     tmpfs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # host folder -> container path (":ro" at its end: read-only)
+    mounts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     user: str | None = SANDBOX_USER
     mem_limit: str | None = None
     memswap_limit: str | None = None  # equal to mem_limit: no swap, so the limit is real
@@ -51,6 +53,7 @@ class ContainerSpec:
     pids_limit: int | None = PIDS_LIMIT
     ulimits: tuple[tuple[str, int, int], ...] = (("nofile", NOFILE, NOFILE),)
     init: bool = True  # tini as PID 1 reaps what a killed runtime orphans and forwards SIGTERM
+    tmp_mb: int = 512  # the size of /tmp (a tmpfs above, or a file system of that size mounted at start)
 
     def docker_run_kwargs(self) -> dict[str, object]:
         """The keyword arguments of docker SDK's ``containers.run`` (add ``detach=True``)."""
@@ -63,6 +66,8 @@ class ContainerSpec:
             "labels": dict(self.labels),
             "read_only": self.read_only,
             "tmpfs": dict(self.tmpfs),
+            "volumes": {host: {"bind": path.removesuffix(":ro"), "mode": "ro" if path.endswith(":ro") else "rw"}
+                        for host, path in self.mounts.items()},
             "cap_drop": list(self.cap_drop),
             "security_opt": list(self.security_opt),
             "ulimits": [{"name": n, "soft": s, "hard": h} for n, s, h in self.ulimits],
@@ -85,10 +90,12 @@ def sandbox_spec(
     tmp_mb: int = 512,
     env: Mapping[str, str] = MappingProxyType({}),
     sandbox: bool = True,
+    tmp_dir: str | None = None,
 ) -> ContainerSpec:
     """Plan a container that runs ``handler`` from ``image`` like Lambda would.
 
-    The sandbox is Lambda's: read-only root with a ``tmp_mb`` MB ``/tmp``, a non-root user, no
+    The sandbox is Lambda's: read-only root with a ``tmp_mb`` MB ``/tmp`` (the host folder
+    ``tmp_dir``, a file system of that size, else a tmpfs, which counts as memory), a non-root user, no
     capabilities, ``memory_mb`` of memory and no swap, 1024 processes and open files. The
     environment carries Lambda's variables; ``env`` (the function's own variables) may
     override the defaults (e.g. ``AWS_REGION``) but not what the arguments set. With
@@ -127,12 +134,33 @@ def sandbox_spec(
         ports=MappingProxyType({CONTAINER_PORT: port}),
         name=f"builder-{safe_name}-{port}",
         labels=MappingProxyType({LABEL: function_name, "builder.handler": handler}),
+        tmp_mb=tmp_mb,
     )
     if not sandbox:
         return replace(spec, read_only=False, user=None, cap_drop=(), security_opt=(), pids_limit=None, ulimits=())
     memory = f"{memory_mb}m"
-    tmpfs = MappingProxyType({"/tmp": f"rw,size={tmp_mb}m"})
-    return replace(spec, tmpfs=tmpfs, mem_limit=memory, memswap_limit=memory)
+    spec = replace(spec, mem_limit=memory, memswap_limit=memory)
+    if tmp_dir is not None:
+        return replace(spec, mounts=MappingProxyType({tmp_dir: "/tmp"}))
+    # Docker's tmpfs is noexec unless told: Lambda runs programs from /tmp (ffmpeg, headless browsers).
+    return replace(spec, tmpfs=MappingProxyType({"/tmp": f"rw,exec,size={tmp_mb}m"}))
+
+
+def with_debugger(spec: ContainerSpec, port: int, debugpy_dir: str) -> ContainerSpec:
+    """``spec`` with the runtime under debugpy (``debugpy_dir`` mounted read-only), listening on the host's
+    ``port``; the invoke waits for a debugger, and a paused one never times it out (900 s, Lambda's longest)."""
+    from . import debugger
+
+    if not 1 <= port <= 65535 or port == spec.ports.get(CONTAINER_PORT):
+        raise ConfigError(f"Debug port {port} is not a free TCP port beside the invoke port; use e.g. 5678.")
+    environment = {**spec.environment, "BUILDER_RUNTIME_COMMAND": debugger.RUNTIME_COMMAND,
+                   "AWS_LAMBDA_FUNCTION_TIMEOUT": str(debugger.DEBUG_TIMEOUT_S)}
+    return replace(
+        spec,
+        environment=MappingProxyType(dict(sorted(environment.items()))),
+        ports=MappingProxyType({**spec.ports, debugger.CONTAINER_PORT: port}),
+        mounts=MappingProxyType({**spec.mounts, debugpy_dir: f"{debugger.CONTAINER_PATH}:ro"}),
+    )
 
 
 PROJECT_LABEL = "builder.project"

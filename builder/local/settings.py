@@ -180,6 +180,7 @@ def local_settings(
                 environment[key] = value
                 if key in unresolved:
                     unresolved.remove(key)
+    environment.update(_logging(fn.setting("LoggingConfig")))
     environment.update(env or {})
     unresolved = [key for key in unresolved if key not in (env or {})]
     notices = []
@@ -199,6 +200,16 @@ def local_settings(
                        "EphemeralStorage.Size", notices),  # fmt: skip
         notices=tuple(notices),
     )
+
+
+def _logging(config: Any) -> dict[str, str]:
+    """Lambda's variables for the template's ``LoggingConfig``: a JSON log format, and its levels."""
+    if not isinstance(config, dict) or str(config.get("LogFormat", "")).upper() != "JSON":
+        return {}
+    variables = {"AWS_LAMBDA_LOG_FORMAT": "JSON"}
+    if config.get("ApplicationLogLevel"):
+        variables["AWS_LAMBDA_LOG_LEVEL"] = str(config["ApplicationLogLevel"]).upper()
+    return variables
 
 
 def _number(resolver: _Resolver, value: Any, default: int, fn: FunctionConfig, key: str, notices: list[str]) -> int:

@@ -237,7 +237,7 @@ class _Reader:
         found = sorted((self.folder / "events").glob("*.json")) if (self.folder / "events").is_dir() else []
         if len(found) == 1:  # the project's one sample event
             events.append(posixpath.normpath(posixpath.join(template_dir, "events", found[0].name)))
-        settings = {key: props[key] for key in ("Environment", "MemorySize", "Timeout", "EphemeralStorage") if key in props}
+        settings = {key: props[key] for key in ("Environment", "MemorySize", "Timeout", "EphemeralStorage", "LoggingConfig") if key in props}
         return FunctionConfig(
             name=name,
             handler=handler,

@@ -181,7 +181,7 @@ def test_timeout_kills_and_next_invoke_is_cold(start):
     assert time.monotonic() - began < 5
     error = error_of(slow)
     assert error["errorType"] == "Sandbox.Timedout"
-    assert re.search(rf"{slow.request_id} Task timed out after 1\.00 seconds$", error["errorMessage"])
+    assert error["errorMessage"] == f"RequestId: {slow.request_id} Error: Task timed out after 1.00 seconds"
     after = emulator.invoke({"again": True})
     assert after.ok and json.loads(after.body)["event"] == {"again": True}
     timed_out, cold = emulator.reports()
@@ -198,10 +198,14 @@ def test_init_errors_answer_at_once(start, handler, error_type, message):
     emulator = start(handler)
     for _ in range(2):  # each invoke retries the init, like Lambda after a failed init
         began = time.monotonic()
-        error = error_of(emulator.invoke(timeout=10))
+        answer = emulator.invoke(timeout=10)
+        error = error_of(answer)
         assert time.monotonic() - began < 5
         assert error["errorType"] == error_type and message in error["errorMessage"]
+        assert error["requestId"] == answer.request_id  # Lambda names the invoke the init failed for
     assert [r.error_type for r in emulator.reports()] == [error_type, error_type]
+    init_reports = [line for line in emulator.logs().splitlines() if line.startswith("INIT_REPORT")]
+    assert len(init_reports) == 2 and all(f"Status: error\tError Type: {error_type}" in r for r in init_reports)
 
 
 @pytest.mark.parametrize(("handler", "how"), [
@@ -223,17 +227,19 @@ def test_oversized_response(start):
     emulator = start("app.big")
     error = error_of(emulator.invoke(timeout=10))
     assert error["errorType"] == "Function.ResponseSizeTooLarge"
-    assert f"exceeded maximum allowed payload size ({MAX} bytes)" in error["errorMessage"]
+    assert f"exceeded maximum allowed payload size ({MAX + 100} bytes)" in error["errorMessage"]  # 6291556
     # awslambdaric dies on the refused response; the next invoke gets a fresh environment, not its exit.
     after = emulator.invoke({"small": True}, timeout=10)
     assert after.ok and json.loads(after.body) == "small"
     assert emulator.reports()[1].init_duration_ms is not None
+    at_limit = emulator.invoke({"size": MAX + 98}, timeout=10)  # 6291556 bytes with its quotes: allowed
+    assert at_limit.ok and len(at_limit.body) == MAX + 100
 
 
 def test_oversized_request(start):
     emulator = start("app.echo")
     result = local.invoke(emulator.port, b"x" * (MAX + 1), timeout=10)
-    assert result.status == 413 and json.loads(result.body)["errorType"] == "RequestEntityTooLarge"
+    assert result.status == 413 and json.loads(result.body)["errorType"] == "RequestEntityTooLargeException"
     assert emulator.invoke({"still": "fine"}).ok
 
 
@@ -329,7 +335,7 @@ def test_runtime_api_contract(start):
     assert status == 403  # init is over once the runtime asked for an event
     status, _, body = emulator.runtime_api("POST", "invocation/not-this-one/response", b"{}")
     assert status == 400 and json.loads(body) == {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}
-    status, _, body = emulator.runtime_api("POST", f"invocation/{request_id}/response", b"x" * (MAX + 1))
+    status, _, body = emulator.runtime_api("POST", f"invocation/{request_id}/response", b"x" * (MAX + 101))
     assert status == 413 and json.loads(body)["errorType"] == "RequestEntityTooLarge"
     thread.join(10)
     assert error_of(answers[0])["errorType"] == "Function.ResponseSizeTooLarge"
@@ -382,7 +388,7 @@ def test_sandbox_spec_is_lambda_like():
     spec = local.sandbox_spec("img:1", "orders/create", "functions/orders/create.handler", port=9000,
                               memory_mb=256, timeout_s=10, env={"AWS_REGION": "eu-west-1", "TABLE": "t"})
     assert spec.image == "img:1" and spec.command == ("functions/orders/create.handler",)
-    assert spec.read_only and spec.tmpfs == {"/tmp": "rw,size=512m"}
+    assert spec.read_only and spec.tmpfs == {"/tmp": "rw,exec,size=512m"}
     assert spec.user == "993:993" and spec.cap_drop == ("ALL",) and spec.security_opt == ("no-new-privileges",)
     assert spec.mem_limit == spec.memswap_limit == "256m"
     assert spec.ports == {8080: 9000}
@@ -396,6 +402,20 @@ def test_sandbox_spec_is_lambda_like():
     assert kwargs["ports"] == {"8080/tcp": ("127.0.0.1", 9000)}
     assert kwargs["mem_limit"] == kwargs["memswap_limit"] == "256m" and kwargs["pids_limit"] == 1024
     assert kwargs["ulimits"] == [{"name": "nofile", "soft": 1024, "hard": 1024}]
+
+
+def test_sandbox_spec_mounts_a_tmp_folder_instead_of_a_tmpfs():
+    spec = local.sandbox_spec("img", "fn", "app.handler", port=9000, tmp_mb=2048, tmp_dir="/scratch/fn/tmp")
+    assert spec.tmpfs == {} and spec.mounts == {"/scratch/fn/tmp": "/tmp"} and spec.tmp_mb == 2048
+    assert spec.docker_run_kwargs()["volumes"] == {"/scratch/fn/tmp": {"bind": "/tmp", "mode": "rw"}}
+
+
+def test_scratch_says_why_it_cannot_mount(monkeypatch):
+    from builder.local import scratch
+
+    assert "not on this machine" in scratch.available("tcp://10.0.0.5:2376")
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert scratch.available("unix:///var/run/docker.sock") == "mounting a file system needs root"
 
 
 def test_sandbox_spec_arguments_win_and_runtime_api_is_dropped():

@@ -160,3 +160,21 @@ def test_strip_sources_must_be_true_or_false(cfg):
     (cfg.root / "builder.toml").write_text((cfg.root / "builder.toml").read_text() + '\n[strip]\nsources = "no"\n')
     with pytest.raises(config.ConfigError, match=r"\[strip\]: 'sources' must be a bool"):
         config.load(cfg.root)
+
+
+def test_the_inputs_digest_of_an_image_changes_with_its_own_files_and_dists_only(cfg):
+    from builder import pipeline
+
+    def digest(dists=("numpy",), base="sha256:base"):
+        p = plan.make_plan(cfg, needs(hello=(set(dists), ["functions/hello/app.py"]),
+                                      report=({"numpy"}, ["functions/report/app.py"])), DISTS)
+        return {name: pipeline.inputs_digest(cfg, p, name, base) for name in ("hello", "report")}
+
+    before = digest()
+    assert digest() == before  # the same inputs, the same digest
+    hello = cfg.root / "functions" / "hello" / "app.py"
+    hello.write_text(hello.read_text() + "\n# an edit\n")
+    edited = digest()
+    assert edited["hello"] != before["hello"] and edited["report"] == before["report"]
+    assert digest(dists=("numpy", "six"))["hello"] != edited["hello"]  # a requirement more
+    assert digest(base="sha256:other") != edited  # a rebuilt base makes both stale

@@ -197,3 +197,28 @@ def test_a_prebuilt_layers_unresolved_imports_are_warnings_not_errors(tmp_path):
     assert "layers/vendored/python/compat.py" in {f.path for f in closure.local_files}
     (warning,) = closure.warnings
     assert (warning.path, warning.line) == ("layers/vendored/python/compat.py", 3) and "prebuilt layer" in warning.message
+
+
+def test_a_json_log_format_reaches_the_local_run_as_lambdas_variables(tmp_path):
+    root = project(tmp_path / "p", """
+        Globals:
+          Function:
+            Runtime: python3.11
+            LoggingConfig:
+              LogFormat: JSON
+              ApplicationLogLevel: debug
+        Resources:
+          JsonFunction:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src/, Handler: app.lambda_handler}
+          TextFunction:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src/, Handler: app.lambda_handler, LoggingConfig: {LogFormat: Text}}
+    """, {"src/app.py": HANDLER})
+    cfg = config.load(root)
+    json_env = local_settings.local_settings(cfg, cfg.function("JsonFunction")).environment
+    assert (json_env["AWS_LAMBDA_LOG_FORMAT"], json_env["AWS_LAMBDA_LOG_LEVEL"]) == ("JSON", "DEBUG")
+    text_env = local_settings.local_settings(cfg, cfg.function("TextFunction")).environment
+    assert "AWS_LAMBDA_LOG_FORMAT" not in text_env
+    overridden = local_settings.local_settings(cfg, cfg.function("JsonFunction"), env={"AWS_LAMBDA_LOG_FORMAT": "Text"})
+    assert overridden.environment["AWS_LAMBDA_LOG_FORMAT"] == "Text"  # --env last

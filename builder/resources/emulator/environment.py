@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import math
 import os
+import select
 import shlex
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 import uuid
@@ -17,13 +22,36 @@ from dataclasses import dataclass
 ACCOUNT = "012345678912"  # the RIE's placeholder account in function ARNs
 
 _print_lock = threading.Lock()
+_capture: list[str] | None = None  # the log lines of the invocation in progress (for X-Amz-Log-Type: Tail)
+# Variables only the emulator reads (RIE reads AWS_LAMBDA_FUNCTION_TIMEOUT too): the function never sees them.
+PRIVATE = ("AWS_LAMBDA_FUNCTION_TIMEOUT", "BUILDER_RUNTIME_COMMAND", "BUILDER_EMULATOR_PORT", "BUILDER_RUNTIME_API_PORT",
+           "BUILDER_EMULATOR")
+JSON_LOGS = "JSON"
+SAMPLE_S = 0.05  # how often the runtime's peak memory is read
 
 
 def log(line: str) -> None:
-    """Write one platform log line (START, END, REPORT) to stdout, in order with the runtime's."""
+    """Write one log line to stdout (the platform's or the runtime's), and to the invocation's capture."""
     with _print_lock:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
+        if _capture is not None:
+            _capture.append(line)
+
+
+def capture(lines: list[str] | None) -> None:
+    """Collect every line logged from now on into ``lines`` (None: stop collecting)."""
+    global _capture
+    with _print_lock:
+        _capture = lines
+
+
+def platform(record_type: str, text: str, record: dict[str, object], json_logs: bool) -> None:
+    """A platform line (START, END, REPORT, INIT_REPORT): text, or Lambda's JSON record with a JSON log format."""
+    if json_logs:
+        log(json.dumps({"time": timestamp(), "type": f"platform.{record_type}", "record": record}))
+    else:
+        log(text)
 
 
 @dataclass(frozen=True)
@@ -39,12 +67,13 @@ class Config:
     runtime_port: int
     task_root: str
     runtime_command: tuple[str, ...]
+    json_logs: bool = False
 
     @classmethod
     def load(cls, argv: list[str], env: dict[str, str]) -> Config:
         if len(argv) != 1 or not argv[0]:
             raise ValueError("the handler (e.g. app.handler) must be the one argument")
-        command = shlex.split(env.get("BUILDER_RUNTIME_COMMAND", "")) or [sys.executable, "-m", "awslambdaric"]
+        command = shlex.split(env.get("BUILDER_RUNTIME_COMMAND", "")) or [sys.executable, "-u", "-m", "awslambdaric"]
         return cls(
             handler=argv[0],
             function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", "function"),
@@ -55,6 +84,7 @@ class Config:
             runtime_port=int(env.get("BUILDER_RUNTIME_API_PORT", "9001")),
             task_root=env.get("LAMBDA_TASK_ROOT", "/var/task"),
             runtime_command=(*command, argv[0]),
+            json_logs=env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == JSON_LOGS,
         )
 
     @property
@@ -77,9 +107,13 @@ class Config:
             "LAMBDA_TASK_ROOT": self.task_root,
             "LAMBDA_RUNTIME_DIR": "/var/runtime",
             "TZ": "UTC",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+            "LANG": "en_US.UTF-8",
         }
         for key, value in defaults.items():
             env.setdefault(key, value)
+        for key in PRIVATE:
+            env.pop(key, None)
         env["_HANDLER"] = self.handler
         env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{self.runtime_port}"
         return env
@@ -146,16 +180,58 @@ class Runtime:
         self.peak_kb = 0
         self.oom_kills_before = oom_kills()
         # Its own session, so a kill reaches everything the handler spawned.
+        # Its output passes through the emulator, so an invocation's lines can be returned (Tail).
+        self._relaying = threading.Lock()
         self.proc = subprocess.Popen(
             config.runtime_command, cwd=config.task_root, env=config.runtime_env(dict(os.environ)),
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
+        threading.Thread(target=self._relay, daemon=True).start()
+        threading.Thread(target=self._sample_until_exit, daemon=True).start()
         try:  # so the kernel's OOM killer picks the function, not the emulator
             with open(f"/proc/{self.proc.pid}/oom_score_adj", "w") as f:
                 f.write("1000")
         except OSError:
             pass
         threading.Thread(target=lambda: on_exit(self, self.proc.wait()), daemon=True).start()
+
+    def _relay(self) -> None:
+        # Reads happen only under the lock, so drain() can tell when everything written was logged.
+        assert self.proc.stdout is not None
+        fd, pending = self.proc.stdout.fileno(), b""
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if not ready:
+                continue
+            with self._relaying:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    log(line.decode("utf-8", "replace"))
+        if pending:
+            log(pending.decode("utf-8", "replace"))
+
+    def drain(self, timeout: float = 0.5) -> None:
+        """Wait until what the runtime has written so far is logged (before END and REPORT, as on Lambda)."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._relaying:
+                try:
+                    waiting = struct.unpack("i", fcntl.ioctl(self.proc.stdout.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+                except OSError:  # closed: the runtime is gone and its output read
+                    return
+                if waiting == 0:
+                    return
+            time.sleep(0.001)
+
+    def _sample_until_exit(self) -> None:
+        # The peak must be read while the process lives: a runtime that exits (sys.exit) has none after.
+        while self.exit_status is None and self.proc.poll() is None:
+            self.sample_memory()
+            time.sleep(SAMPLE_S)
 
     def kill(self) -> None:
         try:

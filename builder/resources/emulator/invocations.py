@@ -10,9 +10,11 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from .environment import Config, Runtime, describe_exit, log, oom_kills, timestamp
+from . import environment
+from .environment import Config, Runtime, describe_exit, log, oom_kills, platform, timestamp
 
-MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous request and response limit (6291456)
+MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous request limit (6291456)
+MAX_RESPONSE = MAX_PAYLOAD + 100  # and its response limit (6291556), as RAPID has it
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit; a slow init then runs into the invoke timeout
 KILL_WAIT_S = 5.0
 
@@ -28,6 +30,17 @@ class Outcome:
     error_type: str | None = None
     reset: bool = False  # the environment must be thrown away
 
+    def for_request(self, request_id: str) -> Outcome:
+        """This outcome, with the runtime's empty ``requestId`` (an init error's) set, as Lambda answers it."""
+        try:
+            error = json.loads(self.body)
+        except ValueError:
+            return self
+        if not isinstance(error, dict) or error.get("requestId") != "":
+            return self
+        body = json.dumps({**error, "requestId": request_id}).encode()
+        return Outcome(body, self.content_type, self.function_error, self.status, self.error_type, self.reset)
+
     @classmethod
     def failure(cls, error_type: str, message: str, status: str = "error", report_type: str = "") -> Outcome:
         """A failed invocation; ``report_type`` is the REPORT's Error Type when it differs from the body's."""
@@ -38,8 +51,11 @@ class Outcome:
 class Invocation:
     """One invoke on its way through the environment, from the invoke API to the runtime and back."""
 
-    def __init__(self, event: bytes, client_context: str | None) -> None:
-        self.id = str(uuid.uuid4())
+    def __init__(self, event: bytes, client_context: str | None, request_id: str | None = None,
+                 json_logs: bool = False) -> None:
+        self.id = request_id or str(uuid.uuid4())
+        self.json_logs = json_logs
+        self.lines: list[str] = []  # what was logged from START to REPORT
         self.event = event
         self.client_context = client_context
         self.created = time.monotonic()
@@ -50,7 +66,8 @@ class Invocation:
     def log_start(self) -> None:
         if not self.started_logged:
             self.started_logged = True
-            log(f"START RequestId: {self.id} Version: $LATEST")
+            platform("start", f"START RequestId: {self.id} Version: $LATEST",
+                     {"requestId": self.id, "version": "$LATEST"}, self.json_logs)
 
 
 class FifoLock:
@@ -100,19 +117,30 @@ class Emulator:
 
     # -- the invoke side ------------------------------------------------------------------
 
-    def invoke(self, event: bytes, client_context: str | None = None) -> tuple[Invocation, Outcome]:
-        """Run one invocation to its end (result, error, timeout or crash); never hangs."""
+    def invoke(self, event: bytes, client_context: str | None = None,
+               request_id: str | None = None) -> tuple[Invocation, Outcome]:
+        """Run one invocation to its end (result, error, timeout or crash); never hangs.
+
+        Its log lines, START to REPORT, are kept in ``Invocation.lines``.
+        """
         with self._turns:
-            inv = Invocation(event, client_context)
-            with self._cv:
-                self._pending = inv
-                self._cv.notify_all()
-                outcome, runtime, cold = self._await(inv)
-                self._pending = self._in_flight = None
-            self._finish(inv, runtime, cold)
-            if outcome.reset and runtime is not None:
-                self._retire(runtime)
-            return inv, outcome
+            inv = Invocation(event, client_context, request_id, self.config.json_logs)
+            environment.capture(inv.lines)
+            try:
+                return self._run(inv)
+            finally:
+                environment.capture(None)
+
+    def _run(self, inv: Invocation) -> tuple[Invocation, Outcome]:
+        with self._cv:
+            self._pending = inv
+            self._cv.notify_all()
+            outcome, runtime, cold = self._await(inv)
+            self._pending = self._in_flight = None
+        self._finish(inv, runtime, cold)
+        if outcome.reset and runtime is not None:
+            self._retire(runtime)
+        return inv, outcome
 
     def _await(self, inv: Invocation) -> tuple[Outcome, Runtime | None, bool]:
         """Wait for ``inv`` to end; returns how, in which environment, and whether it was cold."""
@@ -130,9 +158,12 @@ class Emulator:
                     return inv.outcome, None, False
                 self._runtime = runtime
             elif self._init_error is not None:
-                inv.outcome = self._init_error
+                inv.outcome = self._init_error.for_request(inv.id)
             elif runtime.exit_status is not None:
                 message = f"RequestId: {inv.id} Error: Runtime exited with error: {describe_exit(runtime.exit_status)}"
+                inv.log_start()
+                log(message)  # Lambda logs the exit, then the error type
+                log("Runtime.ExitError")
                 out_of_memory = runtime.exit_status == -signal.SIGKILL and oom_kills() > runtime.oom_kills_before
                 if out_of_memory:  # Lambda then reports the whole memory size as used
                     runtime.peak_kb = self.config.memory_mb * 1024
@@ -146,10 +177,11 @@ class Emulator:
                     deadline = max(runtime.started + INIT_TIMEOUT_S, inv.created) + timeout
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    message = f"{timestamp()} {inv.id} Task timed out after {timeout:.2f} seconds"
+                    message = f"Task timed out after {timeout:.2f} seconds"
                     inv.log_start()
-                    log(message)
-                    inv.outcome = Outcome.failure("Sandbox.Timedout", message, status="timeout")
+                    log(f"{timestamp()} {inv.id} {message}")  # the log line has a time, the body not
+                    inv.outcome = Outcome.failure("Sandbox.Timedout", f"RequestId: {inv.id} Error: {message}",
+                                                  status="timeout")
                 else:
                     self._cv.wait(remaining)
         return inv.outcome, runtime, cold
@@ -159,22 +191,32 @@ class Emulator:
         end = time.monotonic()
         outcome = inv.outcome
         assert outcome is not None
+        if runtime is not None:
+            runtime.drain()  # the function's last lines come before END, and are in its Tail
         inv.log_start()
         duration = (end - (inv.dispatched_at or inv.created)) * 1000
+        used = runtime.sample_memory() if runtime else 0
         fields = [
             f"REPORT RequestId: {inv.id}",
             f"Duration: {duration:.2f} ms",
             f"Billed Duration: {max(1, math.ceil(duration))} ms",
             f"Memory Size: {self.config.memory_mb} MB",
-            f"Max Memory Used: {runtime.sample_memory() if runtime else 0} MB",
+            f"Max Memory Used: {used} MB",
         ]
+        metrics: dict[str, object] = {"durationMs": round(duration, 2), "billedDurationMs": max(1, math.ceil(duration)),
+                                      "memorySizeMB": self.config.memory_mb, "maxMemoryUsedMB": used}
         if cold and runtime is not None and runtime.ready_at is not None:
-            fields.append(f"Init Duration: {(runtime.ready_at - runtime.started) * 1000:.2f} ms")
+            init_ms = (runtime.ready_at - runtime.started) * 1000
+            fields.append(f"Init Duration: {init_ms:.2f} ms")
+            metrics["initDurationMs"] = round(init_ms, 2)
+        record: dict[str, object] = {"requestId": inv.id, "metrics": metrics, "status": outcome.status or "success"}
         if outcome.status:
             fields.append(f"Status: {outcome.status}")
             fields.append(f"Error Type: {outcome.error_type}")
-        log(f"END RequestId: {inv.id}")
-        log("\t".join(fields))
+            record["errorType"] = outcome.error_type
+        json_logs = self.config.json_logs
+        platform("runtimeDone", f"END RequestId: {inv.id}", {"requestId": inv.id, "status": record["status"]}, json_logs)
+        platform("report", "\t".join(fields), record, json_logs)
 
     def _retire(self, runtime: Runtime) -> None:
         """Kill an environment and wait (bounded) until it is gone; the next invoke is cold."""
@@ -252,8 +294,8 @@ class Emulator:
                 raise ApiError(400, "InvalidRequestID", "Invalid request ID")
             self._in_flight = None
             self._cv.notify_all()
-            if size > MAX_PAYLOAD:
-                limit = f"maximum allowed payload size ({MAX_PAYLOAD} bytes)."
+            if size > MAX_RESPONSE:
+                limit = f"maximum allowed payload size ({MAX_RESPONSE} bytes)."
                 message = f"Response payload size ({size} bytes) exceeded {limit}"
                 failed = Outcome.failure("Function.ResponseSizeTooLarge", message)
                 inv.outcome = Outcome(failed.body, function_error=True)
@@ -267,5 +309,10 @@ class Emulator:
             if runtime is None or runtime.ready_at is not None:
                 raise _not_allowed("Started" if runtime is None else "Ready", "InitError")
             error_type = error_type or "Runtime.Unknown"
+            init_ms = (time.monotonic() - runtime.started) * 1000
+            text = f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {error_type}"
+            platform("initReport", text, {"initializationType": "on-demand", "phase": "init", "status": "error",
+                                          "errorType": error_type, "metrics": {"durationMs": round(init_ms, 2)}},
+                     self.config.json_logs)
             self._init_error = Outcome(body, function_error=True, status="error", error_type=error_type, reset=True)
             self._cv.notify_all()

@@ -10,12 +10,16 @@ import signal
 import sys
 import threading
 import traceback
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .environment import Config
-from .invocations import MAX_PAYLOAD, ApiError, Emulator
+from .invocations import MAX_PAYLOAD, MAX_RESPONSE, ApiError, Emulator
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/[^/]+/invocations/?$")
+INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+REQUEST_ID_HEADER = "X-Builder-Request-Id"  # builder's front names the request it answered 202 for
+TAIL_BYTES = 4096  # X-Amz-Log-Type: Tail returns the last 4 KB of the invocation's log
 RUNTIME_PATH = re.compile(
     r"^/2018-06-01/runtime/(?:invocation/(?P<id>[^/]+)/(?P<kind>response|error)|(?P<op>invocation/next|init/error))$"
 )
@@ -31,7 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass  # Lambda's logs carry no access log
 
-    def read_body(self, limit: int = MAX_PAYLOAD) -> tuple[bytes, int]:
+    def read_body(self, limit: int = MAX_RESPONSE) -> tuple[bytes, int]:
         """Read the whole body; keep at most ``limit`` bytes and return them with the full size."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True  # the unread body would be taken for the next request
@@ -94,13 +98,38 @@ class InvokeHandler(_Handler):
         event, size = self.read_body()
         if size > MAX_PAYLOAD:
             message = f"Request must be smaller than {MAX_PAYLOAD} bytes for the InvokeFunction operation"
-            raise ApiError(413, "RequestEntityTooLarge", message)
+            raise ApiError(413, "RequestEntityTooLargeException", message)
+        kind = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+        if kind not in INVOCATION_TYPES:
+            raise ApiError(400, "InvalidParameterValueException", f"1 validation error detected: Value '{kind}' at "
+                           "'invocationType' failed to satisfy constraint: Member must satisfy enum value set: "
+                           "[Event, RequestResponse, DryRun]")
+        if event.strip():
+            try:
+                json.loads(event)
+            except ValueError as exc:  # the Invoke API refuses it; the function never runs
+                self.send(400, json.dumps({"Type": "User", "message": f"Could not parse request body into json: {exc}"})
+                          .encode(), {"Content-Type": "application/json",
+                                      "X-Amzn-ErrorType": "InvalidRequestContentException"})
+                return
         client_context = _client_context(self.headers.get("X-Amz-Client-Context"))
-        inv, outcome = self.emulator.invoke(event or b"{}", client_context)
+        request_id = self.headers.get(REQUEST_ID_HEADER) or str(uuid.uuid4())
+        if kind == "DryRun":  # permissions and parameters checked, the function not run
+            self.send(204, b"", {"X-Amzn-RequestId": request_id})
+            return
+        if kind == "Event":  # queued, answered at once; the outcome goes to the logs only
+            threading.Thread(target=self.emulator.invoke, args=(event if event.strip() else b"{}", client_context,
+                                                                request_id), daemon=True).start()
+            self.send(202, b"", {"X-Amzn-RequestId": request_id})
+            return
+        inv, outcome = self.emulator.invoke(event if event.strip() else b"{}", client_context, request_id)
         headers = {"Content-Type": outcome.content_type, "X-Amz-Executed-Version": "$LATEST",
                    "X-Amzn-RequestId": inv.id}
         if outcome.function_error:
             headers["X-Amz-Function-Error"] = "Unhandled"
+        if (self.headers.get("X-Amz-Log-Type") or "").lower() == "tail":
+            text = "".join(line + "\n" for line in inv.lines).encode()
+            headers["X-Amz-Log-Result"] = base64.b64encode(text[-TAIL_BYTES:]).decode()
         self.send(200, outcome.body, headers)
 
 
