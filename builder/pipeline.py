@@ -459,15 +459,15 @@ def watched(config: Config, build_plan: BuildPlan, function: str) -> list[Path]:
 
 def record_built(config: Config, engine: Engine, build_plan: BuildPlan, built: Sequence[Built]) -> None:
     """Remember which inputs each image was built from, so a local run can tell a stale image."""
-    base_id = engine.image_info(build_plan.base_image).id
     path = config.root / BUILT_RECORD
     record = cachefile.load(path)
     names = {f.name for f in build_plan.functions}
+    base_ids = {base: engine.image_info(base).id for base in {build_plan.base_of(name) for name in names}}
     for item in built:
         image_id = engine.image_info(item.image).id
         functions = names if config.images == ONE_IMAGE else {item.function}
         record[item.image] = {"id": image_id, "inputs": {
-            name: inputs_digest(config, build_plan, name, base_id) for name in sorted(functions)}}
+            name: inputs_digest(config, build_plan, name, base_ids[build_plan.base_of(name)]) for name in sorted(functions)}}
     cachefile.save(path, record)
 
 
@@ -480,7 +480,7 @@ def stale_reason(config: Config, engine: Engine, build_plan: BuildPlan, function
     entry = cachefile.load(config.root / BUILT_RECORD).get(image)
     if not isinstance(entry, dict) or entry.get("id") != engine.image_info(image).id:
         return f"builder has no record of building {image} (it was built elsewhere, or before builder kept one)"
-    base_id = engine.image_info(build_plan.base_image).id
+    base_id = engine.image_info(build_plan.base_of(function)).id
     if (entry.get("inputs") or {}).get(function) != inputs_digest(config, build_plan, function, base_id):
         return f"{image} is older than its sources (its code, requirements or base changed since it was built)"
     return None

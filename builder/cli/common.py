@@ -8,7 +8,6 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from tqdm import tqdm
@@ -158,7 +157,7 @@ def build_images(
     """
     cfg = pipeline.with_base(cfg, engine)
     print(f"base: {cfg.base_image}", file=sys.stderr)
-    text = pipeline.prepare(cfg, replace(build_plan, base_image=cfg.base_image))
+    text = pipeline.prepare(cfg, build_plan.on_base(cfg.base_image))
     if cfg.images == config.ONE_IMAGE:  # one image holds them all: build it once
         names = names[:1]
     with progress_bar(total=len(names), desc="build", unit="image") as bar:
@@ -169,7 +168,7 @@ def build_images(
 
         with progress_lines(bar):
             built = pipeline.build_many(cfg, engine, text, names, tag=tag, jobs=jobs, on_done=done)
-    pipeline.record_built(cfg, engine, replace(build_plan, base_image=cfg.base_image), built)
+    pipeline.record_built(cfg, engine, build_plan.on_base(cfg.base_image), built)
     removed = engine.remove_untagged(cfg.name)
     if removed:
         print(f"removed {removed} untagged image(s) that earlier builds of {cfg.name} left", file=sys.stderr)

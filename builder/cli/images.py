@@ -75,7 +75,7 @@ def cmd_dockerfile(args: argparse.Namespace) -> int:
             base_image = pipeline.with_base(cfg, docker(args)).base_image
         except BuilderError:
             base_image = cfg.base_image  # no engine, or no base yet: the configured one
-        pipeline.write_context(cfg, replace(build_plan, base_image=base_image))
+        pipeline.write_context(cfg, build_plan.on_base(base_image))
     output = Path(args.output) if args.output else cfg.root / "Dockerfile"
     if args.check:
         current = output.read_text() if output.is_file() else None

@@ -7,7 +7,6 @@ import json
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from .. import pipeline
@@ -79,7 +78,7 @@ def _fresh(args: argparse.Namespace, cfg: config.Config) -> BuildPlan:
     engine = docker(args)
     analysis = analyse(cfg, [args.function])
     build_plan = pipeline.plan(cfg, analysis)
-    based = replace(build_plan, base_image=pipeline.with_base(cfg, engine).base_image)
+    based = build_plan.on_base(pipeline.with_base(cfg, engine).base_image)
     reason = pipeline.stale_reason(cfg, engine, based, args.function, args.tag)
     if reason is None:
         return build_plan

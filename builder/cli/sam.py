@@ -279,7 +279,7 @@ def _prepare_sam_build(args: argparse.Namespace) -> None:
     except BuilderError:
         pass  # no engine, or no base yet: the Dockerfile names the configured one
     build_plan = pipeline.plan(cfg, analysis)
-    pipeline.write_context(cfg, replace(build_plan, base_image=cfg.base_image))
+    pipeline.write_context(cfg, build_plan.on_base(cfg.base_image))
     print(f"wrote {SAM_DOCKERFILE} and the wheelhouse for `sam build` (base {cfg.base_image})", file=sys.stderr)
 
 

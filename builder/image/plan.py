@@ -17,7 +17,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, replace
 
 from ..core.paths import WHEELHOUSE
-from ..project.model import DEFAULT_ARCHITECTURE, CodeRoot, Config, FunctionConfig, StripConfig
+from ..project.model import DEFAULT_ARCHITECTURE, CodeRoot, Config, FunctionConfig, StripConfig, base_for
 from .strip import DEFAULT_RULES, StripResult, plan_debug_strip, plan_strip
 
 DEPS_ROOT = "/opt/deps"
@@ -173,6 +173,15 @@ class BuildPlan:
     one_image_shared: bool = True  # Config.one_image_shared: the one image needs no start modules
     models: tuple[ModelsGroup, ...] = ()
     arm64_base: str = ""  # the base of the arm64 functions, when there are any
+
+    def on_base(self, base_image: str) -> BuildPlan:
+        """This plan on the base ``base_image`` (the one a build found), and its arm64 counterpart."""
+        return replace(self, base_image=base_image, arm64_base=base_for(base_image, "arm64") if self.arm64_base else "")
+
+    def base_of(self, function: str) -> str:
+        """The base image of ``function``'s image."""
+        arm = next(f for f in self.functions if f.name == function).architecture != DEFAULT_ARCHITECTURE
+        return self.arm64_base if arm else self.base_image
 
     @property
     def cross(self) -> bool:

@@ -27,6 +27,17 @@ ARCHITECTURES = {"x86_64": ("x86_64", "linux/amd64"), "arm64": ("aarch64", "linu
 DEFAULT_ARCHITECTURE = "x86_64"
 
 
+def base_for(base_image: str, architecture: str) -> str:
+    """The base image of ``architecture``'s functions: ``base_image``, with ``-arm64`` after its tag
+    for arm64 (as AWS tags its arm64 images: ``public.ecr.aws/lambda/python:3.11-arm64``)."""
+    if architecture == DEFAULT_ARCHITECTURE:
+        return base_image
+    name, _, tag = base_image.rpartition(":")
+    if not name or "/" in tag:
+        name, tag = base_image, "latest"
+    return f"{name}:{tag}-{architecture}"
+
+
 def emulated(architecture: str) -> bool:
     """Whether programs of Lambda's ``architecture`` need an emulator on this machine."""
     return ARCHITECTURES[architecture][0] != os.uname().machine
@@ -200,14 +211,8 @@ class Config:
         return tuple(re.sub(r"(x86_64|aarch64)$", machine, platform) for platform in self.platforms)
 
     def base_for(self, architecture: str) -> str:
-        """The base image of ``architecture``'s functions: ``base-image``, with ``-arm64`` after its
-        tag for arm64 (as AWS tags its arm64 images: ``public.ecr.aws/lambda/python:3.11-arm64``)."""
-        if architecture == DEFAULT_ARCHITECTURE:
-            return self.base_image
-        name, _, tag = self.base_image.rpartition(":")
-        if not name or "/" in tag:
-            name, tag = self.base_image, "latest"
-        return f"{name}:{tag}-{architecture}"
+        """The base image of ``architecture``'s functions (see :func:`base_for`)."""
+        return base_for(self.base_image, architecture)
 
     def image(self, function: str, tag: str = "latest") -> str:
         """The image a function runs from: ``<project>-<function>:<tag>``, or ``<project>:<tag>``,

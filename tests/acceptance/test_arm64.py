@@ -141,3 +141,28 @@ def test_a_distribution_without_an_aarch64_wheel_is_one_paragraph_with_the_choic
     result = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG, env={"PIP_FIND_LINKS": str(index)})
     assert_clean_error(result, 5, "on manylinux2014_aarch64: no wheel for builder-test-x86only==1.0",
                        "no source distribution", "Architectures: [x86_64]")  # fmt: skip
+
+
+def test_a_sam_project_with_no_configuration_builds_and_runs_on_the_local_arm64_stand_in(arm64_base, docker_engine,
+                                                                                          tmp_path):  # fmt: skip
+    root = tmp_path / "graviton-app"
+    (root / "src").mkdir(parents=True)
+    (root / "template.yaml").write_text(
+        "AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\nResources:\n"
+        "  GravitonFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n"
+        "      Handler: app.handler\n      Runtime: python3.11\n      Architectures: [arm64]\n"
+    )
+    (root / "src" / "app.py").write_text("import platform\n\n\ndef handler(event, context):\n"
+                                         "    return {'machine': platform.machine()}\n")  # fmt: skip
+    image = f"graviton-app-graviton:{TEST_TAG}"
+    try:
+        built = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)
+        assert built.returncode == 0, built.stdout + built.stderr
+        assert docker_engine.image_info(image).platform == "linux/arm64"
+        (root / "event.json").write_text("{}")
+        invoked = run_cli("--project", str(root), "invoke", "--function", "graviton", "--tag", TEST_TAG,
+                          "--port", str(free_port()), "--event", str(root / "event.json"))  # fmt: skip
+        assert invoked.returncode == 0, invoked.stderr
+        assert json.loads(invoked.stdout) == {"machine": "aarch64"}
+    finally:
+        docker_engine.remove_image(image)
