@@ -89,7 +89,8 @@ def _check_keys(table: dict[str, Any], allowed: Mapping[str, type[Any]], where: 
             example = '["functions", "shared"]' if key == "source-roots" else '["manylinux2014_x86_64"]'
             raise ConfigError(f"{where}: {key!r} is empty; name at least one (e.g. {key} = {example}), or leave the key out.")
         if key == "architecture" and value not in ARCHITECTURES:
-            raise ConfigError(f"{where}: architecture {value!r} is not one of Lambda's: {', '.join(ARCHITECTURES)}.")
+            raise ConfigError(f"{where}: architecture {value!r} is not one of Lambda's: {', '.join(ARCHITECTURES)}. "
+                              "Set one of them, or leave the key out to take the template's Architectures.")  # fmt: skip
         if key in _LISTS_OF_STRINGS:
             for item in value:
                 if not isinstance(item, str) or not item:
