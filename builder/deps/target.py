@@ -11,6 +11,8 @@ from typing import Any
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from ..project.model import ARCHITECTURES
+
 
 @dataclass(frozen=True)
 class Target:
@@ -25,7 +27,7 @@ class Target:
     def from_config(cls, config: Any, architecture: str | None = None) -> Target:
         """The target of a backend's functions of ``architecture`` (x86_64 or arm64), else of the
         machine its first platform tag names; its python-version."""
-        machine = {"x86_64": "x86_64", "arm64": "aarch64"}.get(architecture or "", "")
+        machine = ARCHITECTURES[architecture][0] if architecture else ""
         for arch in ("x86_64", "aarch64"):
             if not machine and config.platforms and config.platforms[0].endswith(arch):
                 machine = arch
@@ -33,7 +35,7 @@ class Target:
 
     def for_architecture(self, architecture: str) -> Target:
         """This target on Lambda's ``architecture`` (x86_64 or arm64)."""
-        return replace(self, platform_machine={"x86_64": "x86_64", "arm64": "aarch64"}[architecture])
+        return replace(self, platform_machine=ARCHITECTURES[architecture][0])
 
     @property
     def short_version(self) -> str:

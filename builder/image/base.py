@@ -202,8 +202,7 @@ def build_base(
                 f"Image {from_image} is for {found}, not {platform}: a base for {architecture} functions starts from "
                 f"an {architecture} image. Name one (`--from`), or make it with `base --bootstrap --architecture {architecture}`."
             )
-        if emulated(architecture):
-            check_emulator(architecture)
+        check_emulator(architecture)
         engine.build(
             ctx,
             (ctx / "Dockerfile.base").read_text(),
