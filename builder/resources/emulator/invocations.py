@@ -262,6 +262,9 @@ class Emulator:
             inv.dispatched_at = time.monotonic()
             inv.log_start()
             self._cv.notify_all()
+            runtime = self._runtime
+        if runtime is not None:  # its memory after init, even if it exits before the sampler's next look
+            runtime.sample_memory()
         deadline_ms = int((time.time() + self.config.timeout_s) * 1000)
         now = int(time.time())
         headers = {
