@@ -45,6 +45,7 @@ from builder.engine.docker_engine import DockerEngine
 from builder.local import runner
 from builder.local import sandbox as local
 from builder.project import config
+from tests.acceptance import fidelity_probes as probes
 
 engine = DockerEngine()  # the engine these tests or benchmarks talk to
 
@@ -172,12 +173,6 @@ def freeze_costs(cfg: config.Config, function: str, event: bytes, runs: int, **s
             "thaw_ms_p95": round(p95(thaw), 2), "freeze_ms_p95": round(p95(freeze), 2)}
 
 
-def _set_marker(root: Path, marker: str) -> None:
-    path = root / "functions" / "probe.py"
-    text = path.read_text()
-    start = text.index("ENVIRONMENT_ID = ")
-    end = text.index("\n", start)
-    path.write_text(text[:start] + f'ENVIRONMENT_ID = "{marker}-" + str(uuid.uuid4())' + text[end:])
 
 
 def _environment(port: int) -> str:
@@ -206,7 +201,7 @@ def edit_to_answer(runs: int, tag: str) -> dict:
             _environment(port)
             for run in range(runs):
                 marker = f"watch{run}"
-                _set_marker(root, marker)
+                probes.edit_probe(root, marker)
                 t0 = time.perf_counter()
                 while not _environment(port).startswith(marker):
                     if time.perf_counter() - t0 > 60:
@@ -218,7 +213,7 @@ def edit_to_answer(runs: int, tag: str) -> dict:
             proc.wait(30)
         for run in range(runs):
             marker = f"invoke{run}"
-            _set_marker(root, marker)
+            probes.edit_probe(root, marker)
             t0 = time.perf_counter()
             done = subprocess.run([sys.executable, "-m", "builder", "--project", str(root), "invoke", "--function",
                                    "probe", "--tag", tag, "--port", str(free_port()), "--event", "-"], cwd=REPO,

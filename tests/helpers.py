@@ -74,6 +74,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def built_copy(source: Path, dest: Path, engine, tag: str = TEST_TAG):
+    """A generator for module fixtures: ``source`` copied to ``dest`` and every function built
+    (``tag``); yields the copy, and removes its images afterwards."""
+    from builder.project import config
+
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(".builder", "__pycache__"))
+    result = run_cli("--project", str(dest), "build", "--all", "--tag", tag)
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield dest
+    finally:
+        cfg = config.load(dest)
+        for fn in cfg.functions:
+            engine.remove_image(cfg.image(fn.name, tag))
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    """Terminate ``process``; kill it if it has not ended after ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def copy_example(dest: Path) -> Path:
     """A private copy of the bundled example backend (without any wheelhouse)."""
     shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".builder", "__pycache__"))

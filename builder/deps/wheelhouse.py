@@ -41,6 +41,7 @@ from .lock import Pin, parse_lock
 
 _STAMP = ".builder-key"
 _HASHES = ".builder-hashes.json"  # wheel file name -> {"sha256": ..., "stat": [...]}
+_PIP_DOWNLOAD = (sys.executable, "-m", "pip", "download", "--disable-pip-version-check")
 STALE_TMP_SECONDS = 3600  # a wheelhouse.tmp-* folder this old is a killed download's
 
 
@@ -90,10 +91,8 @@ def download(
     source: str,
 ) -> None:
     """``pip download`` exact requirements (or ``-r FILE``) as wheels for the target into ``dest``."""
-    argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
-    argv += target_args(python_version, platforms) + ["-d", str(dest), *requirements]
     try:
-        proc.run(argv)
+        proc.run([*_PIP_DOWNLOAD, "--no-deps", *target_args(python_version, platforms), "-d", str(dest), *requirements])
     except CommandFailed as exc:
         raise _download_error(exc, source, python_version, platforms) from exc
 
@@ -113,8 +112,7 @@ def _download_sdist(spec: str, folder: Path, pins: Sequence[Pin]) -> bool:
     ``--hash`` values do not allow is a LockError (the wheels' are checked by ``verify``)."""
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sdist-", dir=folder) as tmp:
-        got = proc.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                        "--no-binary=:all:", "-d", tmp, spec], check=False)  # fmt: skip
+        got = proc.run([*_PIP_DOWNLOAD, "--no-deps", "--no-binary=:all:", "-d", tmp, spec], check=False)
         archives = [a for a in Path(tmp).iterdir() if sdists.is_sdist(a)]
         if got.returncode != 0 or len(archives) != 1:
             return False
@@ -136,8 +134,7 @@ def download_lock(lock: Path, dest: Path, *, python_version: str, platforms: Seq
     sdist_dir = dest / sdists.SDISTS / architecture
     requirements, from_source = ["-r", str(lock)], list[str]()
     while True:
-        argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
-        argv += target_args(python_version, platforms) + ["-d", str(dest), *requirements]
+        argv = [*_PIP_DOWNLOAD, "--no-deps", *target_args(python_version, platforms), "-d", str(dest), *requirements]
         try:
             if requirements:
                 proc.run(argv)
@@ -154,9 +151,8 @@ def download_lock(lock: Path, dest: Path, *, python_version: str, platforms: Seq
             requirements = [_spec(p) for p in pins if _pinned(f"{p.name}=={p.version}") not in from_source]
     if from_source:
         needs = sorted({r for archive in sorted(sdist_dir.iterdir()) for r in sdists.build_requires(archive)})
-        argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", *target_args(python_version, platforms)]
-        try:
-            proc.run([*argv, "-d", str(dest / sdists.BUILD_WHEELS), *needs])
+        try:  # with their dependencies (not --no-deps): a build backend has its own
+            proc.run([*_PIP_DOWNLOAD, *target_args(python_version, platforms), "-d", str(dest / sdists.BUILD_WHEELS), *needs])
         except CommandFailed as exc:
             tail = "\n".join(exc.output.splitlines()[-8:])
             raise LockError(

@@ -10,7 +10,17 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import BASE_IMAGE, SAM_APP_FUNCTIONS, TEST_TAG, copy_example, copy_sam_app, free_port, run_cli, tool
+from tests.helpers import (
+    BASE_IMAGE,
+    SAM_APP_FUNCTIONS,
+    TEST_TAG,
+    copy_example,
+    copy_sam_app,
+    free_port,
+    run_cli,
+    stop_process,
+    tool,
+)
 
 
 @pytest.fixture(scope="session")
@@ -90,12 +100,7 @@ def registry_server(tmp_path_factory):
             time.sleep(0.1)
         yield f"127.0.0.1:{port}"
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
         log.close()
 
 

@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.helpers import stop_process
+
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 LAMBDA_PATH = "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
 LAMBDA_LD_PATH = "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
@@ -76,6 +78,15 @@ class Target:
         while needle not in (text := self.logs()) and time.monotonic() < deadline:
             time.sleep(0.1)
         return text
+
+
+def edit_probe(root, marker: str) -> None:
+    """Change what the lambdalike probe's environment ID starts with (an edit a user would make)."""
+    path = root / "functions" / "probe.py"
+    text = path.read_text()
+    start = text.index("ENVIRONMENT_ID = ")
+    end = text.index("\n", start)
+    path.write_text(text[:start] + f'ENVIRONMENT_ID = "{marker}-" + str(uuid.uuid4())' + text[end:])
 
 
 def reports(text: str) -> list[dict[str, str]]:
@@ -511,12 +522,7 @@ def builder_target(root: Path, tag: str, setup: str, repo: Path, engine=None) ->
     wait_http(port)
 
     def stop() -> None:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 30)
 
     return Target("builder", port, lambda: "".join(lines), stop, spec["memory"], spec["timeout"])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -111,6 +112,20 @@ def test_push_sends_one_arm64_manifest_lambda_accepts(arm_example, registry_serv
     assert (image_config["os"], image_config["architecture"]) == ("linux", "arm64")
 
 
+def graviton_app(root: Path, handler: str, requirements: str = "") -> Path:
+    """A one-function SAM project (``GravitonFunction``, arm64) with ``handler`` as src/app.py."""
+    (root / "src").mkdir(parents=True)
+    (root / "template.yaml").write_text(
+        "AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\nResources:\n"
+        "  GravitonFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n"
+        "      Handler: app.handler\n      Runtime: python3.11\n      Architectures: [arm64]\n"
+    )
+    (root / "src" / "app.py").write_text(handler)
+    if requirements:
+        (root / "src" / "requirements.txt").write_text(requirements)
+    return root
+
+
 def x86_wheel(folder) -> None:
     """A real (installable) wheel of ``builder-test-x86only`` for x86_64 Linux alone, and no sdist."""
     dist, tag = "builder_test_x86only-1.0", "cp311-cp311-manylinux2014_x86_64"
@@ -129,15 +144,8 @@ def test_a_distribution_without_an_aarch64_wheel_is_one_paragraph_with_the_choic
     index = tmp_path / "index"
     index.mkdir()
     x86_wheel(index)
-    root = tmp_path / "app"
-    (root / "src").mkdir(parents=True)
-    (root / "template.yaml").write_text(
-        "AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\nResources:\n"
-        "  GravitonFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n"
-        "      Handler: app.handler\n      Runtime: python3.11\n      Architectures: [arm64]\n"
-    )
-    (root / "src" / "app.py").write_text("import x86only\n\n\ndef handler(event, context):\n    return 1\n")
-    (root / "src" / "requirements.txt").write_text("builder-test-x86only==1.0\n")
+    root = graviton_app(tmp_path / "app", "import x86only\n\n\ndef handler(event, context):\n    return 1\n",
+                        "builder-test-x86only==1.0\n")  # fmt: skip
     result = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG, env={"PIP_FIND_LINKS": str(index)})
     assert_clean_error(result, 5, "on manylinux2014_aarch64: no wheel for builder-test-x86only==1.0",
                        "no source distribution", "Architectures: [x86_64]")  # fmt: skip
@@ -145,15 +153,8 @@ def test_a_distribution_without_an_aarch64_wheel_is_one_paragraph_with_the_choic
 
 def test_a_sam_project_with_no_configuration_builds_and_runs_on_the_local_arm64_stand_in(arm64_base, docker_engine,
                                                                                           tmp_path):  # fmt: skip
-    root = tmp_path / "graviton-app"
-    (root / "src").mkdir(parents=True)
-    (root / "template.yaml").write_text(
-        "AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\nResources:\n"
-        "  GravitonFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n"
-        "      Handler: app.handler\n      Runtime: python3.11\n      Architectures: [arm64]\n"
-    )
-    (root / "src" / "app.py").write_text("import platform\n\n\ndef handler(event, context):\n"
-                                         "    return {'machine': platform.machine()}\n")  # fmt: skip
+    root = graviton_app(tmp_path / "graviton-app",
+                        "import platform\n\n\ndef handler(event, context):\n    return {'machine': platform.machine()}\n")  # fmt: skip
     image = f"graviton-app-graviton:{TEST_TAG}"
     try:
         built = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)

@@ -30,7 +30,7 @@ from builder.local import sandbox as local
 from builder.local import scratch
 from builder.project import config
 from tests.acceptance import fidelity_probes as probes
-from tests.helpers import FIXTURES, REPO, TEST_TAG, free_port, run_cli
+from tests.helpers import FIXTURES, REPO, TEST_TAG, built_copy, free_port, run_cli
 
 pytestmark = pytest.mark.docker
 
@@ -41,15 +41,7 @@ INVOKE_ERROR = 7
 @pytest.fixture(scope="module")
 def lambdalike(tmp_path_factory, base_image, docker_engine):
     """tests/fixtures/lambdalike, copied and built; its images are removed afterwards."""
-    root = tmp_path_factory.mktemp("lambdalike") / "backend"
-    shutil.copytree(LAMBDALIKE, root, ignore=shutil.ignore_patterns(".builder", "__pycache__"))
-    result = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)
-    try:
-        assert result.returncode == 0, result.stdout + result.stderr
-        yield root
-    finally:
-        for fn in config.load(root).functions:
-            docker_engine.remove_image(config.load(root).image(fn.name, TEST_TAG))
+    yield from built_copy(LAMBDALIKE, tmp_path_factory.mktemp("lambdalike") / "backend", docker_engine)
 
 
 def invoke(root: Path, function: str, event: dict, *args: str, port: int | None = None) -> tuple[int, dict, str]:
@@ -371,19 +363,12 @@ def editable(tmp_path, base_image, docker_engine):
     docker_engine.remove_image(config.load(root).image("probe", TEST_TAG))
 
 
-def edit(root: Path, marker: str) -> None:
-    """Change what the probe's environment ID starts with (an edit a user would make)."""
-    path = root / "functions" / "probe.py"
-    text = path.read_text()
-    start = text.index("ENVIRONMENT_ID = ")
-    end = text.index("\n", start)
-    path.write_text(text[:start] + f'ENVIRONMENT_ID = "{marker}-" + str(uuid.uuid4())' + text[end:])
 
 
 def test_invoke_builds_a_stale_image_first_and_says_so_with_no_build(editable):
     code, body, stderr = invoke(editable, "probe", {"do": "sleep"})
     assert code == 0 and "building" not in stderr, stderr  # just built: used as it is
-    edit(editable, "first-edit")
+    probes.edit_probe(editable, "first-edit")
     code, body, stderr = invoke(editable, "probe", {"do": "sleep"}, "--no-build")
     assert code == 0 and not body["environment"].startswith("first-edit"), body  # the image before the edit
     assert "warning: editable-probe:" in stderr and "is older than its sources" in stderr, stderr
@@ -397,7 +382,7 @@ def test_invoke_builds_a_stale_image_first_and_says_so_with_no_build(editable):
 def test_run_watch_serves_an_edit_within_seconds(editable, runs):
     run = runs(editable, "probe", "--watch")
     assert json.loads(do(run.port, "sleep")[2])["environment"]
-    edit(editable, "watched")
+    probes.edit_probe(editable, "watched")
     began = time.monotonic()
     seen = None
     while time.monotonic() - began < 30:

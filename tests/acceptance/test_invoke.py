@@ -12,7 +12,6 @@ start the plain containers and to check that nothing is left behind.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from builder.local import sandbox as local
 from builder.project import config
 from builder.sam import template as sam
 from tests.acceptance.example_cases import FUNCTIONS, check_result, sample_event
-from tests.helpers import FIXTURES, REPO, TEST_TAG, free_port, run_cli
+from tests.helpers import FIXTURES, REPO, TEST_TAG, built_copy, free_port, run_cli
 
 engine = DockerEngine()  # the engine these tests or benchmarks talk to
 
@@ -89,15 +88,7 @@ def cleanup(docker_engine):
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory, base_image, docker_engine):
     """tests/fixtures/faulty, copied and built (tag ``pytest``); its images are removed afterwards."""
-    root = tmp_path_factory.mktemp("faulty") / "backend"
-    shutil.copytree(FAULTY, root, ignore=shutil.ignore_patterns(".builder", "__pycache__"))
-    result = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)
-    try:
-        assert result.returncode == 0, result.stdout + result.stderr
-        yield root
-    finally:
-        for fn in config.load(root).functions:
-            docker_engine.remove_image(config.load(root).image(fn.name, TEST_TAG))
+    yield from built_copy(FAULTY, tmp_path_factory.mktemp("faulty") / "backend", docker_engine)
 
 
 def _one_report(outcome: CliInvoke) -> local.Report:
