@@ -20,7 +20,6 @@ it while nothing it was computed from has changed (``closure_store``).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 
 from packaging.utils import canonicalize_name
@@ -309,12 +308,21 @@ def compute_closures(
                 for fn in fns:
                     try:
                         closures[fn.name] = _compute(fn, graph, inc, config.keep)
-                        _check_syntax(closures[fn.name], graph, cache)
                     except AnalysisError as exc:
-                        closures.pop(fn.name, None)
                         if errors is None:
                             raise
                         errors[fn.name] = exc
+            shipped = [(graph, fn.name) for graph, fns in graphs for fn in fns if fn.name in closures]
+            cache.check_many((graph.tree.root, f.path) for graph, name in shipped
+                             for f in closures[name].local_files if f.path.endswith(".py"))  # fmt: skip
+            for graph, name in shipped:
+                try:
+                    _check_syntax(closures[name], graph, cache)
+                except AnalysisError as exc:
+                    closures.pop(name)
+                    if errors is None:
+                        raise
+                    errors[name] = exc
             if key is not None and not errors:
                 cache.store_closures(closure_store.encode(key, [g for g, _ in graphs], closures))
         return {fn.name: closures[fn.name] for fn in config.functions if fn.name in closures}
@@ -326,7 +334,7 @@ def _check_syntax(closure: Closure, graph: ImportGraph, cache: ParseCache) -> No
     for file in closure.local_files:
         if file.path.endswith(".py"):
             try:
-                cache.check_syntax(os.path.join(graph.tree.root, file.path), file.path)
+                cache.check_syntax(graph.tree.root, file.path)
             except OSError as exc:
                 raise AnalysisError(f"{file.path}: cannot read it ({exc.strerror}). Check its permissions.") from exc
 

@@ -91,6 +91,13 @@ def _fresh(args: argparse.Namespace, cfg: config.Config) -> BuildPlan:
     return build_plan
 
 
+def _show(result: runner.Result) -> None:
+    for line in result.logs:
+        print(line, file=sys.stderr)
+    sys.stdout.write(result.invocation.body.decode("utf-8", "replace") + "\n")
+    sys.stdout.flush()
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
     if args.debug_port is not None and args.keep_warm:
         raise ConfigError("--debug-port starts a container of its own for the debugger; it does not combine with "
@@ -104,10 +111,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         spec = local.with_debugger(spec, args.debug_port, str(debugger.ensure(cfg.root)))
         print(f"waiting for a debugger: attach to 127.0.0.1:{args.debug_port} (debugpy {debugger.VERSION}; in the "
               f"IDE, map the local sources to /var/task)", file=sys.stderr, flush=True)
-    result = runner.invoke(docker(args), spec, event, keep_warm=args.keep_warm, freeze=not args.no_freeze)
-    for line in result.logs:
-        print(line, file=sys.stderr)
-    sys.stdout.write(result.invocation.body.decode("utf-8", "replace") + "\n")
+    result = runner.invoke(docker(args), spec, event, keep_warm=args.keep_warm, freeze=not args.no_freeze,
+                           on_result=_show)  # the answer first, then the container's removal
     if not result.invocation.ok:
         raise InvokeError(
             f"{args.function} failed ({result.invocation.function_error or f'HTTP {result.invocation.status}'}): "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
@@ -108,11 +109,12 @@ def stop(engine: DockerEngine, container: Container) -> None:
 
 
 def invoke(engine: DockerEngine, spec: local.ContainerSpec, event: bytes, *, keep_warm: bool = False,
-           freeze: bool = True) -> Result:
+           freeze: bool = True, on_result: Callable[[Result], None] | None = None) -> Result:
     """Send ``event`` to the function; reuse a warm container with ``keep_warm`` (and keep it).
 
     A kept container is frozen between invokes (``freeze``), as Lambda freezes an idle
-    environment: nothing in it runs until the next invoke thaws it.
+    environment: nothing in it runs until the next invoke thaws it. ``on_result`` gets the
+    result as soon as it is known, before the container is removed or frozen.
     """
     port = spec.ports[local.CONTAINER_PORT]
     container = engine.find_running(spec.name) if keep_warm else None
@@ -134,6 +136,8 @@ def invoke(engine: DockerEngine, spec: local.ContainerSpec, event: bytes, *, kee
     try:
         answer = local.invoke(port, event, timeout=client_timeout(spec))
         lines = _logs_until_report(engine, container, answer.request_id, since if reused else None)
+        if on_result is not None:
+            on_result(Result(answer, lines, reused))
     finally:
         if not keep_warm:
             stop(engine, container)

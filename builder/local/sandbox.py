@@ -245,7 +245,7 @@ def wait_ready(port: int, timeout: float, *, host: str = "127.0.0.1") -> None:
             return
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             last = exc
-            time.sleep(0.05)
+            time.sleep(0.01)
     raise InvokeError(
         f"The function on {host}:{port} did not start within {timeout:g} s ({last}). "
         "Read the container's logs (`docker logs`) for the reason."

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from builder.analysis.closure import compute_closure, compute_closures, unused_distributions
-from builder.analysis.parse_cache import CLOSURES_FILE, ParseCache
+from builder.analysis.parse_cache import CLOSURES_FILE, PARALLEL_MIN, ParseCache
 from builder.analysis.records import Closure, Reason
 from builder.analysis.render import closure_to_json, closures_to_json, render_tree, render_unused, unused_to_json
 from builder.core.errors import AnalysisError, LockError
@@ -288,6 +289,41 @@ def test_a_syntax_error_where_nothing_is_imported_is_found_with_its_line_before_
         compute_closures(cfg, index)
     (tmp_path / "shared/util.py").write_text("X = 1\n")
     assert "shared/util.py" in files(closure_of(cfg, tmp_path))
+
+
+def test_many_files_are_checked_by_worker_processes_and_errors_keep_their_function_and_line(tmp_path: Path) -> None:
+    """Past PARALLEL_MIN files the check runs in worker processes (on a machine with two cores or
+    more); what they find is the same one-paragraph error, for the function that ships the file,
+    and the symbol table's errors count too (a duplicate argument parses, but does not compile)."""
+    count = PARALLEL_MIN + 20
+    sources = {f"shared/m{i}.py": f"X{i} = {i}\n" for i in range(count)}
+    sources["shared/m7.py"] = "X = 1\n\n\ndef f(a, a):\n    return a\n"
+    sources["functions/app.py"] = "".join(f"import shared.m{i}\n" for i in range(count)) + HANDLER
+    sources["functions/other.py"] = "import shared.m1\n" + HANDLER
+    backend(tmp_path, sources)
+    with (tmp_path / "builder.toml").open("a") as fh:
+        fh.write('[functions.other]\nhandler = "functions/other.handler"\n')
+    cfg = config.load(tmp_path)
+    make_wheel(tmp_path / "wheels", "six", "1.16.0", {"six.py": 30})
+    index = DistIndex.from_wheelhouse(tmp_path / "wheels", parse_lock(cfg.lock_path))
+    errors: dict[str, AnalysisError] = {}
+    closures = compute_closures(cfg, index, errors=errors)
+    assert list(closures) == ["other"]
+    assert re.match(r"^shared/m7.py:4: syntax error: duplicate argument 'a' in function definition\. Fix it",
+                    str(errors["app"]))  # fmt: skip
+
+
+def test_check_many_finds_the_errors_in_worker_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    keys = [f"m{i}.py" for i in range(PARALLEL_MIN)]
+    for key in keys:
+        (tmp_path / key).write_text("X = 1\n")
+    (tmp_path / "m3.py").write_text("def f(:\n    pass\n")
+    cache = ParseCache()
+    cache.check_many((str(tmp_path), key) for key in keys)
+    (tmp_path / "m3.py").unlink()  # what check_syntax raises now comes from the workers
+    with pytest.raises(AnalysisError, match=r"^m3.py:1: syntax error"):
+        cache.check_syntax(str(tmp_path), "m3.py")
 
 
 @pytest.mark.parametrize("links", [{"shared/a": "b", "shared/b": "a"}, {"shared/x.py": "y.py", "shared/y.py": "x.py"}])
