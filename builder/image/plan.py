@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from collections import defaultdict
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 
 from ..core.paths import WHEELHOUSE
@@ -26,6 +26,15 @@ BOTOCORE = "botocore"
 # When a plan ships botocore's service models as layers of their own, botocore's group loses them
 # (the files at the top of botocore/data, endpoints and partitions, stay with botocore).
 MODELS_RULE = "/botocore/data/*/"
+# boto3's resource models (boto3/data/<service>/) go with them: boto3 adds its folder to the
+# same loader, which searches AWS_DATA_PATH first.
+BOTO3 = "boto3"
+RESOURCES_RULE = "/boto3/data/*/"
+# botocore's loader reads a model as <name>.json or <name>.json.gz; a botocore whose wheel ships
+# .json.gz files has that loader, and its other JSON data is compressed too (endpoints.json:
+# 1.25 MB, 50 kB compressed). Patterns relative to the folder the files are installed in.
+BOTOCORE_GZIP = "botocore/data/*.json"
+MODELS_GZIP = "*/*/*.json"
 MAX_DEP_LAYERS = 8  # per image; past it, a function's smallest groups are merged
 _PRIVATE = "!private"  # marks the merged group of one function in a users set
 
@@ -67,6 +76,7 @@ class DepGroup:
     strip_key: str = ""  # what ``strip`` was computed from (the strip cache's key)
     sources: bool = True  # False: bytecode only, without the .py sources (``[strip] sources``)
     platforms: tuple[str, ...] = ()  # wheel platform tags when its architecture is not x86_64
+    gzip: tuple[str, ...] = ()  # patterns of installed JSON files compressed in place (BOTOCORE_GZIP)
 
     @property
     def architecture(self) -> str:
@@ -90,21 +100,33 @@ class ModelsGroup:
     dist: LockedDist  # the botocore whose wheel holds them
     services: tuple[str, ...] | None  # None: every model
     functions: tuple[str, ...]
-    size: int = 0  # bytes of the models, installed
+    size: int = 0  # bytes of the models, installed (before compression)
+    resources: LockedDist | None = None  # the functions' boto3, whose resource models go here too
+
+    @property
+    def gzip(self) -> bool:
+        """Whether its JSON files are compressed (its botocore reads .json.gz)."""
+        return reads_gzip(self.dist)
 
     @property
     def path(self) -> str:
         return f"{MODELS_ROOT}/{self.name}"
 
 
-def _models_size(dist: LockedDist, services: tuple[str, ...] | None) -> int:
-    models = (_model_of(path) for path, _ in dist.files)
-    return sum(size for (_, size), model in zip(dist.files, models) if model and (services is None or model in services))
+def reads_gzip(botocore: LockedDist) -> bool:
+    """Whether this botocore's loader reads compressed models: its wheel ships some."""
+    return any(path.startswith("botocore/data/") and path.endswith(".json.gz") for path, _ in botocore.files)
 
 
-def _model_of(path: str) -> str:
-    """The service whose model folder holds ``path`` ("" for any other file of botocore)."""
-    if not path.startswith("botocore/data/"):
+def _models_size(dists: Sequence[LockedDist], services: tuple[str, ...] | None) -> int:
+    return sum(size for d in dists for path, size in d.files
+               if (model := _model_of(path, d.name)) and (services is None or model in services))  # fmt: skip
+
+
+def _model_of(path: str, dist: str = BOTOCORE) -> str:
+    """The service whose model folder holds ``path`` in botocore's or boto3's ``data`` folder
+    ("" for any other file)."""
+    if not path.startswith(f"{dist}/data/"):
         return ""
     parts = path.split("/", 3)
     return parts[2] if len(parts) > 3 else ""
@@ -273,10 +295,13 @@ def _strip(members: list[LockedDist], rules: StripConfig, cache: MutableMapping[
     return result
 
 
-def _without_models(rules: StripConfig) -> StripConfig:
-    """``rules`` with botocore's service-model folders removed from its group."""
+def _without_models(rules: StripConfig, names: set[str]) -> StripConfig:
+    """``rules`` with the model folders of botocore and boto3 (those of ``names``) removed from
+    their group: the models layers have them."""
     per_dist = dict(rules.per_dist)
-    per_dist[BOTOCORE] = (*per_dist.get(BOTOCORE, ()), MODELS_RULE)
+    for name, rule in ((BOTOCORE, MODELS_RULE), (BOTO3, RESOURCES_RULE)):
+        if name in names:
+            per_dist[name] = (*per_dist.get(name, ()), rule)
     return replace(rules, per_dist=tuple(sorted(per_dist.items())))
 
 
@@ -305,9 +330,20 @@ def _models_groups(needs: Mapping[str, Needs], dists: Mapping[str, LockedDist],
         key, wanted = services[fn]
         if key in managed and fn in needs:
             by_set[(key, wanted)].append(fn)
-    groups = [ModelsGroup(_models_name(wanted) + _arch_suffix(dists[key].architecture), dists[key], wanted, tuple(fns),
-                          _models_size(dists[key], wanted))
-              for (key, wanted), fns in by_set.items()]  # fmt: skip
+    groups = []
+    for (key, wanted), fns in by_set.items():
+        by_boto3: dict[str, list[str]] = defaultdict(list)  # a layer per boto3 that brings its resources
+        for fn in fns:
+            by_boto3[next((k for k in sorted(needs[fn].dists) if k in dists and dists[k].name == BOTO3), "")].append(fn)
+        if "" in by_boto3 and len(by_boto3) == 2:  # functions with botocore alone share the one boto3's layer
+            by_boto3[next(k for k in by_boto3 if k)] += by_boto3.pop("")
+        for boto3, members in sorted(by_boto3.items()):
+            resources = dists[boto3] if boto3 else None
+            name = _models_name(wanted) + _arch_suffix(dists[key].architecture)
+            name += f"-boto3-{resources.version}" if resources and len(by_boto3) > 1 else ""
+            groups.append(ModelsGroup(name, dists[key], wanted, tuple(sorted(members)),
+                                      _models_size([dists[key], *([resources] if resources else [])], wanted),
+                                      resources))  # fmt: skip
     names = [m.name for m in groups]
     groups = [m if names.count(m.name) == 1 else replace(m, name=f"{m.name}-{m.dist.version}") for m in groups]
     return sorted(groups, key=lambda m: (-len(m.functions), m.name))
@@ -333,6 +369,14 @@ def make_plan(
     """
     models = _models_groups(needs, dists, services or {})
     trimmed = {dist_key(m.dist.name, m.dist.version, m.dist.architecture) for m in models}
+    # a boto3 loses its resource models when each function that has it gets them from a models layer
+    in_layers = {(m.resources.name, m.resources.version, m.resources.architecture, fn)
+                 for m in models if m.resources for fn in m.functions}  # fmt: skip
+    for m in models:
+        r = m.resources
+        if r and all((r.name, r.version, r.architecture, fn) in in_layers
+                     for fn, need in needs.items() if dist_key(r.name, r.version, r.architecture) in need.dists):
+            trimmed.add(dist_key(r.name, r.version, r.architecture))
     by_users = _bound_layers(_make_groups(needs, dists))
     groups = []
     key_of = {id(d): k for k, d in dists.items()}
@@ -345,10 +389,12 @@ def make_plan(
         arch = members[0].architecture if members else DEFAULT_ARCHITECTURE
         platforms = () if arch == DEFAULT_ARCHITECTURE else config.platforms_for(arch)
         name += _arch_suffix(arch)
-        rules = _without_models(config.strip) if trimmed & {dist_key(d.name, d.version, d.architecture) for d in members} else config.strip
+        without = {d.name for d in members if dist_key(d.name, d.version, d.architecture) in trimmed}
+        rules = _without_models(config.strip, without) if without else config.strip
         key = strip_key(members, rules)
         stripped = _strip(members, rules, strip_cache, key)
-        groups.append(DepGroup(name, tuple(members), functions, stripped, key, config.strip.sources, platforms))
+        gzip = tuple(BOTOCORE_GZIP for d in members if d.name == BOTOCORE and reads_gzip(d))
+        groups.append(DepGroup(name, tuple(members), functions, stripped, key, config.strip.sources, platforms, gzip))
     names = [g.name for g in groups]
     groups = [g if names.count(g.name) == 1 else replace(g, name=_versioned(g.name, list(g.dists))) for g in groups]
     # Shared by many first (changes least, lowest layer), then by name.

@@ -11,7 +11,8 @@ the Dockerfile says what each stage does and this says how, with no shell tools 
 ``install`` pip-installs /wheels/pins.txt (no dependencies, no index, no network) into TARGET
 (with the options in /wheels/pip-target.txt when the wheels are for another platform),
 deletes what /wheels/strip.txt lists, strips debug symbols from the shared objects that
-/wheels/strip-debug.txt lists, compiles bytecode for TARGET's final path, and moves TARGET
+/wheels/strip-debug.txt lists, compresses the files /wheels/gzip.txt's patterns match (for
+``models`` too), compiles bytecode for TARGET's final path, and moves TARGET
 under /out. ``code`` compiles the files under ROOT for the paths they have without the ROOT
 prefix. Both then set every file time under /out (or ROOT) to one fixed value, so a layer
 made from them is the same bytes whenever and wherever it is built. Bytecode is compiled
@@ -19,6 +20,8 @@ with unchecked hashes, which never read file times, so fixing them is safe.
 """
 
 import compileall
+import glob
+import gzip
 import os
 import shutil
 import subprocess
@@ -75,6 +78,7 @@ def install(target, sources=True):
             os.remove(path)
     for rel in _listed("strip-debug.txt"):
         subprocess.run(["strip", "--strip-debug", os.path.join(target, rel)], check=True)
+    _gzip(target)
     _compile(target, legacy=not sources)
     if not sources:
         _drop_sources(target)
@@ -84,8 +88,30 @@ def install(target, sources=True):
     _freeze(OUT)
 
 
+def _gzip(folder):
+    """Compress the files that /wheels/gzip.txt's patterns match under FOLDER, in place
+    (NAME -> NAME.gz, no time or name in the header: the same bytes on every build)."""
+    for pattern in _listed("gzip.txt"):
+        for path in sorted(glob.glob(os.path.join(folder, pattern))):
+            with open(path, "rb") as handle:
+                data = handle.read()
+            with open(path + ".gz", "wb") as handle:
+                handle.write(gzip.compress(data, compresslevel=9, mtime=0))
+            os.remove(path)
+
+
+def _move_tree(source, dest):
+    """Move SOURCE's files into DEST, merging folders that both have."""
+    for top, _, files in os.walk(source):
+        into = os.path.join(dest, os.path.relpath(top, source))
+        os.makedirs(into, exist_ok=True)
+        for name in files:
+            shutil.move(os.path.join(top, name), os.path.join(into, name))
+
+
 def models(target):
-    """botocore's models of the services /wheels/services.txt lists ("*": all) into TARGET, under /out."""
+    """botocore's models of the services /wheels/services.txt lists ("*": all) into TARGET, under
+    /out, with boto3's resource models of them when /wheels/pins.txt has boto3."""
     unpacked = "/tmp/botocore-models"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", f"--find-links={WHEELS}", "--no-deps",
                     "--no-cache-dir", "--no-compile", "--disable-pip-version-check", f"--target={unpacked}",
@@ -98,10 +124,12 @@ def models(target):
         sys.exit(f"stage.py: botocore has no model of {', '.join(sorted(missing))}")
     staged = OUT + target
     os.makedirs(staged)
-    for name in present:
-        if "*" in wanted or name in wanted:
-            shutil.move(os.path.join(data, name), os.path.join(staged, name))
+    for folder in (data, os.path.join(unpacked, "boto3", "data")):
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+            if os.path.isdir(os.path.join(folder, name)) and ("*" in wanted or name in wanted):
+                _move_tree(os.path.join(folder, name), os.path.join(staged, name))
     shutil.rmtree(unpacked)
+    _gzip(staged)
     _freeze(OUT)
 
 

@@ -210,14 +210,15 @@ AWS_MODELS = r"""
 import json, sys
 import boto3, botocore.exceptions, botocore.session
 available = sorted(botocore.session.get_session().get_available_services())
+session = boto3.session.Session(region_name="eu-west-1")
 made = {}
 for name in sys.argv[1:]:
     try:
-        boto3.client(name, region_name="eu-west-1")
-        made[name] = True
+        made[name] = boto3.client(name, region_name="eu-west-1").meta.endpoint_url
     except botocore.exceptions.UnknownServiceError:
-        made[name] = False
-print(json.dumps({"available": available, "made": made}))
+        made[name] = None
+resources = {name: type(session.resource(name)).__name__ for name in session.get_available_resources()}
+print(json.dumps({"available": available, "made": made, "resources": resources}))
 """
 BOTO3_CALLS = {"orders-api": ["dynamodb"], "batch-export": ["s3"]}  # what each handler's code makes
 
@@ -227,7 +228,11 @@ def test_a_boto3_function_ships_only_the_models_of_the_services_its_code_calls(i
     result = run_python(docker_engine, images[function], AWS_MODELS, "dynamodb", "s3", "sqs")
     wanted = BOTO3_CALLS[function]
     assert result["available"] == sorted([*wanted, "sts"]), "sts is kept for the credential chain"
-    assert result["made"] == {name: name in wanted for name in ("dynamodb", "s3", "sqs")}
+    # botocore's endpoints (read compressed) give each client its regional endpoint
+    assert result["made"] == {name: f"https://{name}.eu-west-1.amazonaws.com" if name in wanted else None
+                              for name in ("dynamodb", "s3", "sqs")}  # fmt: skip
+    # boto3's resource models of those services came with them, and only those
+    assert result["resources"] == {name: f"{name}.ServiceResource" for name in wanted}
 
 
 def test_closure_says_which_call_chose_each_model(built_example):

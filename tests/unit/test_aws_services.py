@@ -147,6 +147,40 @@ def test_functions_with_the_same_services_share_one_models_layer_and_botocore_lo
     assert files[".builder/groups/.models/aws-all/services.txt"] == "*\n"
 
 
+def _boto3() -> LockedDist:
+    files = tuple((f"boto3/data/{s}/2020-01-01/resources-1.json", 100) for s in ("s3", "sqs"))
+    return LockedDist("boto3", "1.0", 210, (*files, ("boto3/__init__.py", 10)), "boto3-1.0-py3-none-any.whl")
+
+
+def test_boto3_resource_models_go_with_the_models_and_botocore_json_is_compressed_when_it_reads_gzip(tmp_path):
+    """boto3's resource models of the services found join botocore's in the models layer (one
+    loader searches AWS_DATA_PATH first); a botocore that ships .json.gz models reads the
+    rest of its JSON data compressed too."""
+    cfg = backend(tmp_path / "backend", {"functions/app.py": HANDLER}, lock=LOCK)
+    cfg = config.load(cfg.root, functions=tuple(config.FunctionConfig(n, f"functions/{n}.handler") for n in "ab"))
+    dists = {"botocore==1.0": _botocore(), "boto3==1.0": _boto3()}
+    needs = {"a": Needs(frozenset(dists), ("functions/a.py",)), "b": Needs(frozenset({"botocore==1.0"}), ("functions/b.py",))}
+    p = plan.make_plan(cfg, needs, dists, services={"a": ("botocore==1.0", ("s3",)), "b": ("botocore==1.0", ("s3",))})
+    (with_boto3,) = p.models  # b has botocore alone: it shares a's layer
+    assert with_boto3.functions == ("a", "b") and with_boto3.resources == dists["boto3==1.0"]
+    assert with_boto3.size == 1100 and with_boto3.gzip
+    boto3_group = next(g for g in p.groups if any(d.name == "boto3" for d in g.dists))
+    assert boto3_group.strip.paths == ("boto3/data",)  # every service folder: the whole folder goes
+    files = dockerfile.group_files(p)
+    folder = f".builder/groups/.models/{with_boto3.name}"
+    assert files[f"{folder}/pins.txt"] == "botocore==1.0\nboto3==1.0\n" and files[f"{folder}/gzip.txt"] == "*/*/*.json\n"
+    assert f"{folder}/boto3-1.0-py3-none-any.whl" in dockerfile.group_wheels(p)
+    botocore_group = next(g for g in p.groups if any(d.name == "botocore" for d in g.dists))
+    assert botocore_group.gzip == ("botocore/data/*.json",)
+    assert files[f".builder/groups/{botocore_group.name}/gzip.txt"] == "botocore/data/*.json\n"
+    # a botocore whose wheel has no .json.gz file: its loader may not read them, nothing is compressed
+    plain = LockedDist("botocore", "1.0", 510, (("botocore/__init__.py", 10), ("botocore/data/s3/1/service-2.json", 500)),
+                       "botocore-1.0-py3-none-any.whl")  # fmt: skip
+    p = plan.make_plan(cfg, needs, {**dists, "botocore==1.0": plain}, services={"a": ("botocore==1.0", ("s3",)),
+                                                                              "b": ("botocore==1.0", ("s3",))})  # fmt: skip
+    assert not any(m.gzip for m in p.models) and not any(g.gzip for g in p.groups)
+
+
 def test_botocore_keeps_its_models_when_a_function_that_has_it_says_nothing_of_its_services(tmp_path):
     cfg = backend(tmp_path / "backend", {"functions/app.py": HANDLER}, lock=LOCK)
     cfg = config.load(cfg.root, functions=tuple(config.FunctionConfig(n, f"functions/{n}.handler") for n in "ab"))
