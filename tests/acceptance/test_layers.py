@@ -268,7 +268,7 @@ def test_functions_with_the_same_services_share_one_models_layer(built_example, 
         assert models["orders-api"] == models["batch-export"] and len(models["orders-api"]) == 1, models
         for fn, image in edited.items():
             made = run_python(docker_engine, image, AWS_MODELS, "dynamodb", "s3", "sqs")["made"]
-            assert made == {"dynamodb": True, "s3": True, "sqs": False}, fn
+            assert {name: url is not None for name, url in made.items()} == {"dynamodb": True, "s3": True, "sqs": False}, fn
     finally:
         for image in edited.values():
             docker_engine.remove_image(image)

@@ -8,6 +8,8 @@ containers is an acceptance test (``tests/acceptance/``).
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -23,8 +25,11 @@ from tests.unit.sam_projects import LAYERED, LAYERED_FILES, project
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
-# hypothesis keeps its examples and a cache of constants in ./.hypothesis; outside the checkout here
-set_hypothesis_home_dir(tempfile.mkdtemp(prefix="builder-hypothesis-"))
+# hypothesis keeps its examples and a cache of constants in ./.hypothesis; outside the checkout here,
+# and gone when the run ends
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="builder-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 
 
 def _checkout_state() -> str:
