@@ -15,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import multiprocessing
 import os
+import subprocess
 import symtable
 import sys
 import time
 import tokenize
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..core import cache as cachefile
@@ -190,14 +189,11 @@ class ParseCache:
         workers = min(os.cpu_count() or 1, MAX_WORKERS)
         if self.strict or workers < 2 or len(todo) < PARALLEL_MIN:
             return  # check_syntax does them one by one
-        chunks = [todo[i::workers * 4] for i in range(workers * 4)]
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for results in pool.map(_check_files, chunks):
-                for key, digest, problem in results:
-                    if problem is None:
-                        self._used[f"valid:{digest}"] = ""
-                    else:
-                        self._invalid[key] = problem
+        for key, digest, problem in _check_in_workers(todo, workers):
+            if problem is None:
+                self._used[f"valid:{digest}"] = ""
+            else:
+                self._invalid[key] = problem
 
     def _known_valid(self, key: str) -> bool:
         digest = self.digests.get(key)
@@ -284,6 +280,34 @@ def syntax_problem(data: bytes, key: str) -> str | None:
     return None
 
 
+def _check_in_workers(files: list[tuple[str, str]], workers: int) -> list[tuple[str, str, str | None]]:
+    """``_check_files`` of a share of ``files`` in each of ``workers`` Python processes (this module
+    run as a program: the pairs as JSON on its stdin, the results on its stdout). New interpreters,
+    not forks, so no lock another thread holds comes along, and nothing of the caller's program
+    runs again. A worker that fails leaves its share to ``check_syntax``."""
+    here = str(Path(__file__).resolve().parents[2])  # where builder is imported from
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)}
+    procs = []
+    for share in (files[i::workers] for i in range(workers)):
+        proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+        procs.append(proc)
+        assert proc.stdin is not None and proc.stdout is not None
+        with proc.stdin:
+            proc.stdin.write(json.dumps(share).encode())
+    results = []
+    for proc in procs:
+        assert proc.stdout is not None
+        with proc.stdout:
+            out = proc.stdout.read()
+        if proc.wait() == 0:
+            try:
+                results += [tuple(r) for r in json.loads(out)]
+            except ValueError:
+                pass
+    return results
+
+
 def _check_files(files: list[tuple[str, str]]) -> list[tuple[str, str, str | None]]:
     """A worker's share of ``check_many``: (key, content hash, problem) per readable file (one
     that cannot be read is left to ``check_syntax``, which says so)."""
@@ -300,3 +324,7 @@ def _check_files(files: list[tuple[str, str]]) -> list[tuple[str, str, str | Non
 
 def _cache_key(strict: bool) -> str:
     return f"v{SCANNER_VERSION}-py{sys.version_info[0]}.{sys.version_info[1]}-{'strict' if strict else 'fast'}"
+
+
+if __name__ == "__main__":  # a worker of _check_in_workers
+    json.dump(_check_files(json.load(sys.stdin)), sys.stdout)
