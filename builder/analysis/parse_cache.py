@@ -293,8 +293,11 @@ def _check_in_workers(files: list[tuple[str, str]], workers: int) -> list[tuple[
                                 stderr=subprocess.DEVNULL, env=env)  # fmt: skip
         procs.append(proc)
         assert proc.stdin is not None and proc.stdout is not None
-        with proc.stdin:
-            proc.stdin.write(json.dumps(share).encode())
+        try:
+            with proc.stdin:
+                proc.stdin.write(json.dumps(share).encode())
+        except OSError:  # it ended before reading its share: its exit code says so below
+            pass
     results = []
     for proc in procs:
         assert proc.stdout is not None
