@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -88,6 +89,13 @@ def built_copy(source: Path, dest: Path, engine, tag: str = TEST_TAG):
         cfg = config.load(dest)
         for fn in cfg.functions:
             engine.remove_image(cfg.image(fn.name, tag))
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a builder a test will interrupt: SIGINT's default action, as for a command
+    typed in a terminal, even when this test run was started with it ignored (a shell's
+    background job), which the child and its own children would inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:

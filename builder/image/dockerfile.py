@@ -97,7 +97,13 @@ def group_wheels(plan: BuildPlan) -> dict[str, str]:
 
 
 def _comment(text: str) -> list[str]:
-    return textwrap.wrap(text, WIDTH - 2, initial_indent="# ", subsequent_indent="# ", break_on_hyphens=False)
+    """``text`` as comment lines; a size ("164.2 kB") is never split across two."""
+    kept = _SIZE.sub("\\1\0\\2", text)
+    lines = textwrap.wrap(kept, WIDTH - 2, initial_indent="# ", subsequent_indent="# ", break_on_hyphens=False)
+    return [line.replace("\0", " ") for line in lines]
+
+
+_SIZE = re.compile(r"(\d) (B|kB|MB|GB)\b")
 
 
 def _run(mounts: list[tuple[str, str]], command: str, classic: bool) -> list[str]:

@@ -99,7 +99,7 @@ def test_removing_a_dependency_passes_and_reports_the_saving(example):
     api.write_text(api.read_text().replace("import boto3\n", ""))
     result = run_cli("--project", str(example), "check", "--build", "--function", "orders-api", "--tag", TAG)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"^  removed: boto3 \S+ \(-[\d.]+ MB\)$", result.stdout, re.MULTILINE), result.stdout
+    assert re.search(r"^  removed: boto3 \S+ \(-[\d.]+ [kM]B\)$", result.stdout, re.MULTILINE), result.stdout
     assert re.search(r"^  removed: botocore \S+ \(-[\d.]+ MB\)$", result.stdout, re.MULTILINE), result.stdout
     delta = text_rows(result.stdout)["orders-api"][2]
     assert delta.startswith("-") and delta.endswith(" MB")

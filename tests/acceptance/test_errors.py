@@ -19,7 +19,16 @@ from pathlib import Path
 import pytest
 
 from builder.project import config
-from tests.helpers import BASE_IMAGE, TEST_TAG, assert_clean_error, copy_example, copy_with_wheels, free_port, run_cli
+from tests.helpers import (
+    BASE_IMAGE,
+    TEST_TAG,
+    assert_clean_error,
+    copy_example,
+    copy_with_wheels,
+    free_port,
+    interruptible,
+    run_cli,
+)
 
 
 @pytest.mark.docker
@@ -204,7 +213,7 @@ def test_a_signal_to_builder_alone_stops_the_build_it_started_and_nothing_is_tag
            "XDG_CACHE_HOME": str(tmp_path / "cache")}  # fmt: skip
     builder = subprocess.Popen([sys.executable, "-m", "builder", "--project", str(work), "build", "--function", "health",
                                 "--tag", f"{TEST_TAG}-signal"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)  # fmt: skip
+                               text=True, preexec_fn=interruptible)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while not Path(f"{mark}.started").exists():

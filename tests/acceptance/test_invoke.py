@@ -31,7 +31,7 @@ from builder.local import sandbox as local
 from builder.project import config
 from builder.sam import template as sam
 from tests.acceptance.example_cases import FUNCTIONS, check_result, sample_event
-from tests.helpers import FIXTURES, REPO, TEST_TAG, built_copy, free_port, run_cli
+from tests.helpers import FIXTURES, REPO, TEST_TAG, built_copy, free_port, interruptible, run_cli
 
 engine = DockerEngine()  # the engine these tests or benchmarks talk to
 
@@ -351,7 +351,7 @@ def test_run_serves_until_stopped_and_removes_its_container(built_example, docke
     proc = subprocess.Popen(
         [sys.executable, "-m", "builder", "--project", str(root), "run", "--function", "health", "--tag", TEST_TAG,
          "--port", str(port)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible,
     )
     streamed: list[str] = []
     reported = threading.Event()
