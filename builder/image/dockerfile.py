@@ -131,16 +131,11 @@ def _deps_stage(group: DepGroup, plan: BuildPlan, classic: bool) -> list[str]:
         lines += _comment(f"Wheels for {', '.join(group.platforms)}, installed here on the build machine's platform.")
     if group.gzip:
         lines += _comment(f"Compressed in place, as botocore reads .json.gz too: {', '.join(group.gzip)}.")
-    lines.append(_from(plan, f"deps-{group.name}", classic))
     if group.strip.debug_paths:
-        lines += [
-            *_comment(f"Debug symbols go from {len(group.strip.debug_paths)} shared objects (never *.libs/):"
-                      " binutils lives in this build stage only."),  # fmt: skip
-            "# hadolint ignore=DL3008,DL3009,DL3032,DL3033",
-            "RUN command -v strip >/dev/null \\",
-            "    || { apt-get update && apt-get install -y --no-install-recommends binutils; } \\",
-            "    || yum install -y binutils",
-        ]
+        n = len(group.strip.debug_paths)
+        lines += _comment(f"{n} shared object{'s lose their' if n > 1 else ' loses its'} debug sections, if any "
+                          "(never *.libs/).")  # fmt: skip
+    lines.append(_from(plan, f"deps-{group.name}", classic))
     mounts = [(STAGE_DIR, "/stage"), (group_folder(group.name), "/wheels")]
     if not group.sources:
         lines += _comment("Bytecode only: each module's .pyc beside it, its .py source removed ([strip] sources = false).")

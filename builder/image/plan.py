@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from ..core.paths import WHEELHOUSE
 from ..project.model import DEFAULT_ARCHITECTURE, CodeRoot, Config, FunctionConfig, StripConfig, base_for
-from .strip import DEFAULT_RULES, StripResult, plan_debug_strip, plan_strip
+from .strip import DEFAULT_DEBUG, DEFAULT_RULES, StripResult, plan_debug_strip, plan_strip
 
 DEPS_ROOT = "/opt/deps"
 MODELS_ROOT = "/opt/aws-models"  # botocore's service models, a folder per set of services (AWS_DATA_PATH)
@@ -270,7 +270,7 @@ def _bound_layers(by_users: dict[frozenset[str], list[LockedDist]]) -> dict[froz
 
 def strip_key(members: list[LockedDist], rules: StripConfig) -> str:
     """What a group's strip result depends on: its wheels and the rules (a cache key)."""
-    text = repr((sorted(d.wheel or f"{d.name}=={d.version}" for d in members), rules, DEFAULT_RULES))
+    text = repr((sorted(d.wheel or f"{d.name}=={d.version}" for d in members), rules, DEFAULT_RULES, DEFAULT_DEBUG))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -285,8 +285,9 @@ def _strip(members: list[LockedDist], rules: StripConfig, cache: MutableMapping[
         per_dist=dict(rules.per_dist),
     )
     removed = set(result.paths)
+    patterns = {**({d: DEFAULT_DEBUG for d in files} if rules.defaults else {}), **dict(rules.debug_symbols)}
     debug = [
-        p for p in plan_debug_strip(files, dict(rules.debug_symbols))
+        p for p in plan_debug_strip(files, patterns)
         if not any(p == r or p.startswith(r + "/") for r in removed)
     ]
     result = replace(result, debug_paths=tuple(debug))

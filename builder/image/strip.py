@@ -34,6 +34,11 @@ DEFAULT_RULES = (
     "*.pyi",  # type stubs: read by type checkers, never imported
     "/bin/",  # console scripts: Lambda runs the handler, not commands
 )
+# The debug sections of every distribution's own shared objects go too (stage.py's strip_debug:
+# what the loader reads is kept, only symbol-level debugging with gdb goes; Pillow's 3.3 MB
+# _imaging is 0.7 MB without them). A distribution named in [strip.debug-symbols] takes its own
+# patterns instead; `defaults = false` keeps them all.
+DEFAULT_DEBUG = ("*.so",)
 # What of the default rules applies to a function's own files (CodeUri, layers): a layer's bin/
 # holds programs the function runs (Lambda puts /opt/bin on PATH).
 LOCAL_RULES = tuple(rule for rule in DEFAULT_RULES if rule != "/bin/")

@@ -10,8 +10,8 @@ the Dockerfile says what each stage does and this says how, with no shell tools 
 
 ``install`` pip-installs /wheels/pins.txt (no dependencies, no index, no network) into TARGET
 (with the options in /wheels/pip-target.txt when the wheels are for another platform),
-deletes what /wheels/strip.txt lists, strips debug symbols from the shared objects that
-/wheels/strip-debug.txt lists, compresses the files /wheels/gzip.txt's patterns match (for
+deletes what /wheels/strip.txt lists, removes the debug sections of the shared objects that
+/wheels/strip-debug.txt lists (``strip_debug``: no binutils needed), compresses the files /wheels/gzip.txt's patterns match (for
 ``models`` too), compiles bytecode for TARGET's final path, and moves TARGET
 under /out. ``code`` compiles the files under ROOT for the paths they have without the ROOT
 prefix. Both then set every file time under /out (or ROOT) to one fixed value, so a layer
@@ -24,6 +24,7 @@ import glob
 import gzip
 import os
 import shutil
+import struct
 import subprocess
 import sys
 
@@ -77,7 +78,7 @@ def install(target, sources=True):
         elif os.path.lexists(path):
             os.remove(path)
     for rel in _listed("strip-debug.txt"):
-        subprocess.run(["strip", "--strip-debug", os.path.join(target, rel)], check=True)
+        strip_debug(os.path.join(target, rel))
     _gzip(target)
     _compile(target, legacy=not sources)
     if not sources:
@@ -86,6 +87,77 @@ def install(target, sources=True):
     os.makedirs(os.path.dirname(staged), exist_ok=True)
     shutil.move(target, staged)
     _freeze(OUT)
+
+
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")  # ELF64, little-endian: x86_64 and aarch64, Lambda's two
+_PHDR = struct.Struct("<IIQQQQQQ")
+_SHDR = struct.Struct("<IIQQQQIIQQ")
+_SHT_NOBITS = 8
+
+
+def strip_debug(path):
+    """Remove the debug sections (.debug_*, .zdebug_*) of the ELF shared object at PATH.
+
+    The debug sections lie together in the file, in no segment; their bytes are cut out and what
+    follows them moves up by a multiple of every later segment's alignment, so each segment keeps
+    its offset's congruence with its address (auditwheel's patchelf puts a segment after them).
+    Offsets in the program and section headers follow; every section header stays, a debug one
+    with size 0, so no section index changes, and nothing the loader reads changes but its
+    offset in the file. A file laid out otherwise (debug sections split by another section, or
+    inside a segment, or not ELF64 little-endian) is left as it is.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < _EHDR.size or data[:6] != b"\x7fELF\x02\x01":
+        return
+    header = list(_EHDR.unpack_from(data))
+    phoff, shoff, phnum, shentsize, shnum, shstrndx = header[5], header[6], header[10], header[11], header[12], header[13]
+    if not shoff or shentsize != _SHDR.size or shstrndx >= shnum or shoff + shnum * _SHDR.size > len(data):
+        return
+    segments = [list(_PHDR.unpack_from(data, phoff + i * _PHDR.size)) for i in range(phnum)]
+    sections = [list(_SHDR.unpack_from(data, shoff + i * _SHDR.size)) for i in range(shnum)]
+    names = sections[shstrndx][4]
+
+    def name(section):
+        start = names + section[0]
+        return data[start:data.index(b"\0", start)]
+
+    debug = [s for s in sections if s[5] and s[1] != _SHT_NOBITS and name(s).startswith((b".debug", b".zdebug"))]
+    if not debug:
+        return
+    start, end = min(s[4] for s in debug), max(s[4] + s[5] for s in debug)
+    inside = [s for s in sections if s[5] and s[1] != _SHT_NOBITS and s[4] < end and s[4] + s[5] > start]
+    in_segment = any(p[5] and p[2] < end and p[2] + p[5] > start for p in segments)
+    tables = (phoff, phoff + phnum * _PHDR.size), (shoff, shoff + shnum * _SHDR.size)
+    if len(inside) != len(debug) or in_segment or any(a < end and b > start for a, b in tables):
+        return
+    after = [p[7] for p in segments if p[2] >= end] + [s[8] for s in sections if s[4] >= end] + [8]
+    step = max(max(after), 1)
+    shift = (end - start) // step * step
+    if not shift:
+        return
+    for segment in segments:
+        if segment[2] >= end:
+            segment[2] -= shift
+    for section in sections:
+        if section in debug:
+            section[4], section[5] = start, 0
+        elif section[4] >= end:
+            section[4] -= shift
+    for index in (5, 6):  # the program and section header tables' offsets
+        if header[index] >= end:
+            header[index] -= shift
+    out = bytearray(data[:start] + bytes(end - start - shift) + data[end:])
+    out[:_EHDR.size] = _EHDR.pack(*header)
+    for i, segment in enumerate(segments):
+        _PHDR.pack_into(out, header[5] + i * _PHDR.size, *segment)
+    for i, section in enumerate(sections):
+        _SHDR.pack_into(out, header[6] + i * _SHDR.size, *section)
+    temp = path + ".stripping"
+    with open(temp, "wb") as handle:
+        handle.write(out)
+    os.chmod(temp, os.stat(path).st_mode)
+    os.replace(temp, path)
 
 
 def _gzip(folder):
