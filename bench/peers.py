@@ -48,17 +48,13 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
 _Loader.add_multi_constructor("!", _tag)
 
 
-def without_sources(root: Path, debug_symbols: tuple[str, ...] = ()) -> None:
-    """``[strip] sources = false`` in the builder.toml at ``root`` (before its first table of
-    functions), and debug symbols stripped from the shared objects of ``debug_symbols``."""
+def without_sources(root: Path) -> None:
+    """``[strip] sources = false`` in the builder.toml at ``root`` (before its first table of functions)."""
     path = root / "builder.toml"
     text = path.read_text() if path.is_file() else ""
     at = text.find("\n[functions.")
     at = len(text) if at < 0 else at
-    tables = "\n\n[strip]\nsources = false\n"
-    if debug_symbols:
-        tables += "[strip.debug-symbols]\n" + "".join(f'{name} = ["*.so"]\n' for name in debug_symbols)
-    path.write_text(text[:at] + tables + text[at:])
+    path.write_text(text[:at] + "\n\n[strip]\nsources = false\n" + text[at:])
 
 
 def sam_cli() -> str:

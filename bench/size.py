@@ -31,8 +31,8 @@ against a naive Dockerfile that copies the code before the install.
     python bench/size.py                  # writes bench/results/size.json
     python bench/size.py --keep           # keep the images and the work folder
     python bench/size.py --sizes-only     # sizes and peers only (no dive, start-up or rebuild timing)
-    python bench/size.py --opt-ins        # builder's images with its opt-in strip rules: [strip]
-                                          # sources = false, debug symbols of every distribution
+    python bench/size.py --opt-ins        # builder's images with its opt-in strip setting:
+                                          # [strip] sources = false
 """
 
 from __future__ import annotations
@@ -492,16 +492,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the images and the work folder")
     parser.add_argument("--sizes-only", action="store_true", help="sizes and peers only: no dive, start-up or rebuild timing")
     parser.add_argument("--opt-ins", action="store_true",
-                        help="builder's images with [strip] sources = false and debug symbols stripped")
+                        help="builder's images with its one opt-in strip setting, [strip] sources = false")
     args = parser.parse_args(argv)
 
     engine.check()
     work = Path(tempfile.mkdtemp(prefix="size-bench-"))
     opt_root = copy_backend(args.project, work / "optimized" / "backend", wheelhouse=True)
     if args.opt_ins:
-        lines = config.load(opt_root).lock_path.read_text().splitlines()
-        locked = sorted({line.split("==")[0] for line in lines if "==" in line and not line.startswith(("#", " ", "-"))})
-        peers.without_sources(opt_root, tuple(locked))
+        peers.without_sources(opt_root)
     cfg = config.load(opt_root)
     names = [f.name for f in cfg.functions]
     seen: set[str] = set()
