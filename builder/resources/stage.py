@@ -11,9 +11,9 @@ the Dockerfile says what each stage does and this says how, with no shell tools 
 ``install`` pip-installs /wheels/pins.txt (no dependencies, no index, no network) into TARGET
 (with the options in /wheels/pip-target.txt when the wheels are for another platform),
 deletes what /wheels/strip.txt lists, removes the debug sections of the shared objects that
-/wheels/strip-debug.txt lists (``strip_debug``: no binutils needed), compresses the files /wheels/gzip.txt's patterns match (for
-``models`` too), compiles bytecode for TARGET's final path, and moves TARGET
-under /out. ``code`` compiles the files under ROOT for the paths they have without the ROOT
+/wheels/strip-debug.txt lists (``strip_debug``: no binutils needed), compresses the files that
+/wheels/gzip.txt's patterns match (``models`` too), compiles bytecode for TARGET's final path,
+and moves TARGET under /out. ``code`` compiles the files under ROOT for the paths they have without the ROOT
 prefix. Both then set every file time under /out (or ROOT) to one fixed value, so a layer
 made from them is the same bytes whenever and wherever it is built. Bytecode is compiled
 with unchecked hashes, which never read file times, so fixing them is safe.
