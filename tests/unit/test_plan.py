@@ -156,6 +156,22 @@ def test_strip_sources_false_installs_the_groups_as_bytecode_without_sources(cfg
     assert "python3 /stage/stage.py code /out/function" in text  # the function's own code keeps its sources
 
 
+def test_every_distributions_own_shared_objects_lose_their_debug_sections_unless_told_otherwise(cfg):
+    so = "pillow/_imaging.cpython-311-x86_64-linux-gnu.so"
+    pillow = LockedDist("pillow", "12.2.0", 3_400_000, ((so, 3_300_000), ("pillow.libs/libz-1a2b.so.1", 100_000),
+                                                         ("pillow/__init__.py", 100)))  # fmt: skip
+    need = needs(thumb=({"pillow"}, ["functions/thumb/app.py"]))
+
+    def stripped(toml: str = "") -> tuple[str, ...]:
+        (cfg.root / "builder.toml").write_text(original + toml)
+        return plan.make_plan(config.load(cfg.root), need, {"pillow": pillow}).groups[0].strip.debug_paths
+
+    original = (cfg.root / "builder.toml").read_text()
+    assert stripped() == (so,)  # by default; the vendored library never
+    assert stripped('\n[strip.debug-symbols]\npillow = []\n') == ()  # this distribution's patterns instead
+    assert stripped("\n[strip]\ndefaults = false\n") == ()  # with the other default rules
+
+
 def test_strip_sources_must_be_true_or_false(cfg):
     (cfg.root / "builder.toml").write_text((cfg.root / "builder.toml").read_text() + '\n[strip]\nsources = "no"\n')
     with pytest.raises(config.ConfigError, match=r"\[strip\]: 'sources' must be a bool"):
