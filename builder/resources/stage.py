@@ -13,9 +13,9 @@ the Dockerfile says what each stage does and this says how, with no shell tools 
 deletes what /wheels/strip.txt lists, removes the debug sections of the shared objects that
 /wheels/strip-debug.txt lists (``strip_debug``: no binutils needed), compresses the files that
 /wheels/gzip.txt's patterns match (``models`` too), compiles bytecode for TARGET's final path,
-and moves TARGET under /out. ``code`` compiles the files under ROOT for the paths they have without the ROOT
-prefix. Both then set every file time under /out (or ROOT) to one fixed value, so a layer
-made from them is the same bytes whenever and wherever it is built. Bytecode is compiled
+and moves TARGET under /out. ``code`` compiles the files under ROOT for the paths they have
+without the ROOT prefix. Both then set every file time under /out (or ROOT) to one fixed value,
+so a layer made from them is the same bytes whenever and wherever it is built. Bytecode is compiled
 with unchecked hashes, which never read file times, so fixing them is safe.
 """
 
@@ -139,8 +139,9 @@ def strip_debug(path):
     for segment in segments:
         if segment[2] >= end:
             segment[2] -= shift
+    cut = {id(s) for s in debug}
     for section in sections:
-        if section in debug:
+        if id(section) in cut:
             section[4], section[5] = start, 0
         elif section[4] >= end:
             section[4] -= shift
