@@ -11,8 +11,9 @@ too few models silently. ``aws-services`` in builder.toml overrides the search (
 service names, or ``"off"`` to keep every model).
 
 What botocore always needs stays in its own distribution: the files at the top of
-``botocore/data`` (endpoints, partitions, retry and default-configuration data) and boto3's
-resource models (``boto3/data``). ``ALWAYS`` adds the models the credential chain loads.
+``botocore/data`` (endpoints, partitions, retry and default-configuration data). boto3's resource
+models (``boto3/data``) of the same services go with the models (:mod:`builder.image.plan`).
+``ALWAYS`` adds the models the credential chain loads.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ..core import cache as cachefile
 from ..core.errors import ConfigError
 from ..core.paths import CACHE_DIR, CONFIG_FILE, WHEELHOUSE
 from ..deps.dists import DistIndex, installed_path
-from ..project.model import AWS_SERVICES_OFF, Config, FunctionConfig, did_you_mean
+from ..project.model import AWS_SERVICES_OFF, SERVICE_NAME, Config, FunctionConfig, did_you_mean
 from .records import Closure
 
 BOTOCORE = "botocore"
@@ -43,7 +44,6 @@ CALLS_CACHE = f"{CACHE_DIR}/aws-calls.json"
 _CACHE_VERSION = 2  # 2: methods taken without a call
 _METHODS = ("client", "resource", "create_client")
 _MAYBE = re.compile(rb"\b(?:client|resource|create_client)\b")
-_SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _USES_SDK = re.compile(rb"^\s*(?:import|from)\s+(?:boto3|botocore|aioboto3|aiobotocore)\b", re.MULTILINE)
 
 
@@ -264,7 +264,7 @@ def _first_per_service(calls: Iterable[Call]) -> list[Call]:
 
 def is_service_query(closure: Closure, found: AwsServices | None, why: str) -> bool:
     """Whether ``closure --why NAME`` asks about a service model (not a distribution or file)."""
-    return found is not None and closure.distribution(why) is None and bool(_SERVICE_NAME.match(why))
+    return found is not None and closure.distribution(why) is None and bool(SERVICE_NAME.match(why))
 
 
 def to_json(found: AwsServices | None) -> dict | None:

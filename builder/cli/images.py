@@ -15,7 +15,7 @@ from ..core.errors import BuilderError, ConfigError
 from ..core.files import write_atomic
 from ..core.units import human
 from ..image import base, dockerfile, reproducible
-from ..project.model import ARCHITECTURES, DEFAULT_ARCHITECTURE, ONE_IMAGE, emulated
+from ..project.model import ARCHITECTURES, DEFAULT_ARCHITECTURE, ONE_IMAGE, base_for, emulated
 from .common import (
     analyse,
     build_images,
@@ -45,13 +45,13 @@ def _python_version(args: argparse.Namespace) -> str:
 def cmd_base(args: argparse.Namespace) -> int:
     python_version = _python_version(args)
     arch = args.architecture
-    tag = args.tag or base.tag_for(base.DEFAULT_TAG.format(python_version=python_version), arch)
+    tag = args.tag or base_for(base.DEFAULT_TAG.format(python_version=python_version), arch)
     suite = args.suite or base.suite_for(python_version)
     from_image = args.from_image
     how = " (under emulation)" if emulated(arch) else ""
     with progress_bar(total=2 if args.bootstrap else 1, desc="base", unit="step") as bar:
         if args.bootstrap:
-            from_image = base.tag_for(base.DEBIAN_TAG.format(suite=suite), arch)
+            from_image = base_for(base.DEBIAN_TAG.format(suite=suite), arch)
             if args.rebuild or not docker(args).image_exists(from_image):
                 bar.set_description(f"debootstrap {suite} {arch}{how}")
                 with progress_lines(bar):

@@ -22,7 +22,7 @@ from ..deps.target import Target
 from ..engine import registry
 from ..image.dockerfile import ONE_IMAGE_TARGET
 from ..project import template as sam_project
-from ..project.model import ONE_IMAGE, Config, function_name
+from ..project.model import DEFAULT_ARCHITECTURE, ONE_IMAGE, Config, function_name
 from ..sam import edit as sam_edit
 from ..sam import layers as sam_layers
 from ..sam import plan as sam_plan
@@ -296,7 +296,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         text, ids = _pinned_text(args, template, ids)
     else:
         project = _project(args)
-        arm = [fn.logical_id for fn in project.functions if fn.logical_id in ids and fn.architecture != "x86_64"] if project else []
+        arm = [fn.logical_id for fn in project.functions if fn.logical_id in ids and fn.architecture != DEFAULT_ARCHITECTURE] if project else []
         if arm:
             raise ConfigError(
                 f"{', '.join(arm)} run{'s' if len(arm) == 1 else ''} on arm64, which `migrate` does not convert yet: `sam build` "

@@ -92,9 +92,14 @@ def download(
 ) -> None:
     """``pip download`` exact requirements (or ``-r FILE``) as wheels for the target into ``dest``."""
     try:
-        proc.run([*_PIP_DOWNLOAD, "--no-deps", *target_args(python_version, platforms), "-d", str(dest), *requirements])
+        proc.run(_wheels_argv(requirements, dest, python_version, platforms))
     except CommandFailed as exc:
         raise _download_error(exc, source, python_version, platforms) from exc
+
+
+def _wheels_argv(requirements: Sequence[str], dest: Path, python_version: str, platforms: Sequence[str]) -> list[str]:
+    """``pip download`` of exact requirements, without their dependencies, as wheels for the target."""
+    return [*_PIP_DOWNLOAD, "--no-deps", *target_args(python_version, platforms), "-d", str(dest), *requirements]
 
 
 def _spec(pin: Pin) -> str:
@@ -134,10 +139,9 @@ def download_lock(lock: Path, dest: Path, *, python_version: str, platforms: Seq
     sdist_dir = dest / sdists.SDISTS / architecture
     requirements, from_source = ["-r", str(lock)], list[str]()
     while True:
-        argv = [*_PIP_DOWNLOAD, "--no-deps", *target_args(python_version, platforms), "-d", str(dest), *requirements]
         try:
             if requirements:
-                proc.run(argv)
+                proc.run(_wheels_argv(requirements, dest, python_version, platforms))
             break
         except CommandFailed as exc:
             missing = [_pinned(m) for m in re.findall(r"No matching distribution found for (\S+)", exc.output)]

@@ -23,7 +23,7 @@ from ..project.model import ARCHITECTURES, DEFAULT_ARCHITECTURE, LOCAL_BASE, emu
 from . import reproducible
 
 DEFAULT_TAG = LOCAL_BASE  # the local stand-in for AWS's base that builds use when AWS's is not there
-DEBIAN_TAG = "builder-debian:{suite}"  # "-arm64" after it for arm64 (Config.base_for's rule)
+DEBIAN_TAG = "builder-debian:{suite}"  # "-arm64" after it for arm64 (model.base_for's rule)
 BINFMT = Path("/proc/sys/fs/binfmt_misc")  # where the kernel lists the emulators it runs foreign programs with
 DEBIAN_ARCH = {"x86_64": "amd64", "arm64": "arm64"}  # Lambda's architecture -> Debian's
 DEFAULT_SUITE = "bookworm"  # its python3 is 3.11, the default target
@@ -62,11 +62,6 @@ def debian_mirror(sources: tuple[Path, ...] = (
             if "security" not in uri and "debian" in uri:
                 return uri
     return _DEFAULT_MIRROR
-
-
-def tag_for(ref: str, architecture: str) -> str:
-    """``ref`` for ``architecture``: ``-arm64`` after the tag for arm64, as ``Config.base_for`` names it."""
-    return ref if architecture == DEFAULT_ARCHITECTURE else f"{ref}-{architecture}"
 
 
 def check_emulator(architecture: str) -> None:

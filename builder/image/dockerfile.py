@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from ..core.paths import GROUPS_DIR, STAGE_DIR
 from ..core.units import human
 from ..deps.wheelhouse import target_args
+from ..project.model import DEFAULT_ARCHITECTURE
 from . import one_image
 from .plan import MODELS_GZIP, BuildPlan, DepGroup, FunctionPlan, ModelsGroup
 
@@ -217,7 +218,7 @@ def _env_list(key: str, items: list[str], separator: str) -> list[str]:
 def _production_stage(fn: FunctionPlan, plan: BuildPlan) -> list[str]:
     roles = [f"deps/{name}" for name in fn.groups] + ([f"models/{fn.models}"] if fn.models else [])
     roles += [part for part, files in (("shared", fn.shared_files), ("function", fn.own_files)) if files]
-    base = "BASE_IMAGE" if fn.architecture == "x86_64" else "BASE_IMAGE_ARM64"
+    base = "BASE_IMAGE" if fn.architecture == DEFAULT_ARCHITECTURE else "BASE_IMAGE_ARM64"
     lines = [*_comment(f"{fn.name}: the base, its dependency groups (most shared lowest), its code."),
              f"FROM ${{{base}}} AS {fn.name}"]  # fmt: skip
     lines += [f"COPY --from=deps-{name} {OUT}/ /" for name in fn.groups]

@@ -50,6 +50,11 @@ class LockedDist:
     wheel: str = ""  # file name in the wheelhouse
     architecture: str = DEFAULT_ARCHITECTURE  # Lambda's: the wheel is for its machine
 
+    @property
+    def key(self) -> str:
+        """Its ``dist_key``: how ``Needs`` name it."""
+        return dist_key(self.name, self.version, self.architecture)
+
 
 @dataclass(frozen=True)
 class Needs:
@@ -369,15 +374,11 @@ def make_plan(
     set of models is a layer of its own, and botocore's group ships none.
     """
     models = _models_groups(needs, dists, services or {})
-    trimmed = {dist_key(m.dist.name, m.dist.version, m.dist.architecture) for m in models}
+    trimmed = {m.dist.key for m in models}
     # a boto3 loses its resource models when each function that has it gets them from a models layer
-    in_layers = {(m.resources.name, m.resources.version, m.resources.architecture, fn)
-                 for m in models if m.resources for fn in m.functions}  # fmt: skip
-    for m in models:
-        r = m.resources
-        if r and all((r.name, r.version, r.architecture, fn) in in_layers
-                     for fn, need in needs.items() if dist_key(r.name, r.version, r.architecture) in need.dists):
-            trimmed.add(dist_key(r.name, r.version, r.architecture))
+    in_layers = {(m.resources.key, fn) for m in models if m.resources for fn in m.functions}
+    trimmed |= {key for key, _ in in_layers
+                if all((key, fn) in in_layers for fn, need in needs.items() if key in need.dists)}
     by_users = _bound_layers(_make_groups(needs, dists))
     groups = []
     key_of = {id(d): k for k, d in dists.items()}
@@ -390,7 +391,7 @@ def make_plan(
         arch = members[0].architecture if members else DEFAULT_ARCHITECTURE
         platforms = () if arch == DEFAULT_ARCHITECTURE else config.platforms_for(arch)
         name += _arch_suffix(arch)
-        without = {d.name for d in members if dist_key(d.name, d.version, d.architecture) in trimmed}
+        without = {d.name for d in members if d.key in trimmed}
         rules = _without_models(config.strip, without) if without else config.strip
         key = strip_key(members, rules)
         stripped = _strip(members, rules, strip_cache, key)
@@ -426,5 +427,5 @@ def make_plan(
         functions=tuple(plans),
         one_image_shared=config.one_image_shared,
         models=tuple(models),
-        arm64_base=config.base_for("arm64") if any(p.architecture == "arm64" for p in plans) else "",
+        arm64_base=config.base_for("arm64") if any(p.architecture != DEFAULT_ARCHITECTURE for p in plans) else "",
     )

@@ -32,6 +32,7 @@ from .model import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_PLATFORMS,
     ONE_IMAGE,
+    SERVICE_NAME,
     CheckConfig,
     CodeRoot,
     Config,
@@ -180,14 +181,11 @@ def _extended(fn: FunctionConfig, table: dict[str, Any], where: str) -> Function
     )
 
 
-_SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
-
 def _aws_services(value: Any, where: str) -> tuple[str, ...] | str:
     """``aws-services``: a list of service names as boto3.client() takes them, or "off"."""
     if value == AWS_SERVICES_OFF:
         return AWS_SERVICES_OFF
-    if isinstance(value, list) and all(isinstance(v, str) and _SERVICE_RE.match(v) for v in value):
+    if isinstance(value, list) and all(isinstance(v, str) and SERVICE_NAME.match(v) for v in value):
         return tuple(sorted(set(value)))
     raise ConfigError(
         f"{where}: aws-services must be a list of AWS service names as boto3.client() takes them "

@@ -43,6 +43,7 @@ def emulated(architecture: str) -> bool:
     return ARCHITECTURES[architecture][0] != os.uname().machine
 ONE_IMAGE = "one"
 AWS_SERVICES_OFF = "off"  # aws-services = "off": ship every botocore service model
+SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")  # an AWS service as boto3.client() names it
 DISPATCH_PACKAGE = "builder_functions"  # the one image's modules that start functions with code of their own
 _WORD = re.compile(r"[A-Z]+[0-9]*(?=[A-Z][a-z]|$)|[A-Z]?[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+")
 
