@@ -26,7 +26,7 @@ from .core import cache as cachefile
 from .core import proc
 from .core.errors import AnalysisError, BuilderError, BuildError, ConfigError, EngineError, LockError
 from .core.files import work_dir, write_atomic
-from .core.paths import CACHE_DIR, CONTEXT_COPIES, GROUPS_DIR, SAM_DOCKERFILE, STAGE_DIR
+from .core.paths import CACHE_DIR, CONTEXT_COPIES, GROUPS_DIR, SAM_DOCKERFILES, STAGE_DIR
 from .deps import dists, locking, sdists, wheelhouse
 from .deps.lock import parse_lock
 from .deps.requirements import requirement_names
@@ -266,7 +266,8 @@ def with_base(config: Config, engine: Engine) -> Config:
 def write_context(config: Config, build_plan: BuildPlan) -> None:
     """Write what the Dockerfiles read from the build context besides the sources and the wheels:
     strip lists, the one image's modules, copies of files behind links that lead outside the
-    backend, and the classic-builder Dockerfile `sam build` reads (whose base is the plan's)."""
+    backend, and the classic-builder Dockerfiles `sam build` reads, one per architecture that has
+    functions (whose base is the plan's)."""
     work_dir(config.root)
     wheelhouse.verify(config, [config.root / wheel for wheel in dockerfile.group_wheels(build_plan).values()])
     _write_groups(config.root, build_plan)
@@ -278,7 +279,13 @@ def write_context(config: Config, build_plan: BuildPlan) -> None:
         for rel, source in fn.sources:
             if source.startswith(CONTEXT_COPIES + "/"):
                 _copy_in(config.root / rel, config.root / source)
-    write_atomic(config.root / SAM_DOCKERFILE, dockerfile.render(build_plan, classic=True))
+    whole = len(config.architectures) == 1  # a file of all the functions, with their one image last
+    for architecture, relative in SAM_DOCKERFILES.items():
+        part = build_plan.of_architecture(architecture)
+        if part.functions:
+            write_atomic(config.root / relative, dockerfile.render(part, classic=True, one_image=whole))
+        else:
+            (config.root / relative).unlink(missing_ok=True)
 
 
 def _write_groups(root: Path, build_plan: BuildPlan) -> None:
@@ -324,6 +331,13 @@ def _copy_in(path: Path, dest: Path) -> None:
         raise BuildError(f"Cannot copy {path} (reached through a symbolic link) into the build context: {exc}.") from exc
 
 
+def check_one_image(config: Config) -> None:
+    """A ConfigError when ``images = "one"`` asks for one image of functions of two architectures."""
+    if config.images == ONE_IMAGE and len(config.architectures) > 1:
+        raise ConfigError(f'images = "one" needs every function on one architecture, and {config.name} has '
+                          f"{' and '.join(config.architectures)} functions. Remove images, or set one architecture.")  # fmt: skip
+
+
 def build(
     config: Config,
     engine: Engine,
@@ -337,9 +351,7 @@ def build(
     image = config.image(function, tag)
     target = dockerfile.ONE_IMAGE_TARGET if config.images == ONE_IMAGE else function
     arch = config.function(function).architecture
-    if config.images == ONE_IMAGE and len(config.architectures) > 1:
-        raise ConfigError(f'images = "one" needs every function on one architecture, and {config.name} has '
-                          f"{' and '.join(config.architectures)} functions. Remove images, or set one architecture.")  # fmt: skip
+    check_one_image(config)
     base_image = config.base_for(arch)
     if arch != DEFAULT_ARCHITECTURE and not engine.image_exists(base_image):
         raise ConfigError(

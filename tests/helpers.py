@@ -61,6 +61,22 @@ def tool(path: str) -> str:
     return found
 
 
+def sam_cli() -> str:
+    """The SAM CLI that scripts/setup installs in a virtual environment of its own."""
+    import pytest
+
+    for candidate in (os.environ.get("BUILDER_SAM"), "/opt/builder-sam/bin/sam", shutil.which("sam")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    pytest.fail("The SAM CLI is required and not installed: scripts/setup installs it in /opt/builder-sam.", pytrace=False)
+
+
+def run_sam(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``sam ARGS`` in the project ``root``, as a user runs it (no telemetry)."""
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    return subprocess.run([sam_cli(), *args], cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def skopeo(*args: str) -> str:
     """Run skopeo (which reads a registry as Lambda would); its output."""
     result = subprocess.run([tool("skopeo"), *args], capture_output=True, text=True)

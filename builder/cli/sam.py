@@ -14,7 +14,7 @@ from .. import pipeline
 from ..core.errors import BuilderError, ConfigError, TemplateError
 from ..core.files import write_atomic
 from ..core.limits import LIMIT_BYTES
-from ..core.paths import SAM_DOCKERFILE
+from ..core.paths import SAM_DOCKERFILES
 from ..deps import locking, wheelhouse
 from ..deps.dists import DistIndex
 from ..deps.lock import parse_lock
@@ -22,7 +22,7 @@ from ..deps.target import Target
 from ..engine import registry
 from ..image.dockerfile import ONE_IMAGE_TARGET
 from ..project import template as sam_project
-from ..project.model import DEFAULT_ARCHITECTURE, ONE_IMAGE, Config, function_name
+from ..project.model import DEFAULT_ARCHITECTURE, ONE_IMAGE, Config, emulated, function_name
 from ..sam import edit as sam_edit
 from ..sam import layers as sam_layers
 from ..sam import plan as sam_plan
@@ -67,7 +67,7 @@ def _sizer(args: argparse.Namespace, template: sam.Template) -> sam_sizes.Sizer:
         cfg = load(args)
     except ConfigError as exc:  # fine until some folder has a requirements.txt
 
-        def fail(error: ConfigError = exc) -> DistIndex:
+        def fail(architecture: str, error: ConfigError = exc) -> DistIndex:
             raise error
 
         return sam_sizes.Sizer(base, index=fail)
@@ -75,23 +75,26 @@ def _sizer(args: argparse.Namespace, template: sam.Template) -> sam_sizes.Sizer:
 
     current: list[Config] = []  # the configuration with current locks, once index() has locked
 
-    def index(lock: str | None = None) -> DistIndex:  # the locked wheels only: no closures needed
+    def index(architecture: str, lock: str | None = None) -> DistIndex:  # the locked wheels only: no closures
         if not current:
             relocked = cfg.locked_by_builder and locking.ensure(cfg).written
             current.append(pipeline.with_locks(cfg) if relocked else cfg)
         house = wheelhouse.ensure(current[0])
         path = current[0].root / (lock or current[0].lock_file)
-        return DistIndex.from_wheelhouse(house, parse_lock(path, target=target), target=target)
+        arch_target = target.for_architecture(architecture)
+        return DistIndex.from_wheelhouse(house, parse_lock(path, target=arch_target), target=arch_target)
 
-    def own_lock(requirements: Path) -> tuple[DistIndex, str] | None:
-        index()  # locks first
+    def own_lock(requirements: Path, architecture: str) -> tuple[DistIndex, str] | None:
+        index(architecture)  # locks first
         rel = requirements.resolve().relative_to(cfg.root).as_posix()
         for fn in current[0].functions:
             if rel in fn.requirements and fn.lock_file != current[0].lock_file:
-                return index(fn.lock_file), fn.lock_file
+                return index(architecture, fn.lock_file), fn.lock_file
         return None
 
-    return sam_sizes.Sizer(base, index=index, target=target, lock=cfg.lock_file, own_lock=own_lock)
+    architectures = {fn.logical_id: fn.architecture for fn in cfg.functions if fn.logical_id}
+    return sam_sizes.Sizer(base, index=index, target=target, lock=cfg.lock_file, own_lock=own_lock,
+                           architectures=architectures)  # fmt: skip
 
 
 def render_plan(
@@ -247,9 +250,11 @@ def _project(args: argparse.Namespace) -> Config | None:
 def _image_settings(args: argparse.Namespace, template: sam.Template) -> dict:
     """How migrate tags each image function and what `sam build` builds it from: builder's function
     names (builder.toml may rename them), the backend root as DockerContext (relative to the
-    template); with ``images = "one"`` every function the same image and tag, its own command."""
+    template), the classic Dockerfile of the function's architecture; with ``images = "one"`` every
+    function the same image and tag, its own command."""
     cfg = _project(args)
     names = {f.logical_id: f.name for f in cfg.functions if f.logical_id} if cfg else {}
+    architectures = {f.logical_id: f.architecture for f in cfg.functions if f.logical_id} if cfg else {}
     context = os.path.relpath(cfg.root, Path(template.path).resolve().parent) if cfg else "."
     context = context.replace(os.sep, "/")
     one = cfg is not None and cfg.images == ONE_IMAGE
@@ -259,12 +264,14 @@ def _image_settings(args: argparse.Namespace, template: sam.Template) -> dict:
 
     def metadata(info: sam.FunctionInfo) -> sam_edit.ImageMetadata:
         target = ONE_IMAGE_TARGET if one else name(info.logical_id)
-        return sam_edit.ImageMetadata(context, SAM_DOCKERFILE, "latest", target)
+        dockerfile = SAM_DOCKERFILES[architectures.get(info.logical_id, DEFAULT_ARCHITECTURE)]
+        return sam_edit.ImageMetadata(context, dockerfile, "latest", target)
 
     settings: dict = {"tags": (lambda fid: "latest") if one else (lambda fid: f"{name(fid)}-latest"),
                       "image_metadata": metadata}  # fmt: skip
     if one:
         assert cfg is not None  # one is only true with a builder config
+        pipeline.check_one_image(cfg)
         settings["commands"] = lambda fid: cfg.command(name(fid))
     return settings
 
@@ -280,7 +287,14 @@ def _prepare_sam_build(args: argparse.Namespace) -> None:
         pass  # no engine, or no base yet: the Dockerfile names the configured one
     build_plan = pipeline.plan(cfg, analysis)
     pipeline.write_context(cfg, build_plan.on_base(cfg.base_image))
-    print(f"wrote {SAM_DOCKERFILE} and the wheelhouse for `sam build` (base {cfg.base_image})", file=sys.stderr)
+    arm = [fn.logical_id or fn.name for fn in cfg.functions if fn.architecture != DEFAULT_ARCHITECTURE]
+    files = [SAM_DOCKERFILES[a] for a in cfg.architectures]
+    print(f"wrote {' and '.join(files)} and the wheelhouse for `sam build` (base {cfg.base_image})", file=sys.stderr)
+    if arm and emulated("arm64"):
+        print(f"note: `sam build` builds {', '.join(arm)} for linux/arm64 alone, so on this {os.uname().machine} "
+              "machine the RUN steps of their stages run under emulation (qemu, which must be registered with "
+              "binfmt_misc: scripts/setup does it), slower than `python -m builder build`, which needs none.",
+              file=sys.stderr)  # fmt: skip
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -295,15 +309,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     elif args.pin:
         text, ids = _pinned_text(args, template, ids)
     else:
-        project = _project(args)
-        arm = [fn.logical_id for fn in project.functions if fn.logical_id in ids and fn.architecture != DEFAULT_ARCHITECTURE] if project else []
-        if arm:
-            raise ConfigError(
-                f"{', '.join(arm)} run{'s' if len(arm) == 1 else ''} on arm64, which `migrate` does not convert yet: `sam build` "
-                "builds image functions with Docker's classic builder, which cannot run the builder stages on this "
-                "machine's platform. Leave them ZIP functions (migrate the others), or build and push their images "
-                "with builder (`build`, `push`) and set their ImageUri yourself."
-            )
         text = sam_edit.migrate(template, ids, **_image_settings(args, template))
     removed: tuple[str, ...] = ()
     if args.remove_unused_layers:

@@ -17,4 +17,7 @@ STAGE_DIR = f"{WORK_DIR}/stage"  # the build-stage helper the Dockerfile mounts 
 CACHE_DIR = f"{WORK_DIR}/cache"
 CONTEXT_COPIES = f"{WORK_DIR}/context"  # files that symbolic links lead to outside the backend
 SAM_DOCKERFILE = f"{WORK_DIR}/sam/Dockerfile"  # the classic-builder Dockerfile migrated functions name
+# One per Lambda architecture: the classic builder builds every stage before the target, all for
+# the build's one platform, so one file cannot hold the stages of both.
+SAM_DOCKERFILES = {"x86_64": SAM_DOCKERFILE, "arm64": f"{WORK_DIR}/sam/Dockerfile.arm64"}
 DISPATCH_DIR = f"{WORK_DIR}/one-image"  # the one image's generated start modules

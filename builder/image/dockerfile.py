@@ -48,6 +48,12 @@ CLASSIC_HEADER = """\
 # into the build stages instead of mounted. Do not edit; builder rewrites it on every build.
 """
 
+CLASSIC_ARM64 = """\
+# The arm64 functions' stages, all on the arm64 base: `sam build` builds them for linux/arm64
+# alone, so on an x86_64 machine their RUN steps run under emulation (qemu); `python -m builder
+# build` runs them on the machine's own platform.
+"""
+
 OUT = "/out"
 ONE_IMAGE_TARGET = "builder-all"  # the stage of the one image holding every function (a reserved name)
 WIDTH = 100
@@ -115,11 +121,18 @@ def _run(mounts: list[tuple[str, str]], command: str, classic: bool) -> list[str
     return [f"RUN {parts[0]} \\", *(f"    {p} \\" for p in parts[1:]), f"    {command}"]
 
 
-def _from(plan: BuildPlan, stage: str, classic: bool) -> str:
+def _from(plan: BuildPlan, stage: str, classic: bool, architecture: str) -> str:
     """A builder stage's FROM: with arm64 images in the plan, on the build machine's platform, as
-    unpacking wheels and compiling bytecode do not depend on the CPU (no emulation)."""
-    native = "--platform=$BUILDPLATFORM " if plan.cross and not classic else ""
+    unpacking wheels and compiling bytecode do not depend on the CPU (no emulation). The classic
+    builder copies only from stages of the build's platform: there, on the base of ``architecture``."""
+    if classic:
+        return f"FROM ${{{_base_arg(architecture)}}} AS {stage}"
+    native = "--platform=$BUILDPLATFORM " if plan.cross else ""
     return f"FROM {native}${{BASE_IMAGE}} AS {stage}"
+
+
+def _base_arg(architecture: str) -> str:
+    return "BASE_IMAGE" if architecture == DEFAULT_ARCHITECTURE else "BASE_IMAGE_ARM64"
 
 
 def _deps_stage(group: DepGroup, plan: BuildPlan, classic: bool) -> list[str]:
@@ -136,7 +149,7 @@ def _deps_stage(group: DepGroup, plan: BuildPlan, classic: bool) -> list[str]:
         n = len(group.strip.debug_paths)
         lines += _comment(f"{n} shared object{'s lose their' if n > 1 else ' loses its'} debug sections, if any "
                           "(never *.libs/).")  # fmt: skip
-    lines.append(_from(plan, f"deps-{group.name}", classic))
+    lines.append(_from(plan, f"deps-{group.name}", classic, group.architecture))
     mounts = [(STAGE_DIR, "/stage"), (group_folder(group.name), "/wheels")]
     if not group.sources:
         lines += _comment("Bytecode only: each module's .pyc beside it, its .py source removed ([strip] sources = false).")
@@ -150,7 +163,7 @@ def _models_stage(models: ModelsGroup, plan: BuildPlan, classic: bool) -> list[s
     packed = "; compressed, as botocore reads .json.gz" if models.gzip else ""
     lines = [*_comment(f"botocore {models.dist.version}'s models of {which}{boto3} ({human(models.size)}{packed}): "
                        f"for {', '.join(models.functions)}; botocore finds them through AWS_DATA_PATH."),  # fmt: skip
-             _from(plan, f"models-{models.name}", classic)]  # fmt: skip
+             _from(plan, f"models-{models.name}", classic, models.dist.architecture)]  # fmt: skip
     mounts = [(STAGE_DIR, "/stage"), (models_folder(models.name), "/wheels")]
     return [*lines, *_run(mounts, f"{_STAGE} models {models.path}", classic), ""]
 
@@ -188,7 +201,7 @@ def _code_stage(fn: FunctionPlan, plan: BuildPlan, anchor: bool, classic: bool) 
     """
     shared = (" and its layers'" if len(fn.roots) > 1 else " and the shared folders'") if fn.shared_files else ""
     lines = [*_comment(f"{fn.name}'s code{shared}, compiled for a read-only filesystem."),
-             _from(plan, f"code-{fn.name}", classic)]  # fmt: skip
+             _from(plan, f"code-{fn.name}", classic, fn.architecture)]  # fmt: skip
     for part, files in (("shared", fn.shared_files), ("function", fn.own_files)):
         if files:
             root = f"{OUT}/{part}"
@@ -218,9 +231,8 @@ def _env_list(key: str, items: list[str], separator: str) -> list[str]:
 def _production_stage(fn: FunctionPlan, plan: BuildPlan) -> list[str]:
     roles = [f"deps/{name}" for name in fn.groups] + ([f"models/{fn.models}"] if fn.models else [])
     roles += [part for part, files in (("shared", fn.shared_files), ("function", fn.own_files)) if files]
-    base = "BASE_IMAGE" if fn.architecture == DEFAULT_ARCHITECTURE else "BASE_IMAGE_ARM64"
     lines = [*_comment(f"{fn.name}: the base, its dependency groups (most shared lowest), its code."),
-             f"FROM ${{{base}}} AS {fn.name}"]  # fmt: skip
+             f"FROM ${{{_base_arg(fn.architecture)}}} AS {fn.name}"]  # fmt: skip
     lines += [f"COPY --from=deps-{name} {OUT}/ /" for name in fn.groups]
     lines += [f"COPY --from=models-{fn.models} {OUT}/ /"] if fn.models else []
     lines += [f"COPY --from=code-{fn.name} {OUT}/{part}/ /" for part, files in
@@ -237,15 +249,16 @@ def _one_image_stages(plan: BuildPlan, classic: bool) -> list[str]:
     """The image of every function (the guide's shape), last: the target of a plain `docker build .`."""
     one = one_image.plan(plan)
     root = f"{OUT}/all"
+    architecture = plan.functions[0].architecture
     lines = [
         "# ---- one image holding every function, each picking its handler with ImageConfig.Command ----",
         "# (the last stage, so `docker build -t NAME .` builds it; see builder/image/one_image.py)",
         "",
-        f"FROM ${{BASE_IMAGE}} AS {ONE_IMAGE_TARGET}-code",
+        _from(plan, f"{ONE_IMAGE_TARGET}-code", classic, architecture),
         *_copies(one.files, root),
         *_run([(STAGE_DIR, "/stage")], f"{_STAGE} code {root}", classic),
         "",
-        f"FROM ${{BASE_IMAGE}} AS {ONE_IMAGE_TARGET}",
+        f"FROM ${{{_base_arg(architecture)}}} AS {ONE_IMAGE_TARGET}",
         *(f"COPY --from=deps-{name} {OUT}/ /" for name in one.groups),
         *(f"COPY --from=models-{m.name} {OUT}/ /" for m in plan.models),
         f"COPY --from={ONE_IMAGE_TARGET}-code {root}/ /",
@@ -260,9 +273,11 @@ def _one_image_stages(plan: BuildPlan, classic: bool) -> list[str]:
     return lines
 
 
-def render(plan: BuildPlan, *, classic: bool = False) -> str:
-    """The Dockerfile text for ``plan``; ``classic``: for the builder without BuildKit (``sam build``)."""
-    lines = [CLASSIC_HEADER if classic else HEADER]
+def render(plan: BuildPlan, *, classic: bool = False, one_image: bool = True) -> str:
+    """The Dockerfile text for ``plan``; ``classic``: for the builder without BuildKit (``sam build``),
+    of one architecture's functions (``BuildPlan.of_architecture``). The one image of every function
+    comes last when they are all of one architecture and ``one_image`` (False for a part of a plan)."""
+    lines = [CLASSIC_HEADER + (CLASSIC_ARM64 if plan.cross else "") if classic else HEADER]
     lines += [f"ARG BASE_IMAGE={plan.base_image}"]
     lines += [f"ARG BASE_IMAGE_ARM64={plan.arm64_base}", ""] if plan.arm64_base else [""]
     lines += ["# ---- dependencies: one stage per group of distributions ----", ""]
@@ -285,6 +300,6 @@ def render(plan: BuildPlan, *, classic: bool = False) -> str:
     lines += ["# ---- production images: base, dependencies, shared code, function code ----", ""]
     for fn in plan.functions:
         lines += _production_stage(fn, plan)
-    if plan.functions and not plan.cross:  # one image cannot hold functions of two architectures
+    if one_image and len({fn.architecture for fn in plan.functions}) == 1:  # not two architectures
         lines += _one_image_stages(plan, classic)
     return "\n".join(lines).rstrip("\n") + "\n"

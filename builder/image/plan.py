@@ -215,6 +215,15 @@ class BuildPlan:
         """Whether some images are for arm64: builder stages then run on the build machine's platform."""
         return any(fn.architecture != DEFAULT_ARCHITECTURE for fn in self.functions)
 
+    def of_architecture(self, architecture: str) -> BuildPlan:
+        """The part of this plan that builds ``architecture``'s functions: their groups, models and
+        images (what one build for one platform can hold, as the classic builder's must)."""
+        functions = tuple(f for f in self.functions if f.architecture == architecture)
+        groups = {g for f in functions for g in f.groups}
+        models = {f.models for f in functions}
+        return replace(self, functions=functions, groups=tuple(g for g in self.groups if g.name in groups),
+                       models=tuple(m for m in self.models if m.name in models))  # fmt: skip
+
     def group(self, name: str) -> DepGroup:
         return next(g for g in self.groups if g.name == name)
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from ..core.files import sam_excluded
 from ..deps.dists import DistIndex
 from ..deps.requirements import requirement_lines
 from ..deps.target import Target
+from ..project.model import DEFAULT_ARCHITECTURE
 from .template import FunctionInfo, Template
 
 log = logging.getLogger("builder")
@@ -161,46 +162,51 @@ def requirements_closure(
 
 
 class Sizer:
-    """Measures a template's folders (relative to ``base``), each once.
+    """Measures a template's folders (relative to ``base``), each once per architecture.
 
-    ``index`` is called, once, the first time a folder has a requirements.txt.
+    ``index(architecture)`` is called, once per architecture, the first time a folder of a function
+    of that architecture has a requirements.txt: an arm64 function's dependencies are its aarch64
+    wheels. ``architectures`` maps logical ids to Lambda's architecture (x86_64 when missing).
     """
 
     def __init__(
         self,
         base: str | os.PathLike[str],
         *,
-        index: Callable[[], DistIndex] | None = None,
+        index: Callable[[str], DistIndex] | None = None,
         target: Target | None = None,
         lock: str = "the lock file",
-        own_lock: Callable[[Path], tuple[DistIndex, str] | None] | None = None,
+        own_lock: Callable[[Path, str], tuple[DistIndex, str] | None] | None = None,
+        architectures: Mapping[str, str] | None = None,
     ) -> None:
         self.base = Path(base)
         self._load_index = index
         self._own_lock = own_lock  # a requirements file's own lock (its function's diverge), if any
-        self._index: DistIndex | None = None
+        self._index: dict[str, DistIndex] = {}
         self.target = target or Target()
         self.lock = lock
-        self._parts: dict[Path, Part] = {}
+        self.architectures = architectures or {}
+        self._parts: dict[tuple[Path, str], Part] = {}
 
-    def index(self, needed_by: Path) -> DistIndex:
-        if self._index is None:
+    def index(self, needed_by: Path, architecture: str = DEFAULT_ARCHITECTURE) -> DistIndex:
+        if architecture not in self._index:
             if self._load_index is None:
                 raise TemplateError(
                     f"{needed_by} names dependencies, and builder measures them from the backend's locked "
                     "wheels: run it where builder.toml is (or pass --project)."
                 )
             try:
-                self._index = self._load_index()
+                self._index[architecture] = self._load_index(architecture)
             except ConfigError as exc:
                 raise ConfigError(f"{needed_by} names dependencies, which builder measures from the "
                                   f"backend's locked wheels, so it needs its configuration: {exc}") from exc
-        return self._index
+        return self._index[architecture]
 
-    def part(self, uri: str, owner: str) -> Part:
-        """The files and installed requirements of the local folder ``uri`` (``owner`` names it in errors)."""
+    def part(self, uri: str, owner: str, architecture: str = DEFAULT_ARCHITECTURE) -> Part:
+        """The files and installed requirements, for ``architecture``, of the local folder ``uri``
+        (``owner`` names it in errors)."""
         path = (self.base / uri).resolve()
-        if path not in self._parts:
+        if (path, architecture) not in self._parts:
             if not path.exists():
                 raise TemplateError(
                     f"{owner} is {uri}, and {path} does not exist. Fix the path in the template (it is "
@@ -209,14 +215,15 @@ class Sizer:
             dists: tuple[str, ...] = ()
             requirements = path / REQUIREMENTS
             if path.is_dir() and requirements.is_file():
-                own = self._own_lock(requirements) if self._own_lock else None
-                index, lock = own or (self.index(requirements), self.lock)
-                dists = requirements_closure(requirements, index, self.target, lock=lock)
+                own = self._own_lock(requirements, architecture) if self._own_lock else None
+                index, lock = own or (self.index(requirements, architecture), self.lock)
+                target = self.target.for_architecture(architecture)
+                dists = requirements_closure(requirements, index, target, lock=lock)
                 deps = sum(index.dist(name).size for name in dists)
             else:
                 deps = 0
-            self._parts[path] = Part(folder_size(path), deps, dists)
-        return self._parts[path]
+            self._parts[(path, architecture)] = Part(folder_size(path), deps, dists)
+        return self._parts[(path, architecture)]
 
     def function(self, template: Template, info: FunctionInfo) -> FunctionSize:
         """The unzipped size of ZIP function ``info`` (an image function weighs 0: no limit applies)."""
@@ -224,18 +231,19 @@ class Sizer:
             return FunctionSize(info.logical_id, 0, 0, ())
         unknown: list[str] = []
         code = deps = 0
+        arch = self.architectures.get(info.logical_id, DEFAULT_ARCHITECTURE)
         inline = info.properties.get("InlineCode")
         if isinstance(inline, str):
             code = len(inline.encode())
         elif info.code_uri is None or info.code_uri.startswith(("s3://", "!", "{")):
             unknown.append(f"code {info.code_uri or '(none)'}")
         else:
-            part = self.part(info.code_uri, f"{info.logical_id}'s CodeUri")
+            part = self.part(info.code_uri, f"{info.logical_id}'s CodeUri", arch)
             code, deps = part.files, part.dependencies
         layers = []
         for layer in info.layers:
             if layer in template.layers:
-                layers.append((layer, self.part(template.layers[layer], f"{layer}'s ContentUri").total))
+                layers.append((layer, self.part(template.layers[layer], f"{layer}'s ContentUri", arch).total))
             else:
                 unknown.append(f"layer {layer}")
         return FunctionSize(info.logical_id, code, deps, tuple(layers), tuple(unknown))

@@ -1,7 +1,8 @@
 """arm64 (Graviton) images, built on this x86_64 machine without emulation: the base made with
 debootstrap under qemu (once per module), a copy of the example whose template says
 `Architectures: [arm64]` for every function but orders-api (`[x86_64]`), built, inspected, invoked
-(under qemu) and pushed; a distribution with no aarch64 wheel is one paragraph naming the choices."""
+(under qemu) and pushed; a distribution with no aarch64 wheel is one paragraph naming the choices;
+migrated arm64 functions built by `sam build` (under qemu) and invoked by `sam local invoke`."""
 
 from __future__ import annotations
 
@@ -11,9 +12,20 @@ from pathlib import Path
 
 import pytest
 
+from builder.core.paths import SAM_DOCKERFILES
 from builder.project import config
+from builder.sam import template as sam
 from tests.acceptance.example_cases import check_result, sample_event
-from tests.helpers import TEST_TAG, assert_clean_error, copy_with_wheels, free_port, run_cli, run_python, skopeo
+from tests.helpers import (
+    TEST_TAG,
+    assert_clean_error,
+    copy_with_wheels,
+    free_port,
+    run_cli,
+    run_python,
+    run_sam,
+    skopeo,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -167,3 +179,64 @@ def test_a_sam_project_with_no_configuration_builds_and_runs_on_the_local_arm64_
         assert json.loads(invoked.stdout) == {"machine": "aarch64"}
     finally:
         docker_engine.remove_image(image)
+
+
+MIXED_TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.11
+    Handler: app.handler
+Resources:
+  GravitonFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: graviton/
+      Architectures: [arm64]
+  IntelFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: intel/
+"""
+MIXED = {"GravitonFunction": ("arm64", "aarch64", "linux/arm64"), "IntelFunction": ("x86_64", "x86_64", "linux/amd64")}
+MACHINE_HANDLER = """\
+import platform
+
+import six
+
+
+def handler(event, context):
+    return {"machine": platform.machine(), "six": six.__version__, "event": event}
+"""
+
+
+def test_migrated_arm64_functions_build_with_sam_and_answer_sam_local_invoke(arm64_base, docker_engine, tmp_path):
+    root = tmp_path / "mixed-app"
+    for folder in ("graviton", "intel"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "app.py").write_text(MACHINE_HANDLER)
+        (root / folder / "requirements.txt").write_text("six==1.17.0\n")
+    (root / "template.yaml").write_text(MIXED_TEMPLATE)
+    (root / "event.json").write_text('{"order": 7}')
+    migrated = run_cli("--project", str(root), "migrate", "--all")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert "GravitonFunction for linux/arm64 alone" in migrated.stderr and "emulation" in migrated.stderr
+    assert "builder-all" not in (root / SAM_DOCKERFILES["arm64"]).read_text()  # one image: not of two architectures
+    template = sam.load_template(root / "template.yaml")
+    for fid, (architecture, _, _) in MIXED.items():
+        info = template.function(fid)
+        assert info.package_type == "Image" and info.metadata["Dockerfile"] == SAM_DOCKERFILES[architecture], fid
+    try:
+        for fid, (_, machine, platform) in MIXED.items():
+            built = run_sam(root, "build", fid)
+            assert built.returncode == 0 and "Build Succeeded" in built.stdout, built.stdout[-3000:] + built.stderr
+            assert docker_engine.image_info(f"{fid.lower()}:latest").platform == platform
+            answer = run_sam(root, "local", "invoke", fid, "-e", str(root / "event.json"), timeout=300)
+            assert answer.returncode == 0, answer.stderr[-3000:]
+            said = json.loads(answer.stdout.strip().splitlines()[-1])
+            assert said == {"machine": machine, "six": "1.17.0", "event": {"order": 7}}, fid
+    finally:
+        for ref in ("gravitonfunction:latest", "gravitonfunction:rapid-arm64", "intelfunction:latest",
+                    "intelfunction:rapid-x86_64"):  # fmt: skip
+            docker_engine.remove_image(ref)

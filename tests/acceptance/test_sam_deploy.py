@@ -6,8 +6,6 @@ Dockerfile builder names (its classic builder, no registry) and `sam local invok
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,17 +16,9 @@ from builder.core.paths import SAM_DOCKERFILE
 from builder.project import config
 from builder.sam import edit as sam_edit
 from builder.sam import template as sam
-from tests.helpers import TEST_TAG, copy_example, copy_sam_app, run_cli
+from tests.helpers import TEST_TAG, copy_example, copy_sam_app, run_cli, run_sam
 
 EXAMPLES = {"backend": copy_example, "sam-app": copy_sam_app}
-
-
-def sam_cli() -> str:
-    """The SAM CLI that scripts/setup installs in a virtual environment of its own."""
-    for candidate in (os.environ.get("BUILDER_SAM"), "/opt/builder-sam/bin/sam", shutil.which("sam")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.fail("The SAM CLI is required and not installed: scripts/setup installs it in /opt/builder-sam.", pytrace=False)
 
 
 def findings(tmp_path: Path, text: str, name: str) -> set[tuple[str, str]]:
@@ -103,18 +93,16 @@ def test_lint_clean_with_subs_of_pseudo_parameters_and_parameters_and_rollback_i
 @pytest.mark.docker
 def test_sam_build_and_sam_local_invoke_answer_as_builder_invoke_does(migrated, docker_engine):
     name, root, _ = migrated
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
     cfg, tag = config.load(root), f"{TEST_TAG}-sam"  # images of its own: other tests use the examples' too
     built = run_cli("--project", str(root), "build", "--all", "--tag", tag)
     assert built.returncode == 0, built.stderr
     try:
         for fn in cfg.functions:
-            build = subprocess.run([sam_cli(), "build", fn.logical_id], cwd=root, env=env, capture_output=True, text=True)
+            build = run_sam(root, "build", fn.logical_id)
             assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
             assert "Build Succeeded" in build.stdout
             event = str(root / fn.event)
-            answer = subprocess.run([sam_cli(), "local", "invoke", fn.logical_id, "-e", event], cwd=root, env=env,
-                                    capture_output=True, text=True, timeout=180)  # fmt: skip
+            answer = run_sam(root, "local", "invoke", fn.logical_id, "-e", event, timeout=180)
             assert answer.returncode == 0, answer.stderr[-3000:]
             ours = run_cli("--project", str(root), "invoke", "--function", fn.name, "--tag", tag)
             assert ours.returncode == 0, ours.stderr

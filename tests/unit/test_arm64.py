@@ -1,5 +1,6 @@
-"""Unit: arm64 functions as the template says them, and the plan and Dockerfile that build their
-images on an x86_64 machine without emulation (pure planning: no Docker)."""
+"""Unit: arm64 functions as the template says them, the plan and Dockerfile that build their
+images on an x86_64 machine without emulation, and the classic Dockerfiles `sam build` builds
+them from once migrated (pure planning: no Docker)."""
 
 from __future__ import annotations
 
@@ -106,9 +107,58 @@ def test_an_x86_64_project_keeps_its_dockerfile(tmp_path):
     assert "--platform" not in text and "BASE_IMAGE_ARM64" not in text and "builder-all" in text
 
 
-def test_migrate_leaves_arm64_functions_alone_and_says_why(tmp_path):
+def _stages(text: str) -> dict[str, str]:
+    """Each stage of a Dockerfile: its name -> its FROM line."""
+    lines = [line for line in text.splitlines() if line.startswith("FROM ")]
+    return {line.split(" AS ")[1]: line for line in lines}
+
+
+def test_sam_builds_each_architecture_from_a_classic_dockerfile_of_its_own(tmp_path):
+    cfg = config.load(project(tmp_path / "app", TEMPLATE, FILES))
+    numpy = {arch: LockedDist("numpy", "2.2.6", 100, (("numpy/__init__.py", 100),),
+                              f"numpy-2.2.6-cp311-cp311-manylinux2014_{machine}.whl", arch)
+             for arch, machine in (("x86_64", "x86_64"), ("arm64", "aarch64"))}  # fmt: skip
+    dists = {dist_key("numpy", "2.2.6", arch): d for arch, d in numpy.items()}
+    needs = {name: Needs(frozenset({dist_key("numpy", "2.2.6", cfg.function(name).architecture)}), (f"{name}/app.py",))
+             for name in ("graviton", "intel", "param")}  # fmt: skip
+    plan = make_plan(cfg, needs, dists)
+    # The classic builder builds every stage before the target for the build's one platform and
+    # copies only from stages of that platform: each file holds one architecture's stages, all on its base.
+    files = {arch: dockerfile.render(plan.of_architecture(arch), classic=True, one_image=False)
+             for arch in ("x86_64", "arm64")}  # fmt: skip
+    arm, intel = _stages(files["arm64"]), _stages(files["x86_64"])
+    assert sorted(arm) == ["code-graviton", "code-param", "deps-numpy-arm64", "graviton", "param"]
+    assert sorted(intel) == ["code-intel", "deps-numpy", "intel"]
+    assert all(line.startswith("FROM ${BASE_IMAGE_ARM64} AS ") for line in arm.values())
+    assert all(line.startswith("FROM ${BASE_IMAGE} AS ") for line in intel.values())
+    for text, stages in ((files["arm64"], arm), (files["x86_64"], intel)):
+        assert "\nRUN --mount" not in text and "$BUILDPLATFORM" not in text and "builder-all" not in text
+        copied = {line.split()[1].removeprefix("--from=") for line in text.splitlines() if line.startswith("COPY --from=")}
+        assert copied and copied <= set(stages)
+    assert "run under emulation (qemu)" in files["arm64"] and "emulation" not in files["x86_64"]
+
+
+def test_migrate_names_each_function_the_dockerfile_of_its_architecture(tmp_path):
     root = project(tmp_path / "app", TEMPLATE, FILES)
     before = (root / "template.yaml").read_text()
-    result = run_cli("--project", str(root), "migrate", "--function", "GravitonFunction")
-    assert_clean_error(result, 2, "GravitonFunction runs on arm64, which `migrate` does not convert yet")
+    result = run_cli("--project", str(root), "migrate", "--all", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    added = [line[1:].strip() for line in result.stdout.splitlines() if line.startswith("+")]
+    assert added.count("Dockerfile: .builder/sam/Dockerfile.arm64") == 2  # graviton and param
+    assert added.count("Dockerfile: .builder/sam/Dockerfile") == 1  # intel
     assert (root / "template.yaml").read_text() == before
+
+
+def test_one_image_of_arm64_functions_is_an_arm64_image_and_of_both_architectures_an_error(tmp_path):
+    all_arm = TEMPLATE.replace("      CodeUri: intel/\n", "      CodeUri: intel/\n      Architectures: [arm64]\n")
+    root = project(tmp_path / "arm", all_arm, {**FILES, "builder.toml": 'images = "one"\n'})
+    cfg = config.load(root)
+    needs = {fn.name: Needs(frozenset(), (f"{fn.name}/app.py",)) for fn in cfg.functions}
+    stages = _stages(dockerfile.render(make_plan(cfg, needs, {})))
+    assert stages["builder-all-code"] == "FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS builder-all-code"
+    assert stages["builder-all"] == "FROM ${BASE_IMAGE_ARM64} AS builder-all"
+    mixed = project(tmp_path / "mixed", TEMPLATE, {**FILES, "builder.toml": 'images = "one"\n'})
+    before = (mixed / "template.yaml").read_text()
+    result = run_cli("--project", str(mixed), "migrate", "--all")
+    assert_clean_error(result, 2, 'images = "one" needs every function on one architecture', "x86_64 and arm64")
+    assert (mixed / "template.yaml").read_text() == before

@@ -64,7 +64,25 @@ def test_a_function_weighs_its_code_its_requirements_and_its_layers(tmp_path):
     (tmp_path / "layers/pandas/requirements.txt").write_bytes(b"app\n")
     index = DistIndex({"app": _dist("app", 1000, "lib"), "lib": _dist("lib", 100)})
     loads = []
-    sizer = sam_sizes.Sizer(tmp_path, index=lambda: loads.append(1) or index)
+    sizer = sam_sizes.Sizer(tmp_path, index=lambda architecture: loads.append(architecture) or index)
     size = sizer.function(template, template.function("ReportFunction"))
     assert (size.code, size.dependencies, size.layers) == (11, 100, (("CommonLayer", 0), ("PandasLayer", 1104)))
-    assert size.total == 1215 and size.unknown == () and loads == [1]
+    assert size.total == 1215 and size.unknown == () and loads == ["x86_64"]
+
+
+def test_an_arm64_functions_requirements_weigh_its_aarch64_wheels(tmp_path):
+    text = (SAM_FIXTURES / "mixed.yaml").read_text(encoding="utf-8")
+    template = sam.parse_template(text, str(tmp_path / "template.yaml"))
+    for folder in ("src/report", "layers/common", "layers/pandas"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "src/report/requirements.txt").write_bytes(b"lib\n")
+    (tmp_path / "layers/pandas/requirements.txt").write_bytes(b"lib\n")
+    indexes = {"x86_64": DistIndex({"lib": _dist("lib", 100)}), "arm64": DistIndex({"lib": _dist("lib", 90)})}
+    loads = []
+    report = template.function("ReportFunction")
+    arm = sam_sizes.Sizer(tmp_path, index=lambda a: loads.append(a) or indexes[a],
+                          architectures={"ReportFunction": "arm64"})  # fmt: skip
+    size = arm.function(template, report)
+    assert (size.dependencies, size.layers) == (90, (("CommonLayer", 0), ("PandasLayer", 94))) and loads == ["arm64"]
+    x86 = sam_sizes.Sizer(tmp_path, index=lambda a: indexes[a]).function(template, report)
+    assert (x86.dependencies, x86.layers) == (100, (("CommonLayer", 0), ("PandasLayer", 104)))
