@@ -230,10 +230,10 @@ class ImportGraph:
 
     def _missing_hint(self, module: str) -> str:
         """What to do about an import that neither the code roots nor the locked distributions provide."""
-        optional = "if the import is optional, wrap it in try/except ImportError."
+        optional = "If the import is optional, wrap it in try/except ImportError."
         if not self.config.locked_by_builder:
             return (f"no distribution locked in {self.lock_file} provides the module {module!r}. Add the distribution "
-                    f"that provides it to {self.lock_in}, re-lock (pip-compile) and download the wheels again; "
+                    f"that provides it to {self.lock_in}, re-lock (pip-compile) and download the wheels again. "
                     + optional)  # fmt: skip
         code = self.tree.roots[0]
         own = posixpath.join(code.path, "requirements.txt").removeprefix("./")
@@ -244,7 +244,7 @@ class ImportGraph:
             arns = (f" On Lambda it may come from the layer {self.arn_layers[0]}, which an image does not have: "
                     "require the distribution instead.")  # fmt: skip
         return (f"no module {module!r} in {self.tree.describe_roots()}, and {listed}. Add the distribution that "
-                f"provides it to {own} (builder locks it on the next build);{arns} " + optional)  # fmt: skip
+                f"provides it to {own} (builder locks it on the next build).{arns} " + optional)  # fmt: skip
 
     def requires(self, name: str, extras: frozenset[str]) -> tuple:
         """The requirements of dist ``name`` with ``extras`` that apply to the target, memoised.

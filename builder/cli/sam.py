@@ -276,18 +276,18 @@ def _image_settings(args: argparse.Namespace, template: sam.Template) -> dict:
     return settings
 
 
-def _prepare_sam_build(args: argparse.Namespace) -> None:
-    """Write what `sam build` reads for the migrated functions: the classic-builder Dockerfile, the
-    wheelhouse and strip lists (the base: AWS's, or the local stand-in when the engine has only that)."""
-    cfg = load(args)
-    analysis = analyse(cfg)
+def _prepare_sam_build(args: argparse.Namespace, cfg: Config, migrated: Sequence[str]) -> None:
+    """Write what `sam build` reads for the ``migrated`` functions (logical ids): the classic-builder
+    Dockerfiles, the wheelhouse and strip lists (the base: AWS's, or the local stand-in when the
+    engine has only that). Their code must analyse; the other functions' need not."""
+    analysis = analyse(cfg, [fn.name for fn in cfg.functions if fn.logical_id in migrated])
     try:
         cfg = pipeline.with_base(analysis.config or cfg, docker(args))
     except BuilderError:
         pass  # no engine, or no base yet: the Dockerfile names the configured one
     build_plan = pipeline.plan(cfg, analysis)
     pipeline.write_context(cfg, build_plan.on_base(cfg.base_image))
-    arm = [fn.logical_id or fn.name for fn in cfg.functions if fn.architecture != DEFAULT_ARCHITECTURE]
+    arm = [fn.logical_id for fn in cfg.functions if fn.logical_id in migrated and fn.architecture != DEFAULT_ARCHITECTURE]
     files = [SAM_DOCKERFILES[a] for a in cfg.architectures]
     print(f"wrote {' and '.join(files)} and the wheelhouse for `sam build` (base {cfg.base_image})", file=sys.stderr)
     if arm and emulated("arm64"):
@@ -322,13 +322,19 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if text == template.text:
         print(f"{path}: no change")
         return 0
+    if ids and not args.rollback:  # before the template: if this fails, the template stays as it was
+        try:
+            cfg = load(args)
+        except BuilderError as exc:
+            print(f"note: builder wrote no Dockerfile for `sam build`, as it cannot read this backend: {exc}",
+                  file=sys.stderr)  # fmt: skip
+        else:
+            _prepare_sam_build(args, cfg, sam_edit.migrated(sam.parse_template(text, template.path)))
     write_atomic(path, text)
     action = "rolled back" if args.rollback else "pinned" if args.pin else "migrated"
     done = [f"{action} {', '.join(ids)}"] if ids else []
     done += [f"removed the unused layers {', '.join(removed)} (`migrate --rollback` puts them back)"] if removed else []
     print(f"{path}: {'; '.join(done)}")
-    if ids and not args.rollback and _project(args) is not None:
-        _prepare_sam_build(args)
     return 0
 
 

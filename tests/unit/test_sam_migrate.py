@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from builder.core.errors import TemplateError
+from builder.core.paths import SAM_DOCKERFILE
 from builder.sam import edit as sam_edit
 from builder.sam import template as sam
 from builder.sam.doc import IMAGE_KEYS
-from tests.helpers import EXAMPLE, SAM_FIXTURES, lint
+from tests.helpers import EXAMPLE, SAM_FIXTURES, assert_clean_error, lint, run_cli
+from tests.unit.sam_projects import HANDLER, project
 
 MIXED = SAM_FIXTURES / "mixed.yaml"
 GLOBALS = SAM_FIXTURES / "globals.yaml"
@@ -325,3 +327,37 @@ def test_dry_run_diff_shows_the_change():
     assert diff.startswith("--- a/template.yaml\n+++ b/template.yaml\n@@ ")
     assert "+      PackageType: Image\n" in diff and "-      CodeUri: src/ping/\n" in diff
     assert sam.unified_diff(old.text, old.text, "template.yaml") == ""
+
+
+def test_migrate_is_not_held_back_by_another_functions_code_and_leaves_a_broken_one_as_it_was(tmp_path):
+    functions = """\
+Globals:
+  Function:
+    Runtime: python3.11
+    Handler: app.lambda_handler
+Resources:
+  GoodFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: good/
+  BrokenFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: broken/
+"""
+    root = project(tmp_path / "app", functions, {"good/app.py": HANDLER, "broken/app.py": "import nowhere_to_be_found\n" + HANDLER})
+    good = run_cli("--project", str(root), "migrate", "--function", "GoodFunction")
+    assert good.returncode == 0, good.stderr
+    assert "left out, as their code cannot be analysed: broken" in good.stderr
+    migrated = (root / "template.yaml").read_text()
+    assert sam.parse_template(migrated).function("GoodFunction").package_type == "Image"
+    assert "AS good\n" in (root / SAM_DOCKERFILE).read_text()
+    broken = run_cli("--project", str(root), "migrate", "--function", "BrokenFunction")
+    assert_clean_error(broken, 5, "broken/app.py:1: `import nowhere_to_be_found`")
+    assert (root / "template.yaml").read_text() == migrated  # nothing written: sam build could not build it
+    (root / "broken/app.py").write_text("import nowhere_to_be_found\n")  # builder cannot read the backend now
+    rolled = run_cli("--project", str(root), "migrate", "--rollback", "--function", "GoodFunction")
+    assert rolled.returncode == 0, rolled.stderr
+    again = run_cli("--project", str(root), "migrate", "--function", "GoodFunction")
+    assert again.returncode == 0 and "builder wrote no Dockerfile for `sam build`" in again.stderr, again.stderr
+    assert "defines no top-level 'lambda_handler'" in again.stderr
