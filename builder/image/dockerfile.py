@@ -132,6 +132,7 @@ def _from(plan: BuildPlan, stage: str, classic: bool, architecture: str) -> str:
 
 
 def _base_arg(architecture: str) -> str:
+    """The build argument that names the base of ``architecture``'s images."""
     return "BASE_IMAGE" if architecture == DEFAULT_ARCHITECTURE else "BASE_IMAGE_ARM64"
 
 
@@ -277,7 +278,7 @@ def render(plan: BuildPlan, *, classic: bool = False, one_image: bool = True) ->
     """The Dockerfile text for ``plan``; ``classic``: for the builder without BuildKit (``sam build``),
     of one architecture's functions (``BuildPlan.of_architecture``). The one image of every function
     comes last when they are all of one architecture and ``one_image`` (False for a part of a plan)."""
-    lines = [CLASSIC_HEADER + (CLASSIC_ARM64 if plan.cross else "") if classic else HEADER]
+    lines = [(CLASSIC_HEADER + (CLASSIC_ARM64 if plan.cross else "")) if classic else HEADER]
     lines += [f"ARG BASE_IMAGE={plan.base_image}"]
     lines += [f"ARG BASE_IMAGE_ARM64={plan.arm64_base}", ""] if plan.arm64_base else [""]
     lines += ["# ---- dependencies: one stage per group of distributions ----", ""]

@@ -79,7 +79,7 @@ class Template:
                 else None
             )
             raise TemplateError(
-                f"{logical_id} is a {kind}, not an {FUNCTION_TYPE}; only SAM functions can be "
+                f"{logical_id} is of type {kind}, not {FUNCTION_TYPE}; only SAM functions can be "
                 "migrated. Pick one of: " + ", ".join(f.logical_id for f in self.functions) + "."
             )
         close = difflib.get_close_matches(logical_id, [f.logical_id for f in self.functions], n=1)

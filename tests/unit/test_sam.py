@@ -170,7 +170,7 @@ def test_git_change_counts_come_from_the_recent_history_of_each_code_uri(tmp_pat
         (
             sam_edit.migrate,
             ["CommonLayer"],
-            "CommonLayer is a AWS::Serverless::LayerVersion, not an",
+            "CommonLayer is of type AWS::Serverless::LayerVersion, not AWS::Serverless::Function",
         ),
         (sam_edit.migrate, ["ThumbnailFunction"], "already PackageType: Image"),
         (
