@@ -3,7 +3,7 @@
 On every push and pull request it builds the function images and checks their sizes against the
 committed baseline (the comparison goes to the job summary); on the main branch it then pushes
 the images, pins their digests into the template and commits that. The values a team fills in
-(the base image, the repository, the AWS region and role) are the ``env`` at its top. Pure: the
+(the base images, the repository, the AWS region and role) are the ``env`` at its top. Pure: the
 text is made from the project's model.
 """
 
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ..core.paths import IMAGE_URIS
-from .model import DEFAULT_BASE_IMAGE, Config
+from .model import DEFAULT_BASE_IMAGE, Config, base_for
 
 WORKFLOW = ".github/workflows/builder.yml"
 
@@ -41,7 +41,7 @@ concurrency:
 env:
   # The Lambda base image to build FROM (AWS's, or your copy of it), tagged as the name builder builds on.
   BASE_IMAGE: {base_image}
-  # The ECR repository every function is pushed to, one tag per function.
+{arm64_env}  # The ECR repository every function is pushed to, one tag per function.
   REPOSITORY: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/{name}
   AWS_REGION: eu-west-1
   # Where pip installs builder from.
@@ -61,7 +61,7 @@ jobs:
         run: |
           docker pull "$BASE_IMAGE"
           docker tag "$BASE_IMAGE" {configured_base}
-      - name: Build the images
+{arm64_pull}      - name: Build the images
         run: python -m builder --project {project} build --all
       - name: Check sizes against the baseline
         run: python -m builder --project {project} check --markdown "$GITHUB_STEP_SUMMARY"
@@ -99,9 +99,17 @@ def github_workflow(config: Config, repository: Path, *, branch: str = "main") -
     project = os.path.relpath(config.root, repository).replace(os.sep, "/")
     templates = [f"{project}/{t}" if project != "." else t for t in config.templates] or ["template.yaml"]
     uris = f"{project}/{IMAGE_URIS}" if project != "." else IMAGE_URIS
+    base_image = DEFAULT_BASE_IMAGE.format(python_version=config.python_version)
+    arm64_env = arm64_pull = ""
+    if "arm64" in config.architectures:  # arm64 images build FROM AWS's arm64 base (their stages only copy)
+        arm64_env = f"  # The same for the arm64 functions.\n  BASE_IMAGE_ARM64: {base_for(base_image, 'arm64')}\n"
+        arm64_pull = ('          docker pull --platform linux/arm64 "$BASE_IMAGE_ARM64"\n'
+                      f'          docker tag "$BASE_IMAGE_ARM64" {config.base_for("arm64")}\n')  # fmt: skip
     return _TEXT.format(
         branch=branch,
-        base_image=DEFAULT_BASE_IMAGE.format(python_version=config.python_version),
+        base_image=base_image,
+        arm64_env=arm64_env,
+        arm64_pull=arm64_pull,
         configured_base=config.base_image,
         name=config.name,
         python_version=config.python_version,

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.helpers import EXAMPLE, REPO, SAM_APP, run_cli
+from tests.unit.sam_projects import HANDLER, project
 
 
 def schema_check(path: Path) -> subprocess.CompletedProcess:
@@ -66,3 +67,27 @@ def test_an_existing_workflow_is_replaced_only_when_asked(tmp_path):
     assert run_cli(*args, "--force").returncode == 0 and out.read_text(encoding="utf-8") != "# ours\n"
     bare = run_cli("--project", str(EXAMPLE), "ci")
     assert bare.returncode == 2 and "--github" in bare.stderr and "Traceback" not in bare.stderr
+
+
+def test_a_backend_with_arm64_functions_pulls_aws_s_arm64_base_too(tmp_path):
+    functions = """\
+Resources:
+  GravitonFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: graviton/
+      Handler: app.lambda_handler
+      Runtime: python3.11
+      Architectures: [arm64]
+"""
+    root = project(tmp_path / "app", functions, {"graviton/app.py": HANDLER})
+    out = tmp_path / "builder.yml"
+    assert run_cli("--project", str(root), "ci", "--github", "--output", str(out)).returncode == 0
+    assert schema_check(out).returncode == 0
+    workflow = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert workflow["env"]["BASE_IMAGE_ARM64"] == "public.ecr.aws/lambda/python:3.11-arm64"
+    base = next(step["run"] for step in workflow["jobs"]["images"]["steps"] if step.get("name") == "Base image")
+    # the arm64 images' stages are FROM the arm64 base; the builder stages FROM the runner's (x86_64) one
+    assert base.splitlines() == ['docker pull "$BASE_IMAGE"', 'docker tag "$BASE_IMAGE" public.ecr.aws/lambda/python:3.11',
+                                 'docker pull --platform linux/arm64 "$BASE_IMAGE_ARM64"',
+                                 'docker tag "$BASE_IMAGE_ARM64" public.ecr.aws/lambda/python:3.11-arm64']  # fmt: skip
