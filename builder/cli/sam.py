@@ -291,8 +291,9 @@ def _prepare_sam_build(args: argparse.Namespace, cfg: Config, migrated: Sequence
     files = [SAM_DOCKERFILES[a] for a in cfg.architectures]
     print(f"wrote {' and '.join(files)} and the wheelhouse for `sam build` (base {cfg.base_image})", file=sys.stderr)
     if arm and emulated("arm64"):
+        their = "their" if len(arm) > 1 else "its"
         print(f"note: `sam build` builds {', '.join(arm)} for linux/arm64 alone, so on this {os.uname().machine} "
-              "machine the RUN steps of their stages run under emulation (qemu, which must be registered with "
+              f"machine the RUN steps of {their} stages run under emulation (qemu, which must be registered with "
               "binfmt_misc: scripts/setup does it), slower than `python -m builder build`, which needs none.",
               file=sys.stderr)  # fmt: skip
 
