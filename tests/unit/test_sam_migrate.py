@@ -1,4 +1,5 @@
-"""SAM templates: migrate to images, pin, roll back. Pure text work, no Docker.
+"""SAM templates: migrate to images, pin, roll back. Pure text work, no Docker (and the `migrate`
+command on a small project, whose functions' code decides what it writes).
 
 cfn-lint is the judge of validity (run as a user would, on files), and SAM's own
 translator (aws-sam-translator) is the judge of meaning: the Lambda functions a
