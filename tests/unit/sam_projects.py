@@ -23,6 +23,55 @@ def project(root: Path, template: str, files: dict[str, str]) -> Path:
 
 HANDLER = "def lambda_handler(event, context):\n    return {}\n"
 
+# Two functions, one whose code imports a module nothing provides: the other must not be held back
+# (block style, which `migrate` edits).
+BROKEN_NEIGHBOUR = """\
+Globals:
+  Function:
+    Runtime: python3.11
+    Handler: app.lambda_handler
+Resources:
+  GoodFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/good/
+  BrokenFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/broken/
+"""
+BROKEN_NEIGHBOUR_FILES = {"src/good/app.py": HANDLER, "src/broken/app.py": "import nowhere_to_be_found\n" + HANDLER}
+
+# Functions of both architectures: one arm64, one x86_64 (the default), one arm64 through a parameter.
+ARCHITECTURES = """\
+Parameters:
+  Arch:
+    Type: String
+    Default: arm64
+Globals:
+  Function:
+    Runtime: python3.11
+Resources:
+  GravitonFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: graviton/
+      Handler: app.lambda_handler
+      Architectures: [arm64]
+  IntelFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: intel/
+      Handler: app.lambda_handler
+  ParamFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: param/
+      Handler: app.lambda_handler
+      Architectures: [!Ref Arch]
+"""
+ARCHITECTURES_FILES = {f"{name}/app.py": HANDLER for name in ("graviton", "intel", "param")}
+
 LAYERED = """\
 Parameters:
   Stage:

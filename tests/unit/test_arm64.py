@@ -8,43 +8,14 @@ import pytest
 
 from builder.core.errors import ConfigError, TemplateError
 from builder.image import dockerfile, reproducible
-from builder.image.plan import LockedDist, Needs, dist_key, make_plan
+from builder.image.plan import BuildPlan, LockedDist, Needs, dist_key, make_plan
 from builder.project import config
 from tests.helpers import assert_clean_error, run_cli
-from tests.unit.sam_projects import HANDLER, project
-
-TEMPLATE = """\
-Parameters:
-  Arch:
-    Type: String
-    Default: arm64
-Globals:
-  Function:
-    Runtime: python3.11
-Resources:
-  GravitonFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: graviton/
-      Handler: app.lambda_handler
-      Architectures: [arm64]
-  IntelFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: intel/
-      Handler: app.lambda_handler
-  ParamFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: param/
-      Handler: app.lambda_handler
-      Architectures: [!Ref Arch]
-"""
-FILES = {f"{name}/app.py": HANDLER for name in ("graviton", "intel", "param")}
+from tests.unit.sam_projects import ARCHITECTURES, ARCHITECTURES_FILES, project
 
 
 def test_architectures_come_from_the_function_and_parameter_defaults(tmp_path):
-    cfg = config.load(project(tmp_path / "app", TEMPLATE, FILES))
+    cfg = config.load(project(tmp_path / "app", ARCHITECTURES, ARCHITECTURES_FILES))
     assert {fn.name: fn.architecture for fn in cfg.functions} == {"graviton": "arm64", "intel": "x86_64",
                                                                    "param": "arm64"}  # fmt: skip
     assert cfg.architectures == ("x86_64", "arm64")
@@ -54,7 +25,7 @@ def test_architectures_come_from_the_function_and_parameter_defaults(tmp_path):
 
 
 def test_builder_toml_can_say_what_the_template_cannot(tmp_path):
-    root = project(tmp_path / "app", TEMPLATE.replace("[!Ref Arch]", "!If [IsArm, [arm64], [x86_64]]"), FILES)
+    root = project(tmp_path / "app", ARCHITECTURES.replace("[!Ref Arch]", "!If [IsArm, [arm64], [x86_64]]"), ARCHITECTURES_FILES)
     cfg = config.load(root)
     assert cfg.function("param").architecture == "x86_64"
     assert any("not a literal" in line and "architecture" in line for line in cfg.notices)
@@ -67,22 +38,27 @@ def test_builder_toml_can_say_what_the_template_cannot(tmp_path):
 
 def test_an_architecture_lambda_does_not_have_is_a_template_error(tmp_path):
     with pytest.raises(TemplateError, match=r"Architectures \[arm32\]; Lambda takes \[x86_64\] or \[arm64\]"):
-        config.load(project(tmp_path / "a", TEMPLATE.replace("[arm64]", "[arm32]", 1), FILES))
+        config.load(project(tmp_path / "a", ARCHITECTURES.replace("[arm64]", "[arm32]", 1), ARCHITECTURES_FILES))
     # SAM appends a function's list to Globals': Globals' architecture cannot be changed per function.
-    both = TEMPLATE.replace("    Runtime: python3.11\n", "    Runtime: python3.11\n    Architectures: [x86_64]\n", 1)
+    both = ARCHITECTURES.replace("    Runtime: python3.11\n", "    Runtime: python3.11\n    Architectures: [x86_64]\n", 1)
     with pytest.raises(TemplateError, match=r"GravitonFunction has Architectures \[\"x86_64\", \"arm64\"\]; Lambda takes exactly one"):
-        config.load(project(tmp_path / "b", both, FILES))
+        config.load(project(tmp_path / "b", both, ARCHITECTURES_FILES))
 
 
-def test_arm64_images_copy_only_and_their_builder_stages_run_on_the_build_platform(tmp_path):
-    cfg = config.load(project(tmp_path / "app", TEMPLATE, FILES))
+def numpy_plan(tmp_path) -> BuildPlan:
+    """The plan of the three functions, each importing numpy: its x86_64 wheel or its aarch64 one."""
+    cfg = config.load(project(tmp_path / "app", ARCHITECTURES, ARCHITECTURES_FILES))
     numpy = {arch: LockedDist("numpy", "2.2.6", 100, (("numpy/__init__.py", 100),),
                               f"numpy-2.2.6-cp311-cp311-manylinux2014_{machine}.whl", arch)
              for arch, machine in (("x86_64", "x86_64"), ("arm64", "aarch64"))}  # fmt: skip
     dists = {dist_key("numpy", "2.2.6", arch): d for arch, d in numpy.items()}
     needs = {name: Needs(frozenset({dist_key("numpy", "2.2.6", cfg.function(name).architecture)}), (f"{name}/app.py",))
              for name in ("graviton", "intel", "param")}  # fmt: skip
-    plan = make_plan(cfg, needs, dists)
+    return make_plan(cfg, needs, dists)
+
+
+def test_arm64_images_copy_only_and_their_builder_stages_run_on_the_build_platform(tmp_path):
+    plan = numpy_plan(tmp_path)
     assert sorted((g.name, g.functions) for g in plan.groups) == [("numpy", ("intel",)),
                                                                    ("numpy-arm64", ("graviton", "param"))]  # fmt: skip
     text = dockerfile.render(plan)
@@ -100,8 +76,8 @@ def test_arm64_images_copy_only_and_their_builder_stages_run_on_the_build_platfo
 
 
 def test_an_x86_64_project_keeps_its_dockerfile(tmp_path):
-    text = TEMPLATE.replace("[arm64]", "[x86_64]").replace("Default: arm64", "Default: x86_64")
-    cfg = config.load(project(tmp_path / "app", text, FILES))
+    text = ARCHITECTURES.replace("[arm64]", "[x86_64]").replace("Default: arm64", "Default: x86_64")
+    cfg = config.load(project(tmp_path / "app", text, ARCHITECTURES_FILES))
     needs = {fn.name: Needs(frozenset(), (f"{fn.name}/app.py",)) for fn in cfg.functions}
     text = dockerfile.render(make_plan(cfg, needs, {}))
     assert "--platform" not in text and "BASE_IMAGE_ARM64" not in text and "builder-all" in text
@@ -114,14 +90,7 @@ def _stages(text: str) -> dict[str, str]:
 
 
 def test_sam_builds_each_architecture_from_a_classic_dockerfile_of_its_own(tmp_path):
-    cfg = config.load(project(tmp_path / "app", TEMPLATE, FILES))
-    numpy = {arch: LockedDist("numpy", "2.2.6", 100, (("numpy/__init__.py", 100),),
-                              f"numpy-2.2.6-cp311-cp311-manylinux2014_{machine}.whl", arch)
-             for arch, machine in (("x86_64", "x86_64"), ("arm64", "aarch64"))}  # fmt: skip
-    dists = {dist_key("numpy", "2.2.6", arch): d for arch, d in numpy.items()}
-    needs = {name: Needs(frozenset({dist_key("numpy", "2.2.6", cfg.function(name).architecture)}), (f"{name}/app.py",))
-             for name in ("graviton", "intel", "param")}  # fmt: skip
-    plan = make_plan(cfg, needs, dists)
+    plan = numpy_plan(tmp_path)
     # The classic builder builds every stage before the target for the build's one platform and
     # copies only from stages of that platform: each file holds one architecture's stages, all on its base.
     files = {arch: dockerfile.render(plan.of_architecture(arch), classic=True, one_image=False)
@@ -139,7 +108,7 @@ def test_sam_builds_each_architecture_from_a_classic_dockerfile_of_its_own(tmp_p
 
 
 def test_migrate_names_each_function_the_dockerfile_of_its_architecture(tmp_path):
-    root = project(tmp_path / "app", TEMPLATE, FILES)
+    root = project(tmp_path / "app", ARCHITECTURES, ARCHITECTURES_FILES)
     before = (root / "template.yaml").read_text()
     result = run_cli("--project", str(root), "migrate", "--all", "--dry-run")
     assert result.returncode == 0, result.stderr
@@ -150,14 +119,14 @@ def test_migrate_names_each_function_the_dockerfile_of_its_architecture(tmp_path
 
 
 def test_one_image_of_arm64_functions_is_an_arm64_image_and_of_both_architectures_an_error(tmp_path):
-    all_arm = TEMPLATE.replace("      CodeUri: intel/\n", "      CodeUri: intel/\n      Architectures: [arm64]\n")
-    root = project(tmp_path / "arm", all_arm, {**FILES, "builder.toml": 'images = "one"\n'})
+    all_arm = ARCHITECTURES.replace("      CodeUri: intel/\n", "      CodeUri: intel/\n      Architectures: [arm64]\n")
+    root = project(tmp_path / "arm", all_arm, {**ARCHITECTURES_FILES, "builder.toml": 'images = "one"\n'})
     cfg = config.load(root)
     needs = {fn.name: Needs(frozenset(), (f"{fn.name}/app.py",)) for fn in cfg.functions}
     stages = _stages(dockerfile.render(make_plan(cfg, needs, {})))
     assert stages["builder-all-code"] == "FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS builder-all-code"
     assert stages["builder-all"] == "FROM ${BASE_IMAGE_ARM64} AS builder-all"
-    mixed = project(tmp_path / "mixed", TEMPLATE, {**FILES, "builder.toml": 'images = "one"\n'})
+    mixed = project(tmp_path / "mixed", ARCHITECTURES, {**ARCHITECTURES_FILES, "builder.toml": 'images = "one"\n'})
     before = (mixed / "template.yaml").read_text()
     result = run_cli("--project", str(mixed), "migrate", "--all")
     assert_clean_error(result, 2, 'images = "one" needs every function on one architecture', "x86_64 and arm64")

@@ -20,7 +20,7 @@ from builder.sam import edit as sam_edit
 from builder.sam import template as sam
 from builder.sam.doc import IMAGE_KEYS
 from tests.helpers import EXAMPLE, SAM_FIXTURES, assert_clean_error, lint, run_cli
-from tests.unit.sam_projects import HANDLER, project
+from tests.unit.sam_projects import BROKEN_NEIGHBOUR, BROKEN_NEIGHBOUR_FILES, project
 
 MIXED = SAM_FIXTURES / "mixed.yaml"
 GLOBALS = SAM_FIXTURES / "globals.yaml"
@@ -331,22 +331,7 @@ def test_dry_run_diff_shows_the_change():
 
 
 def test_migrate_is_not_held_back_by_another_functions_code_and_leaves_a_broken_one_as_it_was(tmp_path):
-    functions = """\
-Globals:
-  Function:
-    Runtime: python3.11
-    Handler: app.lambda_handler
-Resources:
-  GoodFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: good/
-  BrokenFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: broken/
-"""
-    root = project(tmp_path / "app", functions, {"good/app.py": HANDLER, "broken/app.py": "import nowhere_to_be_found\n" + HANDLER})
+    root = project(tmp_path / "app", BROKEN_NEIGHBOUR, BROKEN_NEIGHBOUR_FILES)
     good = run_cli("--project", str(root), "migrate", "--function", "GoodFunction")
     assert good.returncode == 0, good.stderr
     assert "left out, as their code cannot be analysed: broken" in good.stderr
@@ -354,9 +339,9 @@ Resources:
     assert sam.parse_template(migrated).function("GoodFunction").package_type == "Image"
     assert "AS good\n" in (root / SAM_DOCKERFILE).read_text()
     broken = run_cli("--project", str(root), "migrate", "--function", "BrokenFunction")
-    assert_clean_error(broken, 5, "broken/app.py:1: `import nowhere_to_be_found`")
+    assert_clean_error(broken, 5, "src/broken/app.py:1: `import nowhere_to_be_found`")
     assert (root / "template.yaml").read_text() == migrated  # nothing written: sam build could not build it
-    (root / "broken/app.py").write_text("import nowhere_to_be_found\n")  # builder cannot read the backend now
+    (root / "src/broken/app.py").write_text("import nowhere_to_be_found\n")  # builder cannot read the backend now
     rolled = run_cli("--project", str(root), "migrate", "--rollback", "--function", "GoodFunction")
     assert rolled.returncode == 0, rolled.stderr
     again = run_cli("--project", str(root), "migrate", "--function", "GoodFunction")

@@ -15,7 +15,16 @@ from builder.core.errors import ConfigError
 from builder.local import settings as local_settings
 from builder.project import config
 from tests.helpers import run_cli
-from tests.unit.sam_projects import HANDLER, HEADER, LAYERED, LAYERED_FILES, no_dists, project
+from tests.unit.sam_projects import (
+    BROKEN_NEIGHBOUR,
+    BROKEN_NEIGHBOUR_FILES,
+    HANDLER,
+    HEADER,
+    LAYERED,
+    LAYERED_FILES,
+    no_dists,
+    project,
+)
 
 
 def test_local_settings_resolve_parameters_and_show_placeholders(layered, tmp_path):
@@ -155,19 +164,7 @@ def test_handler_modules_may_be_dotted_slashed_or_packages(tmp_path, handler):
 
 
 def test_a_function_is_not_held_back_by_another_ones_broken_code(tmp_path):
-    root = project(tmp_path / "app", """\
-        Globals:
-          Function:
-            Runtime: python3.11
-            Handler: app.lambda_handler
-        Resources:
-          GoodFunction:
-            Type: AWS::Serverless::Function
-            Properties: {CodeUri: src/good/}
-          BrokenFunction:
-            Type: AWS::Serverless::Function
-            Properties: {CodeUri: src/broken/}
-    """, {"src/good/app.py": HANDLER, "src/broken/app.py": "import nowhere_to_be_found\n" + HANDLER})
+    root = project(tmp_path / "app", BROKEN_NEIGHBOUR, BROKEN_NEIGHBOUR_FILES)
     good = run_cli("--project", str(root), "closure", "--function", "good")
     assert good.returncode == 0, good.stderr
     assert "left out, as their code cannot be analysed: broken" in good.stderr

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.helpers import EXAMPLE, REPO, SAM_APP, run_cli
-from tests.unit.sam_projects import HANDLER, project
+from tests.unit.sam_projects import ARCHITECTURES, ARCHITECTURES_FILES, project
 
 
 def schema_check(path: Path) -> subprocess.CompletedProcess:
@@ -70,17 +70,7 @@ def test_an_existing_workflow_is_replaced_only_when_asked(tmp_path):
 
 
 def test_a_backend_with_arm64_functions_pulls_aws_s_arm64_base_too(tmp_path):
-    functions = """\
-Resources:
-  GravitonFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: graviton/
-      Handler: app.lambda_handler
-      Runtime: python3.11
-      Architectures: [arm64]
-"""
-    root = project(tmp_path / "app", functions, {"graviton/app.py": HANDLER})
+    root = project(tmp_path / "app", ARCHITECTURES, ARCHITECTURES_FILES)
     out = tmp_path / "builder.yml"
     assert run_cli("--project", str(root), "ci", "--github", "--output", str(out)).returncode == 0
     assert schema_check(out).returncode == 0
