@@ -175,11 +175,10 @@ def render_layers(uses: Sequence[sam_layers.LayerUse], removed: Sequence[str]) -
     return "\n".join(lines)
 
 
-def _logical_ids(args: argparse.Namespace, template: sam.Template) -> list[str]:
+def _logical_ids(args: argparse.Namespace, template: sam.Template, cfg: Config | None) -> list[str]:
     """The functions the command acts on: --function, else what --all (or --pin alone) means."""
     if args.all and args.function:
         raise ConfigError("Pass either --function LOGICAL_ID (repeatable) or --all, not both.")
-    cfg = _project(args)
     by_name = {f.name: f.logical_id for f in cfg.functions if f.logical_id} if cfg else {}
     ids = [by_name.get(fid, fid) for fid in args.function]  # builder's names work too
     for fid in ids:
@@ -227,32 +226,25 @@ def _pins(args: argparse.Namespace, template: sam.Template, ids: list[str]) -> d
     return {fid: pins[fid] for fid in ids if fid in pins}
 
 
-def _pinned_text(args: argparse.Namespace, template: sam.Template, ids: list[str]) -> tuple[str, list[str]]:
+def _pinned_text(
+    args: argparse.Namespace, template: sam.Template, ids: list[str], cfg: Config | None
+) -> tuple[str, list[str]]:
     """ZIP functions migrated straight to their digests (no repository added), images re-pinned.
 
     Returns the new text and the functions pinned.
     """
     pins = _pins(args, template, ids)
     zips = [fid for fid in pins if template.function(fid).package_type == "Zip"]
-    text = sam_edit.migrate(template, zips, image_uri=pins.__getitem__, **_image_settings(args, template))
+    text = sam_edit.migrate(template, zips, image_uri=pins.__getitem__, **_image_settings(template, cfg))
     images = {fid: uri for fid, uri in pins.items() if fid not in zips}
     return (sam_edit.pin(sam.parse_template(text, template.path), images) if images else text), list(pins)
 
 
-def _project(args: argparse.Namespace) -> Config | None:
-    """The project's configuration, or None where builder cannot read it (a template of its own)."""
-    try:
-        return load(args)
-    except BuilderError:
-        return None
-
-
-def _image_settings(args: argparse.Namespace, template: sam.Template) -> dict:
+def _image_settings(template: sam.Template, cfg: Config | None) -> dict:
     """How migrate tags each image function and what `sam build` builds it from: builder's function
     names (builder.toml may rename them), the backend root as DockerContext (relative to the
     template), the classic Dockerfile of the function's architecture; with ``images = "one"`` every
-    function the same image and tag, its own command."""
-    cfg = _project(args)
+    function the same image and tag, its own command. ``cfg``: None where builder cannot read the backend."""
     names = {f.logical_id: f.name for f in cfg.functions if f.logical_id} if cfg else {}
     architectures = {f.logical_id: f.architecture for f in cfg.functions if f.logical_id} if cfg else {}
     context = os.path.relpath(cfg.root, Path(template.path).resolve().parent) if cfg else "."
@@ -304,13 +296,18 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if args.remove_unused_layers and args.rollback:
         raise ConfigError("--rollback puts back the layers --remove-unused-layers removes; pass one of them.")
     alone = args.remove_unused_layers and not (args.all or args.function or args.pin)
-    ids = [] if alone else _logical_ids(args, template)
+    try:
+        cfg: Config | None = load(args)
+        unreadable = ""
+    except BuilderError as exc:  # a template of its own: migrate edits it, with no Dockerfile to write
+        cfg, unreadable = None, str(exc)
+    ids = [] if alone else _logical_ids(args, template, cfg)
     if args.rollback:
         text = sam_edit.rollback(template, ids)
     elif args.pin:
-        text, ids = _pinned_text(args, template, ids)
+        text, ids = _pinned_text(args, template, ids, cfg)
     else:
-        text = sam_edit.migrate(template, ids, **_image_settings(args, template))
+        text = sam_edit.migrate(template, ids, **_image_settings(template, cfg))
     removed: tuple[str, ...] = ()
     if args.remove_unused_layers:
         text, removed = sam_layers.remove_unused_layers(sam.parse_template(text, template.path))
@@ -324,10 +321,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print(f"{path}: no change")
         return 0
     if ids and not args.rollback:  # before the template: if this fails, the template stays as it was
-        try:
-            cfg = load(args)
-        except BuilderError as exc:
-            print(f"note: builder wrote no Dockerfile for `sam build`, as it cannot read this backend: {exc}",
+        if cfg is None:
+            print(f"note: builder wrote no Dockerfile for `sam build`, as it cannot read this backend: {unreadable}",
                   file=sys.stderr)  # fmt: skip
         else:
             _prepare_sam_build(args, cfg, sam_edit.migrated(sam.parse_template(text, template.path)))

@@ -136,14 +136,15 @@ def invoke(engine: DockerEngine, spec: local.ContainerSpec, event: bytes, *, kee
     try:
         answer = local.invoke(port, event, timeout=client_timeout(spec))
         lines = _logs_until_report(engine, container, answer.request_id, since if reused else None)
+        result = Result(answer, lines, reused)
         if on_result is not None:
-            on_result(Result(answer, lines, reused))
+            on_result(result)
     finally:
         if not keep_warm:
             stop(engine, container)
         elif freeze:
             engine.pause(container)
-    return Result(answer, lines, reused)
+    return result
 
 
 def client_timeout(spec: local.ContainerSpec) -> float:
