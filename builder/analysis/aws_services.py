@@ -41,7 +41,7 @@ SDK = frozenset({"boto3", "botocore", "s3transfer"})
 # cross-account roles use): kept with every function's models (38 kB).
 ALWAYS = ("sts",)
 CALLS_CACHE = f"{CACHE_DIR}/aws-calls.json"
-_CACHE_VERSION = 2  # 2: methods taken without a call
+_CACHE_VERSION = 3  # 2: methods taken without a call; 3: botocore.client is a module, not a method
 _METHODS = ("client", "resource", "create_client")
 _MAYBE = re.compile(rb"\b(?:client|resource|create_client)\b")
 _USES_SDK = re.compile(rb"^\s*(?:import|from)\s+(?:boto3|botocore|aioboto3|aiobotocore)\b", re.MULTILINE)
@@ -120,13 +120,14 @@ def scan_source(text: bytes) -> list[tuple[str, int]]:
 
 
 def _session_like(node: ast.expr) -> bool:
-    """Whether ``node.client`` names the SDK's method: on ``boto3``, ``botocore.session``, a call
+    """Whether ``node.<method>`` names the SDK's method: on ``boto3``, ``botocore.session``, a call
     (``boto3.Session()``) or a name with "session" in it (``self._session``); ``self.client`` and
-    ``table.meta.client`` are clients already, not a way to make one."""
+    ``table.meta.client`` are clients already, not a way to make one, and ``botocore.client`` is
+    botocore's module (``hasattr(botocore.client, ...)``, ``botocore.client.BaseClient``)."""
     if isinstance(node, ast.Call):
         return True
     name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
-    return name in ("boto3", "botocore") or "session" in name.lower()
+    return name == "boto3" or "session" in name.lower()
 
 
 def known_services(index: DistIndex) -> frozenset[str]:

@@ -46,11 +46,11 @@ def cmd_base(args: argparse.Namespace) -> int:
     python_version = _python_version(args)
     arch = args.architecture
     tag = args.tag or base_for(base.DEFAULT_TAG.format(python_version=python_version), arch)
-    suite = args.suite or base.suite_for(python_version)
     from_image = args.from_image
     how = " (under emulation)" if emulated(arch) else ""
     with progress_bar(total=2 if args.bootstrap else 1, desc="base", unit="step") as bar:
         if args.bootstrap:
+            suite = args.suite or base.suite_for(python_version)  # --from needs no suite: the image has its Python
             from_image = base_for(base.DEBIAN_TAG.format(suite=suite), arch)
             if args.rebuild or not docker(args).image_exists(from_image):
                 bar.set_description(f"debootstrap {suite} {arch}{how}")

@@ -38,6 +38,16 @@ def test_no_engine(tmp_path):
     assert_clean_error(result, 3, "No Docker engine answers", "Start it")
 
 
+@pytest.mark.docker
+def test_base_from_an_image_takes_any_lambda_python_no_debian_release_needed(docker_engine):
+    # Debian has no python3 3.12, so --bootstrap cannot make that base; --from an image that has it can,
+    # and here the only thing wrong is the image, which is not there.
+    missing = f"builder-test-missing:{TEST_TAG}"
+    result = run_cli("base", "--from", missing, "--python-version", "3.12", "--tag", f"builder-test-base312:{TEST_TAG}")
+    assert_clean_error(result, 2, f"Image {missing} is not available locally", "Pull it")
+    assert "Debian release" not in result.stderr
+
+
 def _fake_docker(folder: Path, version: str) -> None:
     """A docker CLI 28 without the buildx plugin: `buildx` fails, `version` answers."""
     folder.mkdir()

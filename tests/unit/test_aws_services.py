@@ -34,6 +34,9 @@ MODELS = ("dynamodb", "s3", "sqs", "ssm", "sts")
     # The method taken without a call: its calls cannot be read.
     ('import boto3\nmake = boto3.client\nmake("s3")\n', [("", 2)]),
     ('import boto3\nmake = boto3.Session().resource\n', [("", 2)]),
+    # botocore's module botocore.client, not a method (aws-xray-sdk's patch): nothing to find.
+    ('import botocore.client\nif not hasattr(botocore.client, "_x"):\n    setattr(botocore.client, "_x", 1)\n', []),
+    ("import botocore.client\nclass Traced(botocore.client.BaseClient):\n    pass\n", []),
     # A client already made, used: nothing to find.
     ('import boto3\nclass S:\n    def get(self):\n        return self.client.get_object(Bucket="b")\n', []),
     # Not AWS's: a .client(x) in a file that imports neither boto3 nor botocore.
