@@ -116,6 +116,14 @@ def find_templates(root: Path, named: tuple[str, ...], samconfig: Samconfig) -> 
     return ()
 
 
+def _exec_wrapper(props: dict[str, Any]) -> str | None:
+    """The function's AWS_LAMBDA_EXEC_WRAPPER (the program Lambda starts instead of the runtime), if set."""
+    env = props.get("Environment")
+    variables = env.get("Variables") if isinstance(env, dict) else None
+    value = variables.get("AWS_LAMBDA_EXEC_WRAPPER") if isinstance(variables, dict) else None
+    return sam.describe(value) if value is not None else None
+
+
 def _relative(root: Path, path: Path, what: str) -> str:
     """``path`` relative to the project root (posix); outside it is an error (the build context)."""
     resolved = path.resolve() if path.exists() else Path(posixpath.normpath(str(path)))
@@ -217,6 +225,11 @@ class _Reader:
                 "relative to the CodeUri folder."
             )
         module = handler.rsplit(".", 1)[0]
+        wrapper = _exec_wrapper(props)
+        if wrapper and (code / handler).is_file() and not (code / f"{module}.py").is_file():
+            self._skip(fid, f"Handler {handler} is a file of its CodeUri {code_uri}, which AWS_LAMBDA_EXEC_WRAPPER "
+                            f"{wrapper} runs (a web adapter from a layer), not a Python module.function")  # fmt: skip
+            return None
         if module.startswith(("/", "..")) or "/../" in f"/{module}/":
             raise TemplateError(
                 f"{self.rel}: {fid}'s Handler {handler} points outside its CodeUri {code_uri}. A handler is a module "

@@ -156,6 +156,14 @@ Resources:
         Bucket: my-bucket
         Key: code.zip
       Handler: app.handler
+  WebFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/web/
+      Handler: run.sh
+      Environment:
+        Variables:
+          AWS_LAMBDA_EXEC_WRAPPER: /opt/bootstrap
 """
 LAYERED_FILES = {
     "src/confirm-booking/confirm.py": "import utils\nimport shared.db\nimport built_mod\n" + HANDLER,
@@ -173,6 +181,8 @@ LAYERED_FILES = {
     "layers/shared/python/shared/db.py": "",
     "layers/shared/bin/tool": "#!/bin/sh\n",
     "layers/built/built_mod.py": "",
+    "src/web/run.sh": "#!/bin/bash\nexec python -m uvicorn main:app\n",  # the Lambda Web Adapter's way
+    "src/web/main.py": "app = None\n",
     "layers/built/requirements.txt": "jmespath\n",
     "layers/make/Makefile": "build-MakeLayer:\n\ttrue\n",
     "src/node/app.js": "",

@@ -38,6 +38,8 @@ def test_python_functions_are_found_and_the_others_listed_once(layered):
         "NodeFunction": "runtime nodejs20.x, not python3.x",
         "InlineFunction": "InlineCode (no folder to build from)",
         "S3Function": 'CodeUri s3://my-bucket/code.zip is not a local folder',
+        "WebFunction": "Handler run.sh is a file of its CodeUri src/web/, which AWS_LAMBDA_EXEC_WRAPPER /opt/bootstrap "
+                       "runs (a web adapter from a layer), not a Python module.function",
     }
     assert layered.python_version == "3.11"
     assert layered.base_image == "public.ecr.aws/lambda/python:3.11" and not layered.base_image_set

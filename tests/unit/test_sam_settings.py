@@ -94,7 +94,7 @@ def test_functions_lists_names_logical_ids_and_what_is_left_alone(tmp_path):
         ("confirm-booking", "ConfirmBookingFunction", "src/confirm-booking"),
         ("hello-world", "HelloWorld", "hello_world_function"),
     ]
-    assert {s["logical_id"] for s in data["left_alone"]} == {"NodeFunction", "InlineFunction", "S3Function"}
+    assert {s["logical_id"] for s in data["left_alone"]} == {"NodeFunction", "InlineFunction", "S3Function", "WebFunction"}
     text = run_cli("--project", str(root), "functions")
     assert text.stderr.count("left alone") == 1 and "NodeFunction (runtime nodejs20.x" in text.stderr
 
