@@ -28,9 +28,11 @@ BINFMT = Path("/proc/sys/fs/binfmt_misc")  # where the kernel lists the emulator
 DEBIAN_ARCH = {"x86_64": "amd64", "arm64": "arm64"}  # Lambda's architecture -> Debian's
 DEFAULT_SUITE = "bookworm"  # its python3 is 3.11, the default target
 DEFAULT_PYTHON = "3.11"
-# The Debian release whose python3 is each version (a Lambda runtime's Python, made locally).
+# The Debian release whose python3 is each version (a Lambda runtime's Python, made locally):
+# forky is Debian's testing release, whose python3 is 3.14 (Dockerfile.base checks the version it gets).
 # (bullseye's 3.9 has no wheel of the runtime client pinned in base-requirements.txt.)
-SUITES = {"3.11": "bookworm", "3.13": "trixie"}
+SUITES = {"3.11": "bookworm", "3.13": "trixie", "3.14": "forky"}
+SCRIPTS = Path("/usr/share/debootstrap/scripts")  # debootstrap's script per suite; sid's serves every newer one
 
 
 def suite_for(python_version: str) -> str:
@@ -108,7 +110,7 @@ def bootstrap_debian(
             # python3 goes in with the root filesystem: installed later by apt in Dockerfile.base,
             # it would rewrite dpkg's and debconf's files in a new layer (bytes wasted in every image).
             ["debootstrap", f"--arch={DEBIAN_ARCH[architecture]}", "--variant=minbase", "--include=python3", suite,
-             str(rootfs), mirror or debian_mirror()],
+             str(rootfs), mirror or debian_mirror(), *_script(suite)],
             hint="Check that the Debian mirror is reachable (--mirror URL to choose another).",
         )
         _drop_apt_caches(rootfs)
@@ -120,6 +122,14 @@ def bootstrap_debian(
         with open(archive, "rb") as fh:
             engine.load(fh)
         return engine.image_info(ref).id
+
+
+def _script(suite: str, scripts: Path = SCRIPTS) -> list[str]:
+    """debootstrap's SCRIPT argument for a suite newer than the debootstrap installed (bookworm's knows
+    no forky): sid's script, which every Debian release since buster uses; none when it knows the suite."""
+    if (scripts / suite).exists() or not (scripts / "sid").exists():
+        return []
+    return [str(scripts / "sid")]
 
 
 def _drop_apt_caches(rootfs: Path) -> None:

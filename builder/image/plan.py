@@ -222,7 +222,8 @@ class BuildPlan:
         groups = {g for f in functions for g in f.groups}
         models = {f.models for f in functions}
         return replace(self, functions=functions, groups=tuple(g for g in self.groups if g.name in groups),
-                       models=tuple(m for m in self.models if m.name in models))  # fmt: skip
+                       models=tuple(m for m in self.models if m.name in models),
+                       arm64_base=self.arm64_base if architecture != DEFAULT_ARCHITECTURE else "")  # fmt: skip
 
     def group(self, name: str) -> DepGroup:
         return next(g for g in self.groups if g.name == name)

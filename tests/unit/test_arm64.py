@@ -105,6 +105,7 @@ def test_sam_builds_each_architecture_from_a_classic_dockerfile_of_its_own(tmp_p
         copied = {line.split()[1].removeprefix("--from=") for line in text.splitlines() if line.startswith("COPY --from=")}
         assert copied and copied <= set(stages)
     assert "run under emulation (qemu)" in files["arm64"] and "emulation" not in files["x86_64"]
+    assert "BASE_IMAGE_ARM64" not in files["x86_64"]  # no arm64 stage there, so no argument for one
 
 
 def test_migrate_names_each_function_the_dockerfile_of_its_architecture(tmp_path):

@@ -1,0 +1,23 @@
+"""Making the local base: which Debian release has each Python, and debootstrap's script for it."""
+
+from __future__ import annotations
+
+import pytest
+
+from builder.core.errors import ConfigError
+from builder.image import base
+
+
+def test_each_python_debian_has_as_its_python3_has_a_release_and_the_others_say_what_to_do():
+    assert base.suite_for("3.11") == "bookworm" and base.suite_for("3.13") == "trixie"
+    assert base.suite_for("3.14") == "forky"  # Debian's testing release
+    with pytest.raises(ConfigError, match=r"No Debian release has Python 3\.12.*base --from"):
+        base.suite_for("3.12")
+
+
+def test_a_suite_newer_than_debootstrap_is_made_with_sids_script(tmp_path):
+    (tmp_path / "sid").write_text("# sid's script\n")
+    (tmp_path / "bookworm").symlink_to("sid")
+    assert base._script("bookworm", tmp_path) == []  # debootstrap knows it: no script argument
+    assert base._script("forky", tmp_path) == [str(tmp_path / "sid")]
+    assert base._script("forky", tmp_path / "none") == []  # no scripts folder: debootstrap's own error
