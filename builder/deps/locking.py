@@ -14,6 +14,7 @@ build locks again, keeping every pin it can. A team commits ``builder-locks/``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import posixpath
@@ -119,8 +120,12 @@ class _Compiler:
     def __init__(self, config: Config, tmp: Path, timeout: float) -> None:
         self.config, self.tmp, self.timeout = config, tmp, timeout
         self.runs = 0
-        self.python = _lock_python(config)
         self.conflict = ""  # what pip said of the last conflict
+
+    @functools.cached_property
+    def python(self) -> str:
+        """Found on the first pip-compile run: functions without requirements need no Python to lock them."""
+        return _lock_python(self.config)
 
     def compile(self, files: Sequence[str], seed: str | None, upgrade: bool, fallback: str | None = None) -> str | None:
         """The pinned lock for ``files``, or None when they conflict (no version satisfies all).

@@ -11,15 +11,16 @@ import pytest
 from builder.analysis.closure import compute_closures
 from builder.analysis.import_graph import ImportGraph
 from builder.analysis.parse_cache import ParseCache
-from builder.core.errors import AnalysisError, ConfigError, TemplateError
-from builder.deps.dists import DistIndex
+from builder.core.errors import AnalysisError, ConfigError, LockError, TemplateError
+from builder.deps import locking
+from builder.deps.dists import DistIndex, parse_lock
 from builder.deps.target import Target
 from builder.image.plan import python_path
 from builder.project import config
 from builder.project import template as sam_project
 from builder.project.model import CodeRoot
 from tests.helpers import run_cli
-from tests.unit.sam_projects import HANDLER, LAYERED, LAYERED_FILES, no_dists, project
+from tests.unit.sam_projects import BROKEN_NEIGHBOUR, HANDLER, LAYERED, LAYERED_FILES, no_dists, project
 
 
 def test_function_names_come_from_logical_ids():
@@ -234,3 +235,18 @@ def test_a_python_runtime_lambda_does_not_have_is_a_template_error(tmp_path):
     root = project(tmp_path / "app", template, {"src/app.py": HANDLER})
     with pytest.raises(TemplateError, match=r"Fn has Runtime python3.99, which Lambda does not have"):
         config.load(root)
+
+
+def test_functions_that_require_nothing_lock_without_a_python_of_their_version(tmp_path, monkeypatch):
+    # boto3 from the Lambda runtime, no requirements file: an empty lock, and no Python 3.14 asked for.
+    template = BROKEN_NEIGHBOUR.replace("python3.11", "python3.14")
+    root = project(tmp_path / "app", template, {"src/good/app.py": "import boto3\n" + HANDLER, "src/broken/app.py": HANDLER})
+    monkeypatch.setattr(locking, "_find_python", lambda version: None)  # none on this machine
+    monkeypatch.setattr(locking, "TOOLS_CACHE", tmp_path / "cache")
+    cfg = config.load(root)
+    result = locking.ensure(cfg)
+    assert result.written == ("builder-locks/shared.txt",)
+    assert parse_lock(root / "builder-locks/shared.txt") == {}
+    (root / "src/good/requirements.txt").write_text("requests\n")  # now one needs locking, and says what to install
+    with pytest.raises(LockError, match=r"needs a Python 3\.14.*pyenv install 3\.14"):
+        locking.ensure(config.load(root))
