@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from builder.local.sandbox import SANDBOX_USER
 from builder.measure import check
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ def run_python(engine, image: str, code: str, *args: str) -> dict:
         entrypoint=["python3"],
         read_only=True,
         tmpfs={"/tmp": "rw,size=64m"},
-        user="993:993",
+        user=SANDBOX_USER,
         network_disabled=True,
     )
     assert status == 0, output

@@ -33,7 +33,7 @@ from packaging.version import InvalidVersion, Version
 from ..core import proc
 from ..core.errors import CommandFailed, LockError
 from ..core.files import work_dir, write_atomic
-from ..project.model import Config
+from ..project.model import Config, describe_platforms
 from .target import Target
 
 RESOLVE_TIMEOUT = 300.0  # seconds one pip-compile run may take (backtracking is cut off)
@@ -100,7 +100,7 @@ def staleness(config: Config) -> str:
 def _header(config: Config, functions: Sequence[str], files: Sequence[str]) -> str:
     lines = [
         f"# Locked by builder from requirements files for CPython {config.python_version} on "
-        f"{', '.join(config.platforms)}; commit this file.",
+        f"{describe_platforms(config.platforms)}; commit this file.",
         "# Edit the requirements and build (or `python -m builder lock`) to change it;",
         "# `python -m builder lock --upgrade` takes the newest versions they allow.",
         f"# functions: {' '.join(sorted(functions))}",

@@ -35,7 +35,7 @@ from ..core import proc
 from ..core.errors import CommandFailed, LockError
 from ..core.files import work_dir, write_atomic
 from ..core.paths import WHEELHOUSE
-from ..project.model import Config
+from ..project.model import Config, describe_platforms
 from . import sdists
 from .lock import Pin, parse_lock
 
@@ -65,7 +65,7 @@ def _key(locks: Sequence[Path], python_version: str, platforms: Sequence[str]) -
 
 def _download_error(exc: CommandFailed, source: str, python_version: str, platforms: Sequence[str]) -> LockError:
     missing = re.findall(r"No matching distribution found for (\S+)", exc.output)
-    target = f"CPython {python_version} on {', '.join(platforms)}"
+    target = f"CPython {python_version} on {describe_platforms(tuple(platforms))}"
     if missing:
         return LockError(
             f"{source} does not resolve to wheels for {target}: no wheel for {', '.join(missing)}, and no "

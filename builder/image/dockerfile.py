@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from ..core.paths import GROUPS_DIR, STAGE_DIR
 from ..core.units import human
 from ..deps.wheelhouse import target_args
-from ..project.model import DEFAULT_ARCHITECTURE
+from ..project.model import DEFAULT_ARCHITECTURE, describe_platforms
 from . import one_image
 from .plan import MODELS_GZIP, BuildPlan, DepGroup, FunctionPlan, ModelsGroup
 
@@ -143,7 +143,7 @@ def _deps_stage(group: DepGroup, plan: BuildPlan, classic: bool) -> list[str]:
         removed = ", ".join(f"{rule} {human(n)}" for rule, n in group.strip.removed)
         lines += _comment(f"Strip rules remove {removed}.")
     if group.platforms:
-        lines += _comment(f"Wheels for {', '.join(group.platforms)}, installed here on the build machine's platform.")
+        lines += _comment(f"Wheels for {describe_platforms(group.platforms)}, installed here on the build machine's platform.")
     if group.gzip:
         lines += _comment(f"Compressed in place, as botocore reads .json.gz too: {', '.join(group.gzip)}.")
     if group.strip.debug_paths:

@@ -22,7 +22,7 @@ from ..core.errors import ConfigError, InvokeError
 
 CONTAINER_PORT = 8080  # the emulator's (and AWS's RIE's) invoke port inside the image
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
-SANDBOX_USER = "993:993"  # Lambda runs functions as a non-root user (sbx_user1051)
+SANDBOX_USER = "993:990"  # Lambda runs functions as a non-root user: sbx_user1051, uid 993, group 990
 PIDS_LIMIT = 1024  # Lambda's limit on processes and threads
 NOFILE = 1024  # Lambda's limit on file descriptors
 LABEL = "builder.function"

@@ -30,7 +30,6 @@ from .model import (
     ARCHITECTURES,
     AWS_SERVICES_OFF,
     DEFAULT_BASE_IMAGE,
-    DEFAULT_PLATFORMS,
     ONE_IMAGE,
     SERVICE_NAME,
     CheckConfig,
@@ -38,6 +37,7 @@ from .model import (
     Config,
     FunctionConfig,
     StripConfig,
+    default_platforms,
     did_you_mean,
 )
 
@@ -370,7 +370,7 @@ def load(root: Path | str, *, templates: tuple[str, ...] = (), **overrides: Any)
         lock_file=lock_file,
         locked_by_builder=not explicit_lock and bool(paths),
         source_roots=source_roots or Config.source_roots,
-        platforms=tuple(table.get("platforms", DEFAULT_PLATFORMS)),
+        platforms=tuple(table.get("platforms", default_platforms(python_version))),
         functions=tuple(functions),
         templates=project.templates,
         keep=tuple(table.get("keep", ())),

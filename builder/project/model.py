@@ -22,6 +22,22 @@ from ..core.paths import CONFIG_FILE
 DEFAULT_BASE_IMAGE = "public.ecr.aws/lambda/python:{python_version}"
 LOCAL_BASE = "builder-lambda-python:{python_version}"  # the stand-in `base --bootstrap` makes
 DEFAULT_PLATFORMS = ("manylinux2014_x86_64",)
+AL2023_GLIBC = 34  # python3.12 and newer run on Amazon Linux 2023 (glibc 2.34), the older ones on Amazon Linux 2
+
+
+def default_platforms(python_version: str) -> tuple[str, ...]:
+    """The wheel platform tags Lambda's python runtime of ``python_version`` runs: manylinux2014
+    (glibc 2.17) on Amazon Linux 2, and up to manylinux_2_34 on Amazon Linux 2023 (3.12 and newer),
+    as `sam build` takes them there: numpy 2.3 and later, for one, have manylinux_2_28 wheels only."""
+    major, minor = (int(part) for part in python_version.split(".")[:2])
+    if (major, minor) < (3, 12):
+        return DEFAULT_PLATFORMS
+    return (*DEFAULT_PLATFORMS, *(f"manylinux_2_{n}_x86_64" for n in range(17, AL2023_GLIBC + 1)))
+
+
+def describe_platforms(platforms: tuple[str, ...]) -> str:
+    """Platform tags for a sentence: a long list (the manylinux_2_x ladder) by its two ends."""
+    return ", ".join(platforms) if len(platforms) <= 3 else f"{platforms[0]} to {platforms[-1]}"
 # Lambda's architectures, and the machine and the image platform of each.
 ARCHITECTURES = {"x86_64": ("x86_64", "linux/amd64"), "arm64": ("aarch64", "linux/arm64")}
 DEFAULT_ARCHITECTURE = "x86_64"

@@ -323,7 +323,8 @@ def read_only(t: Target):
 
 def non_root(t: Target):
     out = t.do("context").json() or {}
-    return f"uid {out.get('uid')}", isinstance(out.get("uid"), int) and out["uid"] != 0
+    uid, user = out.get("uid"), out.get("user")
+    return f"uid {uid} ({user or 'no name'})", isinstance(uid, int) and uid != 0 and user == "sbx_user1051"
 
 
 def context_fields(t: Target):
@@ -446,7 +447,7 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
     Behaviour("read-only", "Read-only file system outside /tmp", "Only /tmp is writable",
               _d("runtimes-context.html"), "probe", read_only,
               ("test_invoke.py::test_writing_outside_tmp_fails_in_the_sandbox_and_works_without_it",)),
-    Behaviour("non-root", "Not root", "Functions run as a user without privileges (sbx_user1051)",
+    Behaviour("non-root", "Not root", "Functions run as a user without privileges, sbx_user1051 (uid 993)",
               _d("lambda-runtime-environment.html"), "probe", non_root,
               ("test_invoke.py::test_the_sandbox_is_lambdas_by_default",)),
     Behaviour("context", "The context object", "function_name, memory_limit_in_mb, remaining time under the timeout",

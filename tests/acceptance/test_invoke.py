@@ -238,7 +238,8 @@ def test_the_sandbox_is_lambdas_by_default(faulty):
     outcome = invoke_cli(faulty, "probe", "--memory", "256", "--timeout", "7", "--env", "GREETING=hi")
     assert outcome.code == 0, outcome.stderr
     probe = outcome.body
-    assert (probe["uid"], probe["gid"]) == (993, 993), probe
+    assert (probe["uid"], probe["gid"]) == (993, 990), probe  # Lambda's sbx_user1051, with its name and home
+    assert (probe["user"], probe["home"]) == ("sbx_user1051", "/home/sbx_user1051"), probe
     assert probe["cap_eff"] == "0000000000000000" and probe["no_new_privs"] == "1", probe
     assert probe["nofile"] == [1024, 1024], probe
     assert probe["memory_limit"] == str(256 * 1024 * 1024), probe  # --memory, enforced by the cgroup

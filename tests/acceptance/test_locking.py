@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -117,3 +118,17 @@ def test_templates_deployed_alone_from_one_folder_keep_locks_of_their_own(tmp_pa
     assert "nothing to do" in result.stdout  # alpha's lock survived beta's
     assert pins(root, "builder-locks/alpha/shared.txt") == {"six": "1.16.0"}
     assert pins(root, "builder-locks/beta/shared.txt") == {"six": "1.17.0"}
+
+
+def test_a_python313_function_gets_the_manylinux_2_28_wheel_amazon_linux_2023_runs(tmp_path):
+    # Pillow 12.3.0 has no manylinux2014 wheel for CPython 3.13, only manylinux_2_28 ones, which Lambda's
+    # python3.13 (Amazon Linux 2023, glibc 2.34) runs: taken as a wheel, not as a source distribution to compile.
+    root = make(tmp_path, {"alpha": "pillow==12.3.0\n"})
+    (root / "template.yaml").write_text((root / "template.yaml").read_text().replace("python3.11", "python3.13"))
+    (root / "src/alpha/app.py").write_text("import PIL.Image\n\ndef lambda_handler(event, context):\n    return 1\n")
+    result = run_cli("--project", str(root), "closure", "--function", "alpha", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [(d["name"], d["version"]) for d in json.loads(result.stdout)["distributions"]] == [("pillow", "12.3.0")]
+    wheels = sorted(p.name for p in (root / ".builder/wheelhouse").glob("pillow-*"))
+    assert len(wheels) == 1 and wheels[0].startswith("pillow-12.3.0-cp313-cp313-") and "manylinux_2_28_x86_64" in wheels[0], wheels
+    assert "for CPython 3.13 on manylinux2014_x86_64 to manylinux_2_34_x86_64" in (root / "builder-locks/shared.txt").read_text()

@@ -389,7 +389,7 @@ def test_sandbox_spec_is_lambda_like():
                               memory_mb=256, timeout_s=10, env={"AWS_REGION": "eu-west-1", "TABLE": "t"})
     assert spec.image == "img:1" and spec.command == ("functions/orders/create.handler",)
     assert spec.read_only and spec.tmpfs == {"/tmp": "rw,exec,size=512m"}
-    assert spec.user == "993:993" and spec.cap_drop == ("ALL",) and spec.security_opt == ("no-new-privileges",)
+    assert spec.user == "993:990" and spec.cap_drop == ("ALL",) and spec.security_opt == ("no-new-privileges",)
     assert spec.mem_limit == spec.memswap_limit == "256m"
     assert spec.ports == {8080: 9000}
     assert spec.environment["AWS_LAMBDA_FUNCTION_NAME"] == "orders/create"

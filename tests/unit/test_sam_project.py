@@ -20,7 +20,15 @@ from builder.project import config
 from builder.project import template as sam_project
 from builder.project.model import CodeRoot
 from tests.helpers import run_cli
-from tests.unit.sam_projects import BROKEN_NEIGHBOUR, HANDLER, LAYERED, LAYERED_FILES, no_dists, project
+from tests.unit.sam_projects import (
+    BROKEN_NEIGHBOUR,
+    BROKEN_NEIGHBOUR_FILES,
+    HANDLER,
+    LAYERED,
+    LAYERED_FILES,
+    no_dists,
+    project,
+)
 
 
 def test_function_names_come_from_logical_ids():
@@ -250,3 +258,16 @@ def test_functions_that_require_nothing_lock_without_a_python_of_their_version(t
     (root / "src/good/requirements.txt").write_text("requests\n")  # now one needs locking, and says what to install
     with pytest.raises(LockError, match=r"needs a Python 3\.14.*pyenv install 3\.14"):
         locking.ensure(config.load(root))
+
+
+@pytest.mark.parametrize(("runtime", "newest"), [("python3.11", "manylinux2014_x86_64"), ("python3.13", "manylinux_2_34_x86_64")])
+def test_wheels_are_those_lambdas_os_runs_for_the_runtime(tmp_path, runtime, newest):
+    # Amazon Linux 2 (glibc 2.26) under python3.11, Amazon Linux 2023 (glibc 2.34) from python3.12: numpy 2.3
+    # and later have manylinux_2_28 wheels only, which pip must be let take there (as `sam build` does).
+    root = project(tmp_path / "app", BROKEN_NEIGHBOUR.replace("python3.11", runtime), BROKEN_NEIGHBOUR_FILES)
+    cfg = config.load(root)
+    assert cfg.platforms[0] == "manylinux2014_x86_64" and cfg.platforms[-1] == newest
+    assert ("manylinux_2_28_x86_64" in cfg.platforms) == (runtime == "python3.13")
+    assert cfg.platforms_for("arm64")[-1] == newest.replace("x86_64", "aarch64")
+    (root / "builder.toml").write_text('platforms = ["manylinux2014_x86_64"]\n')  # what the project says wins
+    assert config.load(root).platforms == ("manylinux2014_x86_64",)
