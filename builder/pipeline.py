@@ -255,11 +255,13 @@ def with_base(config: Config, engine: Engine) -> Config:
     stand_in = LOCAL_BASE.format(python_version=config.python_version)
     if not config.base_image_set and engine.image_exists(stand_in):
         return replace(config, base_image=stand_in)
+    from .image.base import make_command
+
     where = "" if config.base_image_set else f" (AWS's Lambda base for python{config.python_version})"
     raise ConfigError(
         f"The base image {config.base_image}{where} is not available locally. Pull it (`docker pull "
-        f"{config.base_image}`), or make a local stand-in with `python -m builder base --bootstrap` "
-        "(no registry needed), which builds then use."
+        f"{config.base_image}`), or make a local stand-in with {make_command(config.python_version)}, "
+        "which builds then use."
     )
 
 
@@ -354,9 +356,11 @@ def build(
     check_one_image(config)
     base_image = config.base_for(arch)
     if arch != DEFAULT_ARCHITECTURE and not engine.image_exists(base_image):
+        from .image.base import make_command
+
         raise ConfigError(
             f"{function} runs on {arch}, and its base image {base_image} is not available locally. Make it with "
-            f"`python -m builder base --bootstrap --architecture {arch}` (no registry needed), or pull AWS's "
+            f"{make_command(config.python_version, arch)}, or pull AWS's "
             f"public.ecr.aws/lambda/python:{config.python_version}-{arch} and tag it {base_image}."
         )
     started = time.monotonic()

@@ -35,6 +35,16 @@ SUITES = {"3.11": "bookworm", "3.13": "trixie", "3.14": "forky"}
 SCRIPTS = Path("/usr/share/debootstrap/scripts")  # debootstrap's script per suite; sid's serves every newer one
 
 
+def make_command(python_version: str, architecture: str = DEFAULT_ARCHITECTURE) -> str:
+    """How to make the local base of ``python_version``, for a sentence: ``--bootstrap`` where a
+    Debian release has that python3, else ``--from`` an image that has it."""
+    arch = "" if architecture == DEFAULT_ARCHITECTURE else f" --architecture {architecture}"
+    if python_version in SUITES:
+        return f"`python -m builder base --bootstrap{arch}` (no registry needed)"
+    return (f"`python -m builder base --from IMAGE --python-version {python_version}{arch}`, IMAGE being a local "
+            f"image that has Python {python_version} (no Debian release has it)")
+
+
 def suite_for(python_version: str) -> str:
     """The Debian suite whose python3 is ``python_version``; a ConfigError naming the choices if none."""
     try:

@@ -21,3 +21,10 @@ def test_a_suite_newer_than_debootstrap_is_made_with_sids_script(tmp_path):
     assert base._script("bookworm", tmp_path) == []  # debootstrap knows it: no script argument
     assert base._script("forky", tmp_path) == [str(tmp_path / "sid")]
     assert base._script("forky", tmp_path / "none") == []  # no scripts folder: debootstrap's own error
+
+
+def test_the_command_that_makes_a_missing_base_is_one_that_can():
+    assert base.make_command("3.13") == "`python -m builder base --bootstrap` (no registry needed)"
+    assert base.make_command("3.11", "arm64").startswith("`python -m builder base --bootstrap --architecture arm64`")
+    assert base.make_command("3.12", "arm64").startswith(
+        "`python -m builder base --from IMAGE --python-version 3.12 --architecture arm64`")  # no Debian has 3.12
