@@ -20,6 +20,7 @@ import os
 import posixpath
 import re
 import shutil
+import ssl
 import sys
 import tempfile
 from collections import Counter
@@ -31,9 +32,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..core import proc
-from ..core.errors import CommandFailed, LockError
+from ..core.errors import BuilderError, CommandFailed, LockError
 from ..core.files import work_dir, write_atomic
-from ..project.model import Config, describe_platforms
+from ..project.model import ARCHITECTURES, LOCAL_BASE, Config, base_for, describe_platforms, emulated
 from .target import Target
 
 RESOLVE_TIMEOUT = 300.0  # seconds one pip-compile run may take (backtracking is cut off)
@@ -114,8 +115,8 @@ SEEDED_TIMEOUT = 60.0  # a resolution that keeps the old pins; when it takes lon
 
 
 class _Compiler:
-    """Runs pip-compile, under a Python of the target's version, on sets of requirements files,
-    keeping earlier pins where it can."""
+    """Runs pip-compile, under a Python of the target's version (or in the functions' base image), on
+    sets of requirements files, keeping earlier pins where it can."""
 
     def __init__(self, config: Config, tmp: Path, timeout: float) -> None:
         self.config, self.tmp, self.timeout = config, tmp, timeout
@@ -123,7 +124,7 @@ class _Compiler:
         self.conflict = ""  # what pip said of the last conflict
 
     @functools.cached_property
-    def python(self) -> str:
+    def python(self) -> _Python:
         """Found on the first pip-compile run: functions without requirements need no Python to lock them."""
         return _lock_python(self.config)
 
@@ -149,9 +150,15 @@ class _Compiler:
     def _run(self, files: Sequence[str], seed: str | None, timeout: float) -> str | None:
         self.runs += 1
         out = self.tmp / f"run-{self.runs}.txt"
-        argv = self._pip_compile(files, seed, out)
+        if seed:
+            out.write_text(seed)  # pip-compile prefers the versions its output file already pins
+        python = self.python
         try:
-            proc.run(argv, cwd=self.config.root, timeout=timeout)
+            if python.image:
+                args = _compile_args(files, f"{_OUT}/{out.name}")
+                _in_image(python.image, args, self.config.root, self.tmp, python.version, timeout)
+            else:
+                proc.run([python.path, *_compile_args(files, str(out))], cwd=self.config.root, timeout=timeout)
         except CommandFailed as exc:
             if exc.timed_out:
                 raise self._timeout(exc, files, timeout) from exc
@@ -172,14 +179,6 @@ class _Compiler:
             ) from exc
         return out.read_text(encoding="utf-8")
 
-    def _pip_compile(self, files: Sequence[str], seed: str | None, out: Path) -> list[str]:
-        if seed:
-            out.write_text(seed)  # pip-compile prefers the versions its output file already pins
-        return [self.python, "-m", "piptools", "compile", "--no-header", "--no-emit-index-url",
-                "--no-emit-find-links", "--generate-hashes", "--allow-unsafe", "--no-strip-extras",
-                "--output-file", str(out),
-                *files]  # relative to the root (the cwd): the lock's "via" notes name them so  # fmt: skip
-
     def _timeout(self, exc: CommandFailed, files: Sequence[str], timeout: float) -> LockError:
         looked = Counter(_LOOKING.findall(exc.output)).most_common(3)
         names = ", ".join(name for name, _ in looked) or "the distributions it names"
@@ -190,37 +189,125 @@ class _Compiler:
         )
 
 
-def _lock_python(config: Config) -> str:
+@dataclass(frozen=True)
+class _Python:
+    """Where pip-compile runs: a Python of the target's version on this machine (``path``), else the
+    functions' base image (``image``), whose python3 is that version, as `sam build --use-container`."""
+
+    version: str
+    path: str = ""
+    image: str = ""
+
+
+_OUT = "/out"  # the lock's work folder, inside the base image's container
+_HOST_CA = "/etc/ssl/certs/builder-host-ca.crt"  # this machine's trust, for pip inside it
+_PIP_SETTINGS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT")
+
+
+def _compile_args(files: Sequence[str], out: str) -> list[str]:
+    return ["-m", "piptools", "compile", "--no-header", "--no-emit-index-url", "--no-emit-find-links",
+            "--generate-hashes", "--allow-unsafe", "--no-strip-extras", "--output-file", out,
+            *files]  # relative to the root (the cwd): the lock's "via" notes name them so  # fmt: skip
+
+
+def _lock_python(config: Config) -> _Python:
     """A Python of the target's version with pip-tools: pip-compile resolves (markers included) for
     the interpreter it runs on, so a python3.13 function is locked by a python3.13, as `sam build`
     builds it with one. This interpreter when it is that version, else one found on PATH or in
-    pyenv, with pip-tools in a virtual environment of builder's cache (made once)."""
+    pyenv, with pip-tools in a virtual environment of builder's cache (made once), else the
+    functions' base image when the engine has it."""
     version = Target.from_config(config).short_version
     if f"{sys.version_info[0]}.{sys.version_info[1]}" == version:
-        return sys.executable
+        return _Python(version, path=sys.executable)
     venv = TOOLS_CACHE / f"pip-tools-python{version}"
     python = venv / "bin" / "python"
     if python.is_file():
-        return str(python)
+        return _Python(version, path=str(python))
     found = _find_python(version)
     if found is None:
-        raise LockError(
-            f"The functions run Python {version}, and locking their requirements needs a Python {version} "
-            f"(pip-tools resolves for the interpreter it runs on), which is not on PATH (python{version}) or "
-            f"in pyenv. Install one (e.g. `pyenv install {version}`, or your distribution's python{version}), "
-            "or give a lock of your own with lock-file in builder.toml."
-        )
-    import piptools
-
-    version_of_tools = getattr(piptools, "__version__", "") or _installed_version("pip-tools")
+        return _Python(version, image=_lock_image(config, version))
     proc.run([found, "-m", "venv", str(venv)], cwd="/")
     try:
-        proc.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                  f"pip-tools=={version_of_tools}" if version_of_tools else "pip-tools"])  # fmt: skip
+        proc.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", _pip_tools()])
     except CommandFailed as exc:
         shutil.rmtree(venv, ignore_errors=True)
         raise LockError(f"Installing pip-tools for Python {version} into {venv} failed; see the output above.") from exc
-    return str(python)
+    return _Python(version, path=str(python))
+
+
+def _pip_tools() -> str:
+    """The requirement of the pip-tools this builder runs with (the same version elsewhere)."""
+    import piptools
+
+    version_of_tools = getattr(piptools, "__version__", "") or _installed_version("pip-tools")
+    return f"pip-tools=={version_of_tools}" if version_of_tools else "pip-tools"
+
+
+def _lock_image(config: Config, version: str) -> str:
+    """The base image of the functions (this machine's architecture), configured or the local
+    stand-in, to lock in; a LockError saying what to install or make when the engine has neither."""
+    from ..engine.docker_engine import DockerEngine
+    from ..image.base import make_command
+
+    arch = next(a for a in ARCHITECTURES if not emulated(a))
+    candidates = [config.base_for(arch), base_for(LOCAL_BASE.format(python_version=version), arch)]
+    missing = (
+        f"The functions run Python {version}, and locking their requirements needs a Python {version} "
+        f"(pip-tools resolves for the interpreter it runs on), which is not on PATH (python{version}) or in pyenv"
+    )
+    try:
+        engine = DockerEngine()
+        image = next((c for c in candidates if engine.image_exists(c)), None)
+    except BuilderError:
+        image = None
+    if image is None:
+        raise LockError(
+            f"{missing}, and the Docker engine has no base image of it to lock in either ({' or '.join(candidates)}). "
+            f"Install one (e.g. `pyenv install {version}`, or your distribution's python{version}), or make the "
+            f"base with {make_command(version, arch)}, or give a lock of your own with lock-file in builder.toml."
+        )
+    return image
+
+
+def _in_image(image: str, args: Sequence[str], root: Path, work: Path, version: str, timeout: float) -> None:
+    """Run pip-compile with ``args`` in a container of ``image``: the root read-only as its working
+    folder, ``work`` writable at /out, pip-tools from builder's cache (installed there once, for
+    ``version``, by this machine's pip), and pip trusting and asking what it does here."""
+    from ..engine.docker_engine import DockerEngine
+
+    mounts = {str(root): ("/src", False), str(work): (_OUT, True), str(_tools_for(version)): ("/tools", False)}
+    env = {"PYTHONPATH": "/tools", "HOME": "/tmp", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env |= {name: os.environ[name] for name in _PIP_SETTINGS if os.environ.get(name)}
+    cert = next((c for c in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"),
+                             ssl.get_default_verify_paths().cafile) if c and os.path.isfile(c)), None)  # fmt: skip
+    if cert:
+        mounts[os.path.realpath(cert)] = (_HOST_CA, False)
+        env["PIP_CERT"] = _HOST_CA
+    DockerEngine().run_tool(image, ["python3", *args], mounts=mounts, environment=env, working_dir="/src",
+                            timeout=timeout)  # fmt: skip
+
+
+def _tools_for(version: str) -> Path:
+    """pip-tools (with the pip it needs) for a Python of ``version`` to import from, installed once
+    into builder's cache by this machine's pip: pure Python wheels, for that version."""
+    tools = TOOLS_CACHE / f"pip-tools-python{version}-target"
+    if tools.is_dir():
+        return tools
+    TOOLS_CACHE.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{tools.name}.tmp-", dir=TOOLS_CACHE))
+    try:
+        proc.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target",
+                  str(partial), "--only-binary=:all:", "--implementation", "cp", "--python-version", version,
+                  _pip_tools()])  # fmt: skip
+        partial.rename(tools)
+    except OSError:
+        if not tools.is_dir():  # not another builder's, installed meanwhile
+            raise
+    except CommandFailed as exc:
+        raise LockError(f"Installing pip-tools for Python {version} into {tools} failed; see the output above.") from exc
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return tools
 
 
 def _installed_version(distribution: str) -> str:

@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
 from ..core import proc
@@ -38,6 +39,7 @@ from ..core.paths import WHEELHOUSE
 from ..project.model import Config, describe_platforms
 from . import sdists
 from .lock import Pin, parse_lock
+from .target import Target
 
 _STAMP = ".builder-key"
 _HASHES = ".builder-hashes.json"  # wheel file name -> {"sha256": ..., "stat": [...]}
@@ -102,8 +104,16 @@ def _wheels_argv(requirements: Sequence[str], dest: Path, python_version: str, p
     return [*_PIP_DOWNLOAD, "--no-deps", *target_args(python_version, platforms), "-d", str(dest), *requirements]
 
 
+def _for_target(pins: Iterable[Pin], python_version: str, architecture: str) -> list[Pin]:
+    """The pins whose markers hold on the target: pip evaluates a requirement's markers for the
+    Python it runs on, not for the one --python-version names (a `python_version >= "3.14"` pin
+    would be skipped by a 3.11 pip)."""
+    env = Target(python_version=python_version).for_architecture(architecture).marker_environment()
+    return [pin for pin in pins if not pin.marker or Marker(pin.marker).evaluate(env)]
+
+
 def _spec(pin: Pin) -> str:
-    return f"{pin.name}=={pin.version}" + (f"; {pin.marker}" if pin.marker else "")
+    return f"{pin.name}=={pin.version}"
 
 
 def _pinned(spec: str) -> str:
@@ -137,7 +147,8 @@ def download_lock(lock: Path, dest: Path, *, python_version: str, platforms: Seq
     """The wheels of ``lock`` for the target into ``dest``; for a pin with no such wheel, its sdist
     (``dest/sdists/<architecture>``) and the wheels its build needs (``dest/build-wheels``). Returns those pins."""
     sdist_dir = dest / sdists.SDISTS / architecture
-    requirements, from_source = ["-r", str(lock)], list[str]()
+    pins = _for_target(parse_lock(lock).values(), python_version, architecture)
+    requirements, from_source = [_spec(p) for p in pins], list[str]()
     while True:
         try:
             if requirements:
@@ -147,7 +158,6 @@ def download_lock(lock: Path, dest: Path, *, python_version: str, platforms: Seq
             missing = [_pinned(m) for m in re.findall(r"No matching distribution found for (\S+)", exc.output)]
             if not missing or set(missing) & set(from_source):
                 raise _download_error(exc, source, python_version, platforms) from exc
-            pins = parse_lock(lock).values()
             for spec in missing:
                 if not _download_sdist(spec, sdist_dir, [p for p in pins if _pinned(f"{p.name}=={p.version}") == spec]):
                     raise _download_error(exc, source, python_version, platforms) from exc

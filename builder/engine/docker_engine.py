@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import tarfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -285,6 +286,61 @@ class DockerEngine:
             return int(status.get("StatusCode", 1)), output
         finally:
             container.remove(force=True)
+
+    @_wrap("Running a tool in a container")
+    def run_tool(
+        self,
+        image: str,
+        command: Sequence[str],
+        *,
+        mounts: Mapping[str, tuple[str, bool]],
+        environment: Mapping[str, str],
+        working_dir: str,
+        timeout: float,
+    ) -> str:
+        """Run ``command`` in a container of ``image`` (its entrypoint replaced, as this machine's user,
+        ``mounts`` host path -> (path inside, writable)); each line it prints goes to the progress log,
+        as a command's does. Its output, or CommandFailed (``timed_out`` once killed after ``timeout``)."""
+        container = self.client().containers.create(
+            image,
+            command=list(command[1:]),
+            entrypoint=[command[0]],
+            environment=dict(environment),
+            working_dir=working_dir,
+            user=f"{os.getuid()}:{os.getgid()}",
+            volumes={host: {"bind": inside, "mode": "rw" if writable else "ro"} for host, (inside, writable) in mounts.items()},
+        )
+        killed = threading.Event()
+
+        def kill() -> None:
+            killed.set()
+            with contextlib.suppress(_errors().DockerException):
+                container.kill()
+
+        timer = threading.Timer(timeout, kill)
+        lines: list[str] = []
+        try:
+            container.start()
+            timer.start()
+            pending = b""
+            for chunk in container.logs(stream=True, follow=True):
+                pending += chunk
+                *done, pending = pending.split(b"\n")
+                for raw in done:
+                    lines.append(raw.decode("utf-8", "replace"))
+                    proc.progress.debug("  %s", lines[-1])
+            if pending:
+                lines.append(pending.decode("utf-8", "replace"))
+            status = int(container.wait(timeout=60).get("StatusCode", 1))
+        except _requests_error():  # silent for longer than the client waits: cut off, as the timer would
+            killed.set()
+            status = -1
+        finally:
+            timer.cancel()
+            container.remove(force=True)  # also when interrupted: nothing left running
+        if killed.is_set() or status != 0:
+            raise CommandFailed(["docker run", image, *command], status, "\n".join(lines), timed_out=killed.is_set())
+        return "\n".join(lines)
 
     def save(self, *refs: str) -> Iterator[bytes]:
         """Stream ``docker save`` of one or more images: one tar archive, each shared layer once."""

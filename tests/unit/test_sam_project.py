@@ -255,8 +255,9 @@ def test_functions_that_require_nothing_lock_without_a_python_of_their_version(t
     result = locking.ensure(cfg)
     assert result.written == ("builder-locks/shared.txt",)
     assert parse_lock(root / "builder-locks/shared.txt") == {}
-    (root / "src/good/requirements.txt").write_text("requests\n")  # now one needs locking, and says what to install
-    with pytest.raises(LockError, match=r"needs a Python 3\.14.*pyenv install 3\.14"):
+    (root / "src/good/requirements.txt").write_text("requests\n")  # now one needs locking: no engine, no base to lock in
+    with pytest.raises(LockError, match=r"needs a Python 3\.14.*no base image of it to lock in.*pyenv install 3\.14.*"
+                                        r"base --bootstrap"):
         locking.ensure(config.load(root))
 
 

@@ -13,6 +13,7 @@ import pytest
 from builder.core.errors import LockError
 from builder.core.paths import WHEELHOUSE
 from builder.deps import wheelhouse
+from builder.deps.lock import Pin
 from builder.project import config
 from tests.helpers import FIXTURES
 from tests.unit.fakes import make_wheel
@@ -97,3 +98,13 @@ def test_a_deleted_wheel_is_fetched_again_and_a_killed_downloads_folder_is_remov
     assert len(runs) == 2 and [w.name for w in wheels(root)][0].startswith("numpy")
     assert not leftover.exists()
     wheelhouse.verify(cfg, wheels(root))
+
+
+def test_the_pins_downloaded_are_those_whose_markers_hold_on_the_target_not_on_this_python():
+    # pip evaluates a requirement's markers for the Python it runs on, whatever --python-version says.
+    pins = [Pin("six", "1.17.0", 1), Pin("tomli", "2.0.1", 2, marker='python_version < "3.11"'),
+            Pin("idna", "3.20", 3, marker='python_version >= "3.14"'),
+            Pin("uvloop", "0.21.0", 4, marker='platform_machine == "aarch64"')]  # fmt: skip
+    names = {arch: [p.name for p in wheelhouse._for_target(pins, "3.14", arch)] for arch in ("x86_64", "arm64")}
+    assert names == {"x86_64": ["six", "idna"], "arm64": ["six", "idna", "uvloop"]}
+    assert [p.name for p in wheelhouse._for_target(pins, "3.10", "x86_64")] == ["six", "tomli"]
