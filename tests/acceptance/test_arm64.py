@@ -226,8 +226,9 @@ def _sam_invoke(root: Path, fid: str, architecture: str, engine) -> dict:
     """The function's answer to `sam local invoke`; where SAM gives up before the container answers,
     the answer of the image SAM made for it (``<id>:rapid-<arch>``), run as SAM runs it (its runtime
     emulator as the entrypoint). SAM posts the event through docker-proxy, which accepts at once, and
-    retries for about a second, which the emulator's start under qemu outlasts in about one invoke of
-    two here (never an x86_64 one's): SAM's limit, not the image's."""
+    retries for about a second, which the emulator's start under qemu often outlasts (3 invokes in 6
+    at a 120 s timeout, none in 4 at 20 s, on a quiet machine here; never an x86_64 one): SAM's limit,
+    not the image's, which answers every time (docs/benchmarks.md)."""
     answer = run_sam(root, "local", "invoke", fid, "-e", str(root / "event.json"), timeout=300)
     assert answer.returncode == 0, answer.stderr[-3000:]
     if answer.stdout.strip() or SAM_GAVE_UP not in answer.stderr or architecture != "arm64":
