@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -36,6 +37,9 @@ from ..core.errors import BuilderError, CommandFailed, LockError
 from ..core.files import work_dir, write_atomic
 from ..project.model import ARCHITECTURES, LOCAL_BASE, Config, base_for, describe_platforms, emulated
 from .target import Target
+
+if TYPE_CHECKING:
+    from ..engine.docker_engine import DockerEngine
 
 RESOLVE_TIMEOUT = 300.0  # seconds one pip-compile run may take (backtracking is cut off)
 _INPUT = re.compile(r"^# input (\S+) sha256=([0-9a-f]{64})$", re.M)
@@ -246,7 +250,6 @@ def _pip_tools() -> str:
 def _lock_image(config: Config, version: str) -> str:
     """The base image of the functions (this machine's architecture), configured or the local
     stand-in, to lock in; a LockError saying what to install or make when the engine has neither."""
-    from ..engine.docker_engine import DockerEngine
     from ..image.base import make_command
 
     arch = next(a for a in ARCHITECTURES if not emulated(a))
@@ -256,8 +259,7 @@ def _lock_image(config: Config, version: str) -> str:
         f"(pip-tools resolves for the interpreter it runs on), which is not on PATH (python{version}) or in pyenv"
     )
     try:
-        engine = DockerEngine()
-        image = next((c for c in candidates if engine.image_exists(c)), None)
+        image = next((c for c in candidates if _engine().image_exists(c)), None)
     except BuilderError:
         image = None
     if image is None:
@@ -269,12 +271,18 @@ def _lock_image(config: Config, version: str) -> str:
     return image
 
 
+@functools.cache
+def _engine() -> DockerEngine:
+    """One engine client for a run's locks (each new one connects and checks the engine's version)."""
+    from ..engine.docker_engine import DockerEngine
+
+    return DockerEngine()
+
+
 def _in_image(image: str, args: Sequence[str], root: Path, work: Path, version: str, timeout: float) -> None:
     """Run pip-compile with ``args`` in a container of ``image``: the root read-only as its working
     folder, ``work`` writable at /out, pip-tools from builder's cache (installed there once, for
     ``version``, by this machine's pip), and pip trusting and asking what it does here."""
-    from ..engine.docker_engine import DockerEngine
-
     mounts = {str(root): ("/src", False), str(work): (_OUT, True), str(_tools_for(version)): ("/tools", False)}
     env = {"PYTHONPATH": "/tools", "HOME": "/tmp", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env |= {name: os.environ[name] for name in _PIP_SETTINGS if os.environ.get(name)}
@@ -283,7 +291,7 @@ def _in_image(image: str, args: Sequence[str], root: Path, work: Path, version: 
     if cert:
         mounts[os.path.realpath(cert)] = (_HOST_CA, False)
         env["PIP_CERT"] = _HOST_CA
-    DockerEngine().run_tool(image, ["python3", *args], mounts=mounts, environment=env, working_dir="/src",
+    _engine().run_tool(image, ["python3", *args], mounts=mounts, environment=env, working_dir="/src",
                             timeout=timeout)  # fmt: skip
 
 
