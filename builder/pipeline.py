@@ -37,7 +37,7 @@ from .image.plan import BuildPlan, LockedDist, Needs, dist_key, make_plan, owner
 from .image.strip import LOCAL_RULES, StripResult, stripped_local
 from .measure import pins as pins_mod
 from .project.config import lock_of
-from .project.model import ARCHITECTURES, DEFAULT_ARCHITECTURE, LOCAL_BASE, ONE_IMAGE, CodeRoot, Config, emulated
+from .project.model import ARCHITECTURES, DEFAULT_ARCHITECTURE, ONE_IMAGE, CodeRoot, Config, emulated
 
 log = logging.getLogger("builder")
 
@@ -250,11 +250,9 @@ def render(config: Config, analysis: Analysis) -> str:
 def with_base(config: Config, engine: Engine) -> Config:
     """``config`` with the base image a build uses: the one configured, else AWS's Lambda base for
     the runtime when the engine has it, else builder's local stand-in (``base --bootstrap``)."""
-    if engine.image_exists(config.base_image):
-        return config
-    stand_in = LOCAL_BASE.format(python_version=config.python_version)
-    if not config.base_image_set and engine.image_exists(stand_in):
-        return replace(config, base_image=stand_in)
+    found = next((image for image in config.base_candidates() if engine.image_exists(image)), None)
+    if found is not None:
+        return replace(config, base_image=found)
     from .image.base import make_command
 
     where = "" if config.base_image_set else f" (AWS's Lambda base for python{config.python_version})"

@@ -73,6 +73,16 @@ def template(old: str, new: str) -> Edit:
     return replace("template.yaml", old, new)
 
 
+def uv(pyproject: str) -> Edit:
+    """get-order built with uv (``BuildMethod: python-uv``) from the pyproject.toml ``pyproject``."""
+    head = "  GetOrderFunction:\n    Type: AWS::Serverless::Function\n"
+
+    def edit(root: Path) -> None:
+        template(head, head + "    Metadata:\n      BuildMethod: python-uv\n")(root)
+        write("src/get-order/pyproject.toml", pyproject)(root)
+    return edit
+
+
 def nothing(root: Path) -> None:
     pass
 
@@ -169,6 +179,11 @@ CASES: list[tuple[str, str, Edit, tuple[str, ...]]] = [
      template("      Handler: app.lambda_handler\n", "      Handler: app.lambda_handler\n      Architectures: [arm64]\n"), FUNCTIONS),
     ("a layer folder that does not exist", "sam-app", template("ContentUri: layers/common/", "ContentUri: layers/gone/"), FUNCTIONS),
     ("Layers naming a resource that is not a layer", "sam-app", template("        - !Ref CommonLayer\n      Policies", "        - !Ref OrdersTable\n      Policies"), FUNCTIONS),
+    ("a python-uv function's pyproject.toml with Poetry's table only", "sam-app",
+     uv('[tool.poetry.dependencies]\npython = "^3.11"\n'), ("closure", "--function", "get-order")),
+    ("a python-uv function's pyproject.toml with dynamic dependencies", "sam-app",
+     uv('[project]\nname = "get-order"\ndynamic = ["dependencies"]\n'), ("closure", "--function", "get-order")),
+    ("a python-uv function's pyproject.toml that is not TOML", "sam-app", uv("[project\n"), ("closure", "--function", "get-order")),
     ("samconfig.toml with a TOML error", "sam-app", write("samconfig.toml", "version = = 0.1\n"), FUNCTIONS),
     ("a --template that does not exist", "sam-app", nothing, ("--template", "missing.yaml", "functions")),
     ("a function that is not in the template", "sam-app", nothing, ("closure", "--function", "nope")),

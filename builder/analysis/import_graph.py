@@ -29,7 +29,7 @@ from packaging.utils import canonicalize_name
 from ..core.errors import AnalysisError, LockError
 from ..deps.dists import DistIndex
 from ..deps.target import Target
-from ..project.model import CodeRoot, Config, FunctionConfig
+from ..project.model import PYPROJECT, REQUIREMENTS, CodeRoot, Config, FunctionConfig
 from .imports import OPTIONAL, SELF_BASE, FileImports, ImportRecord
 from .parse_cache import ParseCache
 from .records import Edge, Reason
@@ -236,7 +236,9 @@ class ImportGraph:
                     f"that provides it to {self.lock_in}, re-lock (pip-compile) and download the wheels again. "
                     + optional)  # fmt: skip
         code = self.tree.roots[0]
-        own = posixpath.join(code.path, "requirements.txt").removeprefix("./")
+        own = posixpath.join(code.path, REQUIREMENTS).removeprefix("./")
+        pyproject = next((rel for rel in self.requirements if posixpath.basename(rel) == PYPROJECT), None)
+        own = f"the [project] dependencies of {pyproject}" if pyproject else own
         listed = (f"no distribution of its requirements ({', '.join(self.requirements)}) provides it"
                   if self.requirements else "it has no requirements file")  # fmt: skip
         arns = ""

@@ -1,9 +1,10 @@
 """Locks from a SAM project's requirements files, with pip-tools (``pip-compile``).
 
-Each function's requirements are its CodeUri's ``requirements.txt`` and those of the
-layers SAM builds for it. builder resolves them all together into one lock
-(``builder-locks/shared.txt``), so every distribution has one version and dependency
-layers stay shared between functions. Where the requirements conflict, the functions
+Each function's requirements are its CodeUri's ``requirements.txt`` (or, under SAM's
+``BuildMethod: python-uv``, its ``pyproject.toml``, with the versions of a ``uv.lock`` beside
+it as constraints) and those of the layers SAM builds for it. builder resolves them all
+together into one lock (``builder-locks/shared.txt``), so every distribution has one version
+and dependency layers stay shared between functions. Where the requirements conflict, the functions
 that do not fit get a lock of their own (``builder-locks/<function>.txt``), resolved
 with the shared pins as preferences, so they diverge only where they must.
 
@@ -35,7 +36,15 @@ from packaging.version import InvalidVersion, Version
 from ..core import proc
 from ..core.errors import BuilderError, CommandFailed, LockError
 from ..core.files import work_dir, write_atomic
-from ..project.model import ARCHITECTURES, LOCAL_BASE, Config, base_for, describe_platforms, emulated
+from ..project.model import (
+    ARCHITECTURES,
+    PYPROJECT,
+    UV_LOCK,
+    Config,
+    describe_platforms,
+    emulated,
+)
+from .requirements import requirement_lines, uv_lock_pins
 from .target import Target
 
 if TYPE_CHECKING:
@@ -157,12 +166,13 @@ class _Compiler:
         if seed:
             out.write_text(seed)  # pip-compile prefers the versions its output file already pins
         python = self.python
+        sources, names = self._sources(files, _OUT if python.image else str(self.tmp))
         try:
             if python.image:
-                args = _compile_args(files, f"{_OUT}/{out.name}")
+                args = _compile_args(sources, f"{_OUT}/{out.name}")
                 _in_image(python.image, args, self.config.root, self.tmp, python.version, timeout)
             else:
-                proc.run([python.path, *_compile_args(files, str(out))], cwd=self.config.root, timeout=timeout)
+                proc.run([python.path, *_compile_args(sources, str(out))], cwd=self.config.root, timeout=timeout)
         except CommandFailed as exc:
             if exc.timed_out:
                 raise self._timeout(exc, files, timeout) from exc
@@ -181,7 +191,37 @@ class _Compiler:
                 f"Locking {', '.join(files)} failed:\n" + "\n".join(said[-8:]) + "\nFix the requirement it names "
                 "(a typo, a version that does not exist, a private index pip cannot reach), then build again."
             ) from exc
-        return out.read_text(encoding="utf-8")
+        text = out.read_text(encoding="utf-8")
+        for seen, rel in names.items():  # the notes ("via -r ...") name the project's own files
+            text = text.replace(seen, rel)
+        return text
+
+    def _sources(self, files: Sequence[str], shown: str) -> tuple[list[str], dict[str, str]]:
+        """pip-compile's arguments for ``files``, and the names its notes give what was written for them.
+
+        A requirements file is given as it is. A pyproject.toml's dependencies and a uv.lock's pins
+        for the target (as constraints: uv's versions where the requirements allow them) are written
+        as requirements files into the work folder, whose path pip-compile sees as ``shown``.
+        """
+        sources: list[str] = []
+        names: dict[str, str] = {}
+        for rel in files:
+            name = posixpath.basename(rel)
+            if name == PYPROJECT:
+                lines, option, suffix = [text for _, text in requirement_lines(self.config.root / rel)], "", ".in"
+            elif name == UV_LOCK:
+                lines = list(uv_lock_pins(self.config.root / rel, Target.from_config(self.config)))
+                option, suffix = "--constraint", ".txt"
+            else:
+                sources.append(rel)
+                continue
+            written = self.tmp / "inputs" / f"{rel}{suffix}"
+            written.parent.mkdir(parents=True, exist_ok=True)
+            written.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+            seen = f"{shown}/inputs/{rel}{suffix}"
+            sources += [option, seen] if option else [seen]
+            names[seen] = rel
+        return sources, names
 
     def _timeout(self, exc: CommandFailed, files: Sequence[str], timeout: float) -> LockError:
         looked = Counter(_LOOKING.findall(exc.output)).most_common(3)
@@ -248,12 +288,13 @@ def _pip_tools() -> str:
 
 
 def _lock_image(config: Config, version: str) -> str:
-    """The base image of the functions (this machine's architecture), configured or the local
-    stand-in, to lock in; a LockError saying what to install or make when the engine has neither."""
+    """The base image of the functions (this machine's architecture) to lock in, chosen as a build
+    chooses it (``Config.base_candidates``); a LockError saying what to install or make when the
+    engine has none."""
     from ..image.base import make_command
 
     arch = next(a for a in ARCHITECTURES if not emulated(a))
-    candidates = [config.base_for(arch), base_for(LOCAL_BASE.format(python_version=version), arch)]
+    candidates = config.base_candidates(arch)
     missing = (
         f"The functions run Python {version}, and locking their requirements needs a Python {version} "
         f"(pip-tools resolves for the interpreter it runs on), which is not on PATH (python{version}) or in pyenv"
@@ -376,9 +417,11 @@ def _split(compiler: _Compiler, wanted: dict[str, tuple[str, ...]], seed: str | 
         text = compiler.compile(list(wanted[name]), old.get(name) or seed, upgrade)
         if text is None:
             said = f" (pip: {compiler.conflict})" if compiler.conflict else ""
+            uv = next((rel for rel in wanted[name] if posixpath.basename(rel) == UV_LOCK), None)
+            stale = f" (or, if {uv} is older than the pyproject.toml, run `uv lock` beside it)" if uv else ""
             raise LockError(
                 f"The requirements of {name} ({', '.join(wanted[name])}) conflict among themselves: no "
-                f"version satisfies them all{said}. Fix the pins in those files, then build again."
+                f"version satisfies them all{said}. Fix the pins in those files{stale}, then build again."
             )
         alone[name] = text
     votes: dict[str, Counter[str]] = {}

@@ -1,19 +1,73 @@
-"""Requirements files as pip reads them: named requirements, ``-r`` followed, options skipped."""
+"""Requirements files as pip reads them: named requirements, ``-r`` followed, options skipped.
+
+A function's requirements can also be a ``pyproject.toml`` (SAM's ``BuildMethod: python-uv``):
+its static ``[project] dependencies``, which is what ``uv export --no-dev`` installs, and a
+``uv.lock`` beside it, which asks for nothing but pins versions (:func:`uv_lock_pins`).
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import posixpath
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
+from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from ..core.errors import TemplateError
+from ..project.model import PYPROJECT, REQUIREMENTS, UV_LOCK
 from .target import Target
+
+
+def requirement_files(folder: Path, build_method: str, root: Path) -> tuple[str, ...]:
+    """A function's requirements files, as `sam build` picks them in its CodeUri ``folder`` (paths
+    relative to it): ``requirements.txt``; without one, under ``BuildMethod: python-uv`` (or
+    ``makefile``, whose Makefile builder does not run), ``pyproject.toml`` and the ``uv.lock`` uv
+    resolves it with: beside it, else its workspace's (a folder above, up to ``root``)."""
+    if (folder / REQUIREMENTS).is_file():
+        return (REQUIREMENTS,)
+    if build_method not in ("python-uv", "makefile") or not (folder / PYPROJECT).is_file():
+        return ()
+    lock = _uv_lock(folder.resolve(), root.resolve())
+    return (PYPROJECT, posixpath.relpath(lock, folder.resolve())) if lock else (PYPROJECT,)
+
+
+def _uv_lock(folder: Path, root: Path) -> str | None:
+    """The uv.lock of the uv project in ``folder``: its own, or that of the workspace whose members
+    include it (``[tool.uv.workspace] members``, less ``exclude``), in a folder up to ``root``."""
+    if (folder / UV_LOCK).is_file():
+        return str(folder / UV_LOCK)
+    for above in folder.parents:
+        if not above.is_relative_to(root):
+            return None
+        member = folder.relative_to(above).as_posix()
+        if _workspace_has(above / PYPROJECT, member):
+            return str(above / UV_LOCK) if (above / UV_LOCK).is_file() else None
+    return None
+
+
+def _workspace_has(pyproject: Path, member: str) -> bool:
+    """Whether the pyproject.toml ``pyproject`` is a uv workspace's with ``member`` (a relative path) in it."""
+    try:
+        workspace = _toml(pyproject).get("tool", {}).get("uv", {}).get("workspace") if pyproject.is_file() else None
+    except TemplateError:
+        return False
+    if not isinstance(workspace, dict):
+        return False
+    globs = {key: [g.rstrip("/") for g in workspace.get(key, []) if isinstance(g, str)] for key in ("members", "exclude")}
+    return any(fnmatch.fnmatch(member, g) for g in globs["members"]) and not any(fnmatch.fnmatch(member, g) for g in globs["exclude"])
 
 
 def requirement_lines(path: Path, seen: frozenset[Path] = frozenset()) -> Iterator[tuple[str, str]]:
     """(``file:line``, requirement text) of a requirements file, following ``-r``."""
+    if path.name == PYPROJECT:
+        yield from _project_dependencies(path)
+        return
+    if path.name == UV_LOCK:
+        return  # it pins what the pyproject.toml beside it asks for
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -47,3 +101,60 @@ def requirement_names(path: Path, target: Target) -> tuple[str, ...]:
         if req.marker is None or req.marker.evaluate(env):
             names.add(canonicalize_name(req.name))
     return tuple(sorted(names))
+
+
+def _toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"Cannot read {path}: {exc}.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise TemplateError(f"{path} is not valid TOML ({exc}). Fix it, then run builder again.") from exc
+
+
+def _project_dependencies(path: Path) -> Iterator[tuple[str, str]]:
+    """(``file:line``, requirement) of a pyproject.toml's static ``[project] dependencies``."""
+    project = _toml(path).get("project")
+    if not isinstance(project, dict):
+        raise TemplateError(
+            f"{path} has no [project] table, so builder cannot tell what the function requires (builder reads "
+            "the dependencies of PEP 621, as `uv add` writes them, not a tool's own table such as "
+            "[tool.poetry.dependencies]). List them in [project] dependencies, or put a requirements.txt beside it "
+            "(e.g. `poetry export -f requirements.txt -o requirements.txt`)."
+        )
+    if "dependencies" in (project.get("dynamic") or []):
+        raise TemplateError(
+            f"{path} declares its dependencies dynamic (set by its build backend), which builder does not run. "
+            "List them in [project] dependencies, or put a requirements.txt beside it."
+        )
+    dependencies = project.get("dependencies", [])
+    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
+        raise TemplateError(f"{path}: [project] dependencies must be a list of requirement strings, like "
+                            '["requests>=2.31", "boto3"]. Fix it, then run builder again.')  # fmt: skip
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = next((n for n, line in enumerate(lines, 1) if line.lstrip().startswith("dependencies")), 1)
+    for dependency in dependencies:
+        quoted = (f'"{dependency}"', f"'{dependency}'")
+        number = next((n for n, line in enumerate(lines, 1) if n >= start and any(q in line for q in quoted)), start)
+        yield f"{path}:{number}", dependency.strip()
+
+
+def uv_lock_pins(path: Path, target: Target) -> tuple[str, ...]:
+    """``name==version`` of each distribution a uv.lock pins for ``target``, from an index, sorted.
+
+    A package uv resolved to several versions (for different Pythons or platforms) is pinned to the
+    one whose ``resolution-markers`` hold for the target; the project itself (a path) is not pinned.
+    """
+    env = target.marker_environment()
+    versions: dict[str, set[str]] = {}
+    for package in _toml(path).get("package", []):
+        source = package.get("source") if isinstance(package, dict) else None
+        if not isinstance(source, dict) or "registry" not in source or "version" not in package:
+            continue
+        try:
+            markers = [Marker(m) for m in package.get("resolution-markers", [])]
+        except InvalidMarker:
+            markers = []
+        if not markers or any(m.evaluate(env) for m in markers):
+            versions.setdefault(canonicalize_name(str(package.get("name", ""))), set()).add(str(package["version"]))
+    return tuple(f"{name}=={next(iter(found))}" for name, found in sorted(versions.items()) if len(found) == 1 and name)

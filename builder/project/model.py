@@ -22,6 +22,9 @@ from ..core.paths import CONFIG_FILE
 DEFAULT_BASE_IMAGE = "public.ecr.aws/lambda/python:{python_version}"
 LOCAL_BASE = "builder-lambda-python:{python_version}"  # the stand-in `base --bootstrap` makes
 DEFAULT_PLATFORMS = ("manylinux2014_x86_64",)
+REQUIREMENTS = "requirements.txt"
+PYPROJECT = "pyproject.toml"
+UV_LOCK = "uv.lock"
 AL2023_GLIBC = 34  # python3.12 and newer run on Amazon Linux 2023 (glibc 2.34), the older ones on Amazon Linux 2
 
 
@@ -230,6 +233,13 @@ class Config:
     def base_for(self, architecture: str) -> str:
         """The base image of ``architecture``'s functions (see :func:`base_for`)."""
         return base_for(self.base_image, architecture)
+
+    def base_candidates(self, architecture: str = DEFAULT_ARCHITECTURE) -> tuple[str, ...]:
+        """The base images ``architecture``'s functions may use, first choice first: the one configured,
+        else AWS's Lambda base for the runtime, then builder's local stand-in (``base --bootstrap``)."""
+        if self.base_image_set:
+            return (self.base_for(architecture),)
+        return self.base_for(architecture), base_for(LOCAL_BASE.format(python_version=self.python_version), architecture)
 
     def image(self, function: str, tag: str = "latest") -> str:
         """The image a function runs from: ``<project>-<function>:<tag>``, or ``<project>:<tag>``,

@@ -23,14 +23,23 @@ from typing import Any
 
 from ..core.errors import ConfigError, TemplateError
 from ..core.limits import PYTHON_RUNTIMES, TASK_ROOT
+from ..deps.requirements import requirement_files
 from ..sam import template as sam
-from .model import _WORD, ARCHITECTURES, DEFAULT_ARCHITECTURE, CodeRoot, FunctionConfig, function_name
+from .model import (
+    _WORD,
+    ARCHITECTURES,
+    DEFAULT_ARCHITECTURE,
+    PYPROJECT,
+    REQUIREMENTS,
+    CodeRoot,
+    FunctionConfig,
+    function_name,
+)
 
 log = logging.getLogger("builder")
 
 TEMPLATE_NAMES = ("template.yaml", "template.yml")
 SAMCONFIG = "samconfig.toml"
-REQUIREMENTS = "requirements.txt"
 _PYTHON = re.compile(r"^python(3\.\d+)$")
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 # Layers published by ARN that stand for a distribution: an image has no layers, so it needs that
@@ -237,10 +246,12 @@ class _Reader:
             )
         code_rel = _relative(self.root, code, f"{fid}'s CodeUri")
         roots = [CodeRoot(code_rel, TASK_ROOT, owner=f"CodeUri {code_uri} of {fid}")]
-        requirements = [f"{code_rel}/{REQUIREMENTS}".removeprefix("./")] if (code / REQUIREMENTS).is_file() else []
+        requirements = self._requirements(fid, code, code_rel)
         arns: list[str] = []
+        uv = any(posixpath.basename(rel) == PYPROJECT for rel in requirements)  # its own files, before its layers'
+        own = f"the [project] dependencies of its {PYPROJECT}" if uv else f"its {REQUIREMENTS}"
         for layer in self._layers(props):
-            self._layer(fid, layer, version, roots, requirements, arns)
+            self._layer(fid, layer, version, roots, requirements, arns, own)
         self.versions.setdefault(version, []).append(fid)
         name = function_name(fid)
         template_dir = _relative(self.root, self.folder, "The template's folder")
@@ -263,6 +274,15 @@ class _Reader:
             settings=tuple(sorted(settings.items())),
             architecture=architecture,
         )
+
+    def _requirements(self, fid: str, code: Path, code_rel: str) -> list[str]:
+        """The function's requirements files (relative to the root), as `sam build` picks them."""
+        method = sam.build_method(self.resources[fid].get("Metadata"))
+        files = [posixpath.normpath(f"{code_rel}/{name}") for name in requirement_files(code, method, self.root)]
+        if method == "makefile":
+            self._note(fid, f"BuildMethod makefile, which builder does not run: its image has the CodeUri folder and "
+                            f"{_installs(files)}, as `sam build` builds a Python function.")  # fmt: skip
+        return files
 
     def _architecture(self, fid: str, value: Any) -> str:
         """Lambda's architecture of a function from its (or Globals') ``Architectures``."""
@@ -298,7 +318,7 @@ class _Reader:
         return layers if isinstance(layers, list) else [layers]
 
     def _layer(self, fid: str, layer: Any, version: str, roots: list[CodeRoot], requirements: list[str],
-               arns: list[str]) -> None:  # fmt: skip
+               arns: list[str], own: str) -> None:  # fmt: skip
         """Add what one entry of a function's Layers gives its image (or why it gives nothing)."""
         ref = layer.get("Ref") if isinstance(layer, dict) and set(layer) == {"Ref"} else None
         resource = self.resources.get(ref) if isinstance(ref, str) else None
@@ -309,7 +329,7 @@ class _Reader:
             shown = sam.describe(layer)
             arns.append(shown)
             dist = _layer_distribution(shown)
-            instead = f" If the function imports it, require {dist} in its requirements.txt instead." if dist else ""
+            instead = f" If the function imports it, require {dist} in {own} instead." if dist else ""
             self._note(fid, f"the layer {shown} is not in the image: an image function has no layers.{instead}")
             return
         props = resource.get("Properties") or {}
@@ -324,14 +344,21 @@ class _Reader:
                 "Fix the path in the template (relative to the template's folder), or restore the folder."
             )
         rel = _relative(self.root, folder, f"Layer {ref}'s ContentUri")
-        metadata = resource.get("Metadata")
-        metadata = metadata if isinstance(metadata, dict) else {}
-        method = str(metadata.get("BuildMethod", "")).strip()
+        method = sam.build_method(resource.get("Metadata"))
         owner = f"layer {ref} ({content})"
+        made = requirement_files(folder, method, self.root) if method == "makefile" else ()
         if _PYTHON.match(method):  # SAM copies the folder into python/ and installs its requirements there
             roots.append(CodeRoot(rel, "/opt/python", owner=owner))
             if (folder / REQUIREMENTS).is_file():
                 requirements.append(f"{rel}/{REQUIREMENTS}".removeprefix("./"))
+        elif made:  # a Makefile that installs a requirements file or a uv project into python/, as uv's guide has it
+            code = "src" if made[0] == PYPROJECT and (folder / "src").is_dir() else ""
+            roots.append(CodeRoot(posixpath.join(rel, code) if code else rel, "/opt/python", owner=owner))
+            files = [posixpath.normpath(f"{rel}/{name}") for name in made]
+            requirements.extend(files)
+            self._note(fid, f"layer {ref} is built with BuildMethod makefile, which builder does not run: its image has "
+                            f"the modules of {posixpath.join(content, code) if code else content} it imports and "
+                            f"{_installs(files)}, under /opt/python, as a BuildMethod python3.x layer would.", True)  # fmt: skip
         elif method:
             self._note(fid, f"layer {ref} is built with BuildMethod {method}, which builder does not run; it is not "
                             "in the image (what the function imports from it must come from elsewhere).", True)  # fmt: skip
@@ -342,6 +369,14 @@ class _Reader:
             self._note(fid, f"layer {ref} ({content}) has no python/ folder, so Python cannot import from it; "
                             "its files are in the image under /opt, as Lambda places them.", True)  # fmt: skip
             roots.append(CodeRoot(rel, "/opt", search=(), owner=owner, as_is=True))
+
+
+def _installs(files: list[str]) -> str:
+    """What installing a folder's requirements ``files`` (from :func:`requirement_files`) gives, in words."""
+    if not files:
+        return "no dependencies (no requirements file)"
+    pinned = f", at the versions of {files[1]}" if len(files) > 1 else ""  # a pyproject.toml's uv.lock
+    return f"what {files[0]} asks for{pinned}"
 
 
 def _zip_view(template: sam.Template) -> sam.Template:

@@ -11,8 +11,9 @@ Python builder of aws-lambda-builders), not guessed:
   docs in the folder are counted, because SAM ships them: ``CodeUri: ./``
   ships the whole backend. A ``.zip`` file is counted by its unzipped size.
   Symbolic links count as what they point to.
-* **Dependencies**: when that folder holds a ``requirements.txt``, SAM installs
-  it there. builder counts the installed size (the wheels' RECORD sizes) of the
+* **Dependencies**: when that folder holds a ``requirements.txt`` (or, under
+  ``BuildMethod: python-uv``, a ``pyproject.toml``), SAM installs it there.
+  builder counts the installed size (the wheels' RECORD sizes) of the
   distributions it names and of their requirements, transitively, as the
   backend's lock file pins them (the :class:`~builder.dists.DistIndex`).
 * **Layers**: ``!Ref`` to an ``AWS::Serverless::LayerVersion`` with a local
@@ -42,14 +43,12 @@ from packaging.utils import canonicalize_name
 from ..core.errors import ConfigError, TemplateError
 from ..core.files import sam_excluded
 from ..deps.dists import DistIndex
-from ..deps.requirements import requirement_lines
+from ..deps.requirements import requirement_files, requirement_lines
 from ..deps.target import Target
 from ..project.model import DEFAULT_ARCHITECTURE
-from .template import FunctionInfo, Template
+from .template import FunctionInfo, Template, build_method
 
 log = logging.getLogger("builder")
-
-REQUIREMENTS = "requirements.txt"
 
 
 @dataclass(frozen=True)
@@ -202,9 +201,9 @@ class Sizer:
                                   f"backend's locked wheels, so it needs its configuration: {exc}") from exc
         return self._index[architecture]
 
-    def part(self, uri: str, owner: str, architecture: str = DEFAULT_ARCHITECTURE) -> Part:
+    def part(self, uri: str, owner: str, architecture: str = DEFAULT_ARCHITECTURE, build_method: str = "") -> Part:
         """The files and installed requirements, for ``architecture``, of the local folder ``uri``
-        (``owner`` names it in errors)."""
+        (``owner`` names it in errors; ``build_method``, its function's, picks the requirements file)."""
         path = (self.base / uri).resolve()
         if (path, architecture) not in self._parts:
             if not path.exists():
@@ -213,8 +212,9 @@ class Sizer:
                     "relative to the template's folder), or restore the folder."
                 )
             dists: tuple[str, ...] = ()
-            requirements = path / REQUIREMENTS
-            if path.is_dir() and requirements.is_file():
+            files = requirement_files(path, build_method, self.base) if path.is_dir() else ()
+            if files:
+                requirements = path / files[0]  # a uv.lock beside a pyproject.toml pins, asks for nothing
                 own = self._own_lock(requirements, architecture) if self._own_lock else None
                 index, lock = own or (self.index(requirements, architecture), self.lock)
                 target = self.target.for_architecture(architecture)
@@ -238,7 +238,7 @@ class Sizer:
         elif info.code_uri is None or info.code_uri.startswith(("s3://", "!", "{")):
             unknown.append(f"code {info.code_uri or '(none)'}")
         else:
-            part = self.part(info.code_uri, f"{info.logical_id}'s CodeUri", arch)
+            part = self.part(info.code_uri, f"{info.logical_id}'s CodeUri", arch, build_method(info.metadata))
             code, deps = part.files, part.dependencies
         layers = []
         for layer in info.layers:

@@ -91,6 +91,11 @@ class Template:
         )
 
 
+def build_method(metadata: Any) -> str:
+    """The ``BuildMethod`` of a resource's ``Metadata`` (``python3.12``, ``python-uv``, ``makefile``), or ""."""
+    return str(metadata.get("BuildMethod", "")).strip() if isinstance(metadata, Mapping) else ""
+
+
 def describe(value: Any) -> str:
     """A short, stable text for a property value (intrinsics in short form)."""
     if isinstance(value, str):

@@ -132,3 +132,57 @@ def test_a_python313_function_gets_the_manylinux_2_28_wheel_amazon_linux_2023_ru
     wheels = sorted(p.name for p in (root / ".builder/wheelhouse").glob("pillow-*"))
     assert len(wheels) == 1 and wheels[0].startswith("pillow-12.3.0-cp313-cp313-") and "manylinux_2_28_x86_64" in wheels[0], wheels
     assert "for CPython 3.13 on manylinux2014_x86_64 to manylinux_2_34_x86_64" in (root / "builder-locks/shared.txt").read_text()
+
+
+UV_TEMPLATE = TEMPLATE + """\
+  UvFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/uv/
+    Metadata:
+      BuildMethod: python-uv
+"""
+UV_LOCK = """\
+version = 1
+revision = 3
+requires-python = ">=3.11"
+
+[[package]]
+name = "six"
+version = "{six}"
+source = {{ registry = "https://pypi.org/simple" }}
+
+[[package]]
+name = "uv-function"
+version = "0.1.0"
+source = {{ virtual = "." }}
+dependencies = [{{ name = "six" }}]
+"""
+
+
+def test_a_uv_function_is_locked_from_its_pyproject_at_the_versions_of_its_uv_lock(tmp_path):
+    # As SAM's python-uv build installs it (`uv export --no-dev`): [project] dependencies, uv.lock's versions.
+    root = make(tmp_path, {})
+    (root / "template.yaml").write_text(UV_TEMPLATE)
+    (root / "src/uv").mkdir(parents=True)
+    (root / "src/uv/app.py").write_text("import six\n\ndef lambda_handler(event, context):\n    return six.__version__\n")
+    pyproject = '[project]\nname = "uv-function"\nversion = "0.1.0"\ndependencies = ["six"]\n\n' \
+        '[dependency-groups]\ndev = ["pytest"]\n'
+    (root / "src/uv/pyproject.toml").write_text(pyproject)
+    (root / "src/uv/uv.lock").write_text(UV_LOCK.format(six="1.16.0"))  # not the newest six (1.17.0)
+    assert locking.ensure(config.load(root)).written == ("builder-locks/shared.txt",)
+    assert pins(root, "builder-locks/shared.txt") == {"six": "1.16.0"}  # not pytest: a dev group
+    lock = (root / "builder-locks/shared.txt").read_text()
+    assert "# input src/uv/pyproject.toml sha256=" in lock and "# input src/uv/uv.lock sha256=" in lock
+    assert "#   -c src/uv/uv.lock\n    #   -r src/uv/pyproject.toml\n" in lock and str(tmp_path) not in lock, lock
+
+    (root / "src/uv/uv.lock").write_text(UV_LOCK.format(six="1.17.0"))  # `uv lock --upgrade`
+    cfg = config.load(root)
+    assert locking.staleness(cfg) == "src/uv/uv.lock changed"
+    locking.ensure(cfg)
+    assert pins(root, "builder-locks/shared.txt") == {"six": "1.17.0"}
+
+    (root / "src/uv/pyproject.toml").write_text(pyproject.replace('"six"', '"six<1.17"'))  # uv.lock now stale
+    with pytest.raises(LockError, match=r"requirements of uv .*conflict among themselves.*run `uv lock` beside it"):
+        locking.ensure(config.load(root))
+    assert pins(root, "builder-locks/shared.txt") == {"six": "1.17.0"}  # the lock it had is kept
