@@ -102,7 +102,7 @@ def analyse(
         raise AnalysisError("\n".join(dict.fromkeys(line for text in mine for line in text.splitlines())))
     dropped = {}
     for fn in (fn for fn in config.functions if fn.name in closures):
-        asked = {name for rel in fn.requirements for name in requirement_names(config.root / rel, target)}
+        asked = {name for rel in fn.requirements for name in requirement_names(config.root / rel, target, config.root)}
         used = {d.name for d in closures[fn.name].distributions}
         if asked - used:
             dropped[fn.name] = tuple(sorted(asked - used))

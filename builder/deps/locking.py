@@ -208,7 +208,8 @@ class _Compiler:
         for rel in files:
             name = posixpath.basename(rel)
             if name == PYPROJECT:
-                lines, option, suffix = [text for _, text in requirement_lines(self.config.root / rel)], "", ".in"
+                lines = [text for _, text in requirement_lines(self.config.root / rel, root=self.config.root)]
+                option, suffix = "", ".in"
             elif name == UV_LOCK:
                 lines = list(uv_lock_pins(self.config.root / rel, Target.from_config(self.config)))
                 option, suffix = "--constraint", ".txt"

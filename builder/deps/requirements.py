@@ -25,46 +25,100 @@ from .target import Target
 def requirement_files(folder: Path, build_method: str, root: Path) -> tuple[str, ...]:
     """A function's requirements files, as `sam build` picks them in its CodeUri ``folder`` (paths
     relative to it): ``requirements.txt``; without one, under ``BuildMethod: python-uv`` (or
-    ``makefile``, whose Makefile builder does not run), ``pyproject.toml`` and the ``uv.lock`` uv
-    resolves it with: beside it, else its workspace's (a folder above, up to ``root``)."""
+    ``makefile``, whose Makefile builder does not run), ``pyproject.toml``, then those of the local
+    packages it depends on (:func:`local_sources`, transitively), then the ``uv.lock`` uv resolves it
+    with: beside it, else its workspace's (a folder above, up to ``root``)."""
     if (folder / REQUIREMENTS).is_file():
         return (REQUIREMENTS,)
     if build_method not in ("python-uv", "makefile") or not (folder / PYPROJECT).is_file():
         return ()
-    lock = _uv_lock(folder.resolve(), root.resolve())
-    return (PYPROJECT, posixpath.relpath(lock, folder.resolve())) if lock else (PYPROJECT,)
+    here, root = folder.resolve(), root.resolve()
+    projects, queue = [here], [here]
+    while queue:
+        for local in local_sources(queue.pop(0) / PYPROJECT, root).values():
+            if local not in projects:
+                projects.append(local)
+                queue.append(local)
+    files = [posixpath.relpath(p / PYPROJECT, here) for p in projects]
+    lock = _uv_lock(here, root)
+    return (*files, posixpath.relpath(lock, here)) if lock else tuple(files)
 
 
-def _uv_lock(folder: Path, root: Path) -> str | None:
-    """The uv.lock of the uv project in ``folder``: its own, or that of the workspace whose members
-    include it (``[tool.uv.workspace] members``, less ``exclude``), in a folder up to ``root``."""
-    if (folder / UV_LOCK).is_file():
-        return str(folder / UV_LOCK)
+def local_sources(pyproject: Path, root: Path | None) -> dict[str, Path]:
+    """Canonical name -> folder of each dependency of the uv project ``pyproject`` that uv takes from
+    a folder of the backend (``[tool.uv.sources]``: ``path = ...`` or ``workspace = true``; the
+    project's own table over its workspace's, up to ``root``), not from an index."""
+    folder = pyproject.parent.resolve()
+    workspace = _workspace_root(folder, root.resolve()) if root else None
+    found: dict[str, Path] = {}
+    for declared in ([workspace / PYPROJECT] if workspace else []) + [pyproject]:
+        table = _toml(declared).get("tool", {}).get("uv", {}).get("sources", {})
+        for name, source in (table.items() if isinstance(table, dict) else ()):
+            key = canonicalize_name(name)
+            local = None
+            if isinstance(source, dict) and isinstance(source.get("path"), str):
+                local = (declared.parent / source["path"]).resolve()
+            elif isinstance(source, dict) and source.get("workspace") is True and workspace:
+                local = _member(workspace, key)
+            if local is not None and (local / PYPROJECT).is_file() and (root is None or local.is_relative_to(root.resolve())):
+                found[key] = local
+            else:
+                found.pop(key, None)  # an index, git or URL source here, over the workspace's
+    return found
+
+
+def _workspace_root(folder: Path, root: Path) -> Path | None:
+    """The folder, up to ``root``, of the uv workspace whose members include the project in ``folder``."""
     for above in folder.parents:
         if not above.is_relative_to(root):
             return None
-        member = folder.relative_to(above).as_posix()
-        if _workspace_has(above / PYPROJECT, member):
-            return str(above / UV_LOCK) if (above / UV_LOCK).is_file() else None
+        if _workspace_globs(above / PYPROJECT, folder.relative_to(above).as_posix()):
+            return above
     return None
 
 
-def _workspace_has(pyproject: Path, member: str) -> bool:
-    """Whether the pyproject.toml ``pyproject`` is a uv workspace's with ``member`` (a relative path) in it."""
+def _uv_lock(folder: Path, root: Path) -> str | None:
+    """The uv.lock of the uv project in ``folder``: its own, else its workspace's (:func:`_workspace_root`)."""
+    if (folder / UV_LOCK).is_file():
+        return str(folder / UV_LOCK)
+    workspace = _workspace_root(folder, root)
+    return str(workspace / UV_LOCK) if workspace and (workspace / UV_LOCK).is_file() else None
+
+
+def _member(workspace: Path, name: str) -> Path | None:
+    """The member of the workspace at ``workspace`` whose project is named ``name`` (canonical)."""
+    for pattern in _workspace_globs(workspace / PYPROJECT, None):
+        for folder in sorted(workspace.glob(pattern)):
+            if (folder / PYPROJECT).is_file() and _workspace_globs(workspace / PYPROJECT, folder.relative_to(workspace).as_posix()):
+                project = _toml(folder / PYPROJECT).get("project")
+                if isinstance(project, dict) and canonicalize_name(str(project.get("name", ""))) == name:
+                    return folder.resolve()
+    return None
+
+
+def _workspace_globs(pyproject: Path, member: str | None) -> list[str]:
+    """A uv workspace's member globs (``[tool.uv.workspace] members``; [] when ``pyproject`` is not a
+    workspace's); with ``member`` (a relative path), [] unless it is one of them and not excluded."""
     try:
         workspace = _toml(pyproject).get("tool", {}).get("uv", {}).get("workspace") if pyproject.is_file() else None
     except TemplateError:
-        return False
+        return []
     if not isinstance(workspace, dict):
-        return False
+        return []
     globs = {key: [g.rstrip("/") for g in workspace.get(key, []) if isinstance(g, str)] for key in ("members", "exclude")}
-    return any(fnmatch.fnmatch(member, g) for g in globs["members"]) and not any(fnmatch.fnmatch(member, g) for g in globs["exclude"])
+    if member is None:
+        return globs["members"]
+    inside = any(fnmatch.fnmatch(member, g) for g in globs["members"])
+    return globs["members"] if inside and not any(fnmatch.fnmatch(member, g) for g in globs["exclude"]) else []
 
 
-def requirement_lines(path: Path, seen: frozenset[Path] = frozenset()) -> Iterator[tuple[str, str]]:
-    """(``file:line``, requirement text) of a requirements file, following ``-r``."""
+def requirement_lines(path: Path, seen: frozenset[Path] = frozenset(), *,
+                      root: Path | None = None) -> Iterator[tuple[str, str]]:  # fmt: skip
+    """(``file:line``, requirement text) of a requirements file, following ``-r``; of a pyproject.toml,
+    its dependencies from an index (its local packages', up to ``root``, are files of their own)."""
     if path.name == PYPROJECT:
-        yield from _project_dependencies(path)
+        local = local_sources(path, root)
+        yield from ((where, text) for where, text in _project_dependencies(path) if _name(text) not in local)
         return
     if path.name == UV_LOCK:
         return  # it pins what the pyproject.toml beside it asks for
@@ -89,11 +143,18 @@ def requirement_lines(path: Path, seen: frozenset[Path] = frozenset()) -> Iterat
         yield f"{path}:{number}", line.split(" --hash", 1)[0].strip()
 
 
-def requirement_names(path: Path, target: Target) -> tuple[str, ...]:
+def _name(text: str) -> str:
+    try:
+        return canonicalize_name(Requirement(text).name)
+    except InvalidRequirement:
+        return ""
+
+
+def requirement_names(path: Path, target: Target, root: Path | None = None) -> tuple[str, ...]:
     """Canonical names of what ``path`` asks for directly (markers evaluated for ``target``), sorted."""
     env = target.marker_environment()
     names = set()
-    for _, text in requirement_lines(path):
+    for _, text in requirement_lines(path, root=root):
         try:
             req = Requirement(text)
         except InvalidRequirement:

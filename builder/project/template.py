@@ -31,6 +31,7 @@ from .model import (
     DEFAULT_ARCHITECTURE,
     PYPROJECT,
     REQUIREMENTS,
+    UV_LOCK,
     CodeRoot,
     FunctionConfig,
     function_name,
@@ -247,6 +248,7 @@ class _Reader:
         code_rel = _relative(self.root, code, f"{fid}'s CodeUri")
         roots = [CodeRoot(code_rel, TASK_ROOT, owner=f"CodeUri {code_uri} of {fid}")]
         requirements = self._requirements(fid, code, code_rel)
+        roots += self._packages(requirements[1:], TASK_ROOT, f"{fid}'s pyproject.toml")
         arns: list[str] = []
         uv = any(posixpath.basename(rel) == PYPROJECT for rel in requirements)  # its own files, before its layers'
         own = f"the [project] dependencies of its {PYPROJECT}" if uv else f"its {REQUIREMENTS}"
@@ -283,6 +285,21 @@ class _Reader:
             self._note(fid, f"BuildMethod makefile, which builder does not run: its image has the CodeUri folder and "
                             f"{_installs(files)}, as `sam build` builds a Python function.")  # fmt: skip
         return files
+
+    def _packages(self, files: list[str], dest: str, needed_by: str) -> list[CodeRoot]:
+        """The code roots of the local packages (a folder with a pyproject.toml, among ``files``) that
+        uv installs at ``dest`` with a project: their ``src/``, else their folder's modules alone."""
+        roots = []
+        for rel in files:
+            if posixpath.basename(rel) != PYPROJECT:
+                continue
+            folder = posixpath.dirname(rel) or "."
+            owner = f"package {folder} (a uv source of {needed_by})"
+            if (self.root / folder / "src").is_dir():
+                roots.append(CodeRoot(posixpath.join(folder, "src"), dest, owner=owner))
+            else:
+                roots.append(CodeRoot(folder, dest, data=False, owner=owner))
+        return roots
 
     def _architecture(self, fid: str, value: Any) -> str:
         """Lambda's architecture of a function from its (or Globals') ``Architectures``."""
@@ -352,13 +369,14 @@ class _Reader:
             if (folder / REQUIREMENTS).is_file():
                 requirements.append(f"{rel}/{REQUIREMENTS}".removeprefix("./"))
         elif made:  # a Makefile that installs a requirements file or a uv project into python/, as uv's guide has it
-            code = "src" if made[0] == PYPROJECT and (folder / "src").is_dir() else ""
-            roots.append(CodeRoot(posixpath.join(rel, code) if code else rel, "/opt/python", owner=owner))
             files = [posixpath.normpath(f"{rel}/{name}") for name in made]
+            code = posixpath.join(rel, "src") if made[0] == PYPROJECT and (folder / "src").is_dir() else rel
+            roots.append(CodeRoot(code, "/opt/python", owner=owner))
+            roots += self._packages(files[1:], "/opt/python", f"layer {ref}'s pyproject.toml")
             requirements.extend(files)
             self._note(fid, f"layer {ref} is built with BuildMethod makefile, which builder does not run: its image has "
-                            f"the modules of {posixpath.join(content, code) if code else content} it imports and "
-                            f"{_installs(files)}, under /opt/python, as a BuildMethod python3.x layer would.", True)  # fmt: skip
+                            f"the modules of {code} it imports and {_installs(files)}, under /opt/python, as a "
+                            "BuildMethod python3.x layer would.", True)  # fmt: skip
         elif method:
             self._note(fid, f"layer {ref} is built with BuildMethod {method}, which builder does not run; it is not "
                             "in the image (what the function imports from it must come from elsewhere).", True)  # fmt: skip
@@ -375,8 +393,10 @@ def _installs(files: list[str]) -> str:
     """What installing a folder's requirements ``files`` (from :func:`requirement_files`) gives, in words."""
     if not files:
         return "no dependencies (no requirements file)"
-    pinned = f", at the versions of {files[1]}" if len(files) > 1 else ""  # a pyproject.toml's uv.lock
-    return f"what {files[0]} asks for{pinned}"
+    packages = [posixpath.dirname(f) for f in files[1:] if posixpath.basename(f) == PYPROJECT]
+    local = f" (with its local packages {', '.join(packages)})" if packages else ""
+    pinned = f", at the versions of {files[-1]}" if posixpath.basename(files[-1]) == UV_LOCK else ""
+    return f"what {files[0]} asks for{local}{pinned}"
 
 
 def _zip_view(template: sam.Template) -> sam.Template:

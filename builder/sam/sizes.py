@@ -109,12 +109,13 @@ def folder_size(path: Path) -> int:
 
 
 def requirements_closure(
-    path: Path, index: DistIndex, target: Target, *, lock: str = "the lock file"
+    path: Path, index: DistIndex, target: Target, *, lock: str = "the lock file", root: Path | None = None
 ) -> tuple[str, ...]:
-    """Canonical names of what installing ``path`` brings in, with requirements, as locked."""
+    """Canonical names of what installing ``path`` brings in, with requirements, as locked (a
+    pyproject.toml's local packages, up to ``root``, are measured by their own files)."""
     env = target.marker_environment()
     wanted: list[tuple[str, frozenset[str], str]] = []
-    for where, text in requirement_lines(path):
+    for where, text in requirement_lines(path, root=root):
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:
@@ -214,11 +215,12 @@ class Sizer:
             dists: tuple[str, ...] = ()
             files = requirement_files(path, build_method, self.base) if path.is_dir() else ()
             if files:
-                requirements = path / files[0]  # a uv.lock beside a pyproject.toml pins, asks for nothing
+                requirements = path / files[0]
                 own = self._own_lock(requirements, architecture) if self._own_lock else None
                 index, lock = own or (self.index(requirements, architecture), self.lock)
                 target = self.target.for_architecture(architecture)
-                dists = requirements_closure(requirements, index, target, lock=lock)
+                dists = tuple(sorted({name for f in files for name in requirements_closure(
+                    path / f, index, target, lock=lock, root=self.base)}))  # a uv.lock asks for nothing  # fmt: skip
                 deps = sum(index.dist(name).size for name in dists)
             else:
                 deps = 0

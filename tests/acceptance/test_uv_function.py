@@ -1,6 +1,7 @@
-"""A function SAM builds with uv (``BuildMethod: python-uv``, a pyproject.toml and its uv.lock, no
-requirements.txt), as such a project is laid out: locked at uv's versions, built, and answering in its
-image; migrated to an image and rolled back byte for byte."""
+"""Functions SAM builds with uv (``BuildMethod: python-uv``, a pyproject.toml, no requirements.txt), as
+such projects are laid out: locked at the versions of their uv.lock (beside them, or the workspace's),
+built and answering in their image, migrated to an image and rolled back byte for byte; a workspace
+member's package the function depends on ships with what it requires."""
 
 from __future__ import annotations
 
@@ -58,3 +59,31 @@ def test_a_uv_function_builds_with_its_uv_lock_versions_and_migrates(tmp_path, b
         assert (root / "template.yaml").read_bytes() == before
     finally:
         docker_engine.remove_image(f"uvapp-uv:{TEST_TAG}")
+
+
+WORKSPACE = {
+    "pyproject.toml": '[project]\nname = "all"\nversion = "1"\n\n[tool.uv.workspace]\nmembers = ["src/*", "libs/*"]\n',
+    "uv.lock": UV_LOCK.format(six="1.16.0"),
+    "src/uv/app.py": "import shared\n\n\ndef lambda_handler(event, context):\n    return shared.greeting()\n",
+    "src/uv/pyproject.toml": '[project]\nname = "uv-function"\nversion = "0.1.0"\ndependencies = ["shared"]\n\n'
+                             '[tool.uv.sources]\nshared = { workspace = true }\n',
+    "libs/shared/pyproject.toml": '[project]\nname = "shared"\nversion = "1"\ndependencies = ["six"]\n',
+    "libs/shared/src/shared/__init__.py": "import six\n\n\ndef greeting():\n    return {'shared': True, 'six': six.__version__}\n",
+}  # fmt: skip
+
+
+def test_a_uv_workspace_members_package_ships_with_what_it_requires(tmp_path, base_image, docker_engine):
+    root = project(tmp_path / "uvws", TEMPLATE, WORKSPACE)
+    built = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)
+    try:
+        assert built.returncode == 0, built.stderr
+        event = tmp_path / "event.json"
+        event.write_text("{}")
+        answer = run_cli("--project", str(root), "invoke", "--function", "uv", "--tag", TEST_TAG,
+                         "--port", str(free_port()), "--event", str(event))  # fmt: skip
+        assert answer.returncode == 0, answer.stderr
+        assert json.loads(answer.stdout) == {"shared": True, "six": "1.16.0"}  # the workspace's uv.lock
+        lock = (root / "builder-locks/shared.txt").read_text()
+        assert "# input libs/shared/pyproject.toml sha256=" in lock and "# input uv.lock sha256=" in lock, lock
+    finally:
+        docker_engine.remove_image(f"uvws-uv:{TEST_TAG}")

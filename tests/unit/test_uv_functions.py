@@ -254,3 +254,45 @@ def test_a_uv_workspace_member_is_pinned_by_the_workspaces_uv_lock(tmp_path):
     assert requirement_files(root / "other", "python-uv", root) == ("pyproject.toml",)  # not a member
     assert requirement_files(root / "lambda/weather", "python-uv", root / "lambda") == ("pyproject.toml",)  # above root
     assert requirement_files(root / "lambda/weather", "", root) == ()  # SAM's pip builder
+
+
+LOCAL_FILES = {
+    "pyproject.toml": '[project]\nname = "all"\nversion = "1"\n\n[tool.uv.workspace]\nmembers = ["lambda/*", "libs/*"]\n\n'
+                      '[tool.uv.sources]\nshared = { workspace = true }\n',
+    "uv.lock": UV_LOCK,
+    "lambda/api/app.py": "import helpers\nimport shared.db\n" + HANDLER,
+    "lambda/api/pyproject.toml": '[project]\nname = "api"\nversion = "1"\ndependencies = ["shared", "Helpers", "six"]\n\n'
+                                 '[tool.uv.sources]\nhelpers = { path = "../../vendor/helpers" }\n',
+    "libs/shared/pyproject.toml": '[project]\nname = "shared"\nversion = "1"\ndependencies = ["idna"]\n',
+    "libs/shared/src/shared/__init__.py": "", "libs/shared/src/shared/db.py": "",
+    "vendor/helpers/pyproject.toml": '[project]\nname = "helpers"\nversion = "1"\ndependencies = []\n',
+    "vendor/helpers/helpers.py": "", "vendor/helpers/README.md": "not shipped\n",
+}  # fmt: skip
+LOCAL_TEMPLATE = """\
+Resources:
+  ApiFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: lambda/api/
+      Handler: app.lambda_handler
+      Runtime: python3.11
+    Metadata:
+      BuildMethod: python-uv
+"""
+
+
+def test_local_packages_of_a_uv_project_are_code_of_the_image_and_their_dependencies_are_locked(tmp_path):
+    # `uv export --no-editable` + `uv pip install --target` installs a workspace member or a path source
+    # into the function's folder, with what it requires: no index has them.
+    root = project(tmp_path / "app", LOCAL_TEMPLATE, LOCAL_FILES)
+    fn = config.load(root).function("api")
+    assert fn.requirements == ("lambda/api/pyproject.toml", "libs/shared/pyproject.toml", "vendor/helpers/pyproject.toml",
+                               "uv.lock")  # fmt: skip
+    assert [(r.path, r.dest, r.data) for r in fn.roots] == [
+        ("lambda/api", "/var/task", True), ("libs/shared/src", "/var/task", True), ("vendor/helpers", "/var/task", False)]
+    asked = [text for _, text in requirement_lines(root / "lambda/api/pyproject.toml", root=root)]
+    assert asked == ["six"]  # shared and helpers are local, whatever their spelling
+    assert requirement_names(root / "libs/shared/pyproject.toml", Target(), root) == ("idna",)
+    graph = ImportGraph(config.load(root), DistIndex({}), Target(), ParseCache(), fn)
+    assert graph.tree.lookup("shared.db") == "libs/shared/src/shared/db.py" and graph.tree.lookup("helpers") == "vendor/helpers/helpers.py"
+    assert not any(path.startswith("vendor/") for path, _ in graph.tree.data_files())
