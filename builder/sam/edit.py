@@ -52,6 +52,7 @@ from .globals_move import move_globals
 from .rollback import rollback
 from .template import (
     FUNCTION_TYPE,
+    ZIP_BUILD_METADATA,
     ZIP_ONLY,
     FunctionInfo,
     Template,
@@ -192,6 +193,9 @@ def _to_image(
     ):
         block = doc.block(("Resources", fid, "Metadata"))
         record["Metadata"] = snippet(resource.column, Text=doc.stored(entry))
+        # How SAM builds the ZIP (BuildMethod python-uv, makefile, ...) goes with it (kept in the record):
+        # `sam build` would otherwise ask for the beta python-uv or run a Makefile for an image.
+        cut_runs(doc, block, [e for e in block.entries if e.key in ZIP_BUILD_METADATA])
         lines = "".join(
             f"{' ' * block.column}{k}: {scalar(v)}\n"
             for k, v in docker.items()

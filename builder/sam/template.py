@@ -29,6 +29,7 @@ from .spans import Source, compose
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
 ZIP_ONLY = ("CodeUri", "Handler", "Runtime", "Layers")  # what SAM rejects on image functions
+ZIP_BUILD_METADATA = ("BuildMethod", "BuildProperties")  # how `sam build` builds a ZIP function's folder
 
 
 # --------------------------------------------------------------------------- model

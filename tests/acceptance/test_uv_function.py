@@ -9,8 +9,9 @@ import json
 
 import pytest
 
+from builder.sam.template import parse_template
 from tests.acceptance.test_locking import UV_LOCK
-from tests.helpers import TEST_TAG, free_port, run_cli
+from tests.helpers import TEST_TAG, free_port, run_cli, run_sam
 from tests.unit.sam_projects import project
 
 pytestmark = pytest.mark.docker
@@ -48,8 +49,12 @@ def test_a_uv_function_builds_with_its_uv_lock_versions_and_migrates(tmp_path, b
 
         migrated = run_cli("--project", str(root), "migrate", "--function", "UvFunction")
         assert migrated.returncode == 0, migrated.stderr
-        text = (root / "template.yaml").read_text()
-        assert "PackageType: Image" in text and "BuildMethod: python-uv" in text  # kept for the rollback
+        meta = parse_template((root / "template.yaml").read_text()).data["Resources"]["UvFunction"]["Metadata"]
+        assert "BuildMethod" not in meta and "python-uv" in str(meta["BuilderRollback"])  # kept for the rollback
+        sam_built = run_sam(root, "build", "UvFunction")  # no beta prompt, no uv: an image function now
+        assert sam_built.returncode == 0, sam_built.stdout[-2000:] + sam_built.stderr[-2000:]
+        sam_answer = run_sam(root, "local", "invoke", "UvFunction", "-e", str(event), timeout=300)
+        assert sam_answer.returncode == 0 and '{"six": "1.16.0"}' in sam_answer.stdout, sam_answer.stderr[-2000:]
         listed = run_cli("--project", str(root), "functions", "--json")  # still read from its pyproject.toml
         assert listed.returncode == 0, listed.stderr
         rows = json.loads(listed.stdout)["functions"]
@@ -58,7 +63,8 @@ def test_a_uv_function_builds_with_its_uv_lock_versions_and_migrates(tmp_path, b
         assert rolled.returncode == 0, rolled.stderr
         assert (root / "template.yaml").read_bytes() == before
     finally:
-        docker_engine.remove_image(f"uvapp-uv:{TEST_TAG}")
+        for image in (f"uvapp-uv:{TEST_TAG}", "uvfunction:latest", "uvfunction:rapid-x86_64"):
+            docker_engine.remove_image(image)
 
 
 WORKSPACE = {

@@ -347,3 +347,14 @@ def test_migrate_is_not_held_back_by_another_functions_code_and_leaves_a_broken_
     again = run_cli("--project", str(root), "migrate", "--function", "GoodFunction")
     assert again.returncode == 0 and "builder wrote no Dockerfile for `sam build`" in again.stderr, again.stderr
     assert "defines no top-level 'lambda_handler'" in again.stderr
+
+
+def test_how_sam_built_the_zip_leaves_the_image_function_and_comes_back_with_the_rollback():
+    # BuildMethod (python-uv, makefile, python3.x) on an image: `sam build` asks for python-uv's beta or runs the Makefile.
+    old = load(MIXED)
+    assert fn(old, "ReportFunction")["Metadata"] == {"BuildMethod": "python3.12"}
+    migrated = step(old, sam_edit.migrate, ["ReportFunction", "PingFunction"])
+    for fid in ("ReportFunction", "PingFunction"):  # block and flow style
+        meta = fn(migrated, fid)["Metadata"]
+        assert "BuildMethod" not in meta and meta["Dockerfile"] == SAM_DOCKERFILE, meta
+    assert step(migrated, sam_edit.rollback, ["ReportFunction", "PingFunction"]).text == old.text
