@@ -50,6 +50,7 @@ def local_sources(pyproject: Path, root: Path | None) -> dict[str, Path]:
     project's own table over its workspace's, up to ``root``), not from an index."""
     folder = pyproject.parent.resolve()
     workspace = _workspace_root(folder, root.resolve()) if root else None
+    wanted = {_name(text) for _, text in _project_dependencies(pyproject)}  # a workspace's table names them all
     found: dict[str, Path] = {}
     for declared in ([workspace / PYPROJECT] if workspace else []) + [pyproject]:
         table = _toml(declared).get("tool", {}).get("uv", {}).get("sources", {})
@@ -60,6 +61,8 @@ def local_sources(pyproject: Path, root: Path | None) -> dict[str, Path]:
                 local = (declared.parent / source["path"]).resolve()
             elif isinstance(source, dict) and source.get("workspace") is True and workspace:
                 local = _member(workspace, key)
+            if key not in wanted:
+                continue
             if local is not None and (local / PYPROJECT).is_file() and (root is None or local.is_relative_to(root.resolve())):
                 found[key] = local
             else:

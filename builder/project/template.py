@@ -263,15 +263,18 @@ class _Reader:
         found = sorted((self.folder / "events").glob("*.json")) if (self.folder / "events").is_dir() else []
         if len(found) == 1:  # the project's one sample event
             events.append(posixpath.normpath(posixpath.join(template_dir, "events", found[0].name)))
+        unique: dict[tuple[str, str], CodeRoot] = {}
+        for code_root in roots:  # a local package that the function and a layer both install, once
+            unique.setdefault((code_root.path, code_root.dest), code_root)
         settings = {key: props[key] for key in ("Environment", "MemorySize", "Timeout", "EphemeralStorage", "LoggingConfig") if key in props}
         return FunctionConfig(
             name=name,
             handler=handler,
             event=next((e for e in events if (self.root / e).is_file()), events[0]),
-            roots=tuple(roots),
+            roots=tuple(unique.values()),
             logical_id=fid,
             template=self.rel,
-            requirements=tuple(requirements),
+            requirements=tuple(dict.fromkeys(requirements)),  # a package or uv.lock that two of them share, once
             arn_layers=tuple(arns),
             settings=tuple(sorted(settings.items())),
             architecture=architecture,

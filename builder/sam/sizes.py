@@ -19,7 +19,8 @@ Python builder of aws-lambda-builders), not guessed:
 * **Layers**: ``!Ref`` to an ``AWS::Serverless::LayerVersion`` with a local
   ``ContentUri`` is measured as above. A layer built by a Makefile
   (``BuildMethod: makefile``) counts its whole ``ContentUri``, an upper bound:
-  builder does not run Makefiles. A layer given by ARN or by a condition
+  builder does not run Makefiles; with what its requirements.txt or
+  pyproject.toml asks for, which such a Makefile installs. A layer given by ARN or by a condition
   cannot be measured here; it is listed in ``unknown`` and the size is a lower
   bound.
 
@@ -204,7 +205,7 @@ class Sizer:
 
     def part(self, uri: str, owner: str, architecture: str = DEFAULT_ARCHITECTURE, build_method: str = "") -> Part:
         """The files and installed requirements, for ``architecture``, of the local folder ``uri``
-        (``owner`` names it in errors; ``build_method``, its function's, picks the requirements file)."""
+        (``owner`` names it in errors; ``build_method``, its resource's, picks the requirements file)."""
         path = (self.base / uri).resolve()
         if (path, architecture) not in self._parts:
             if not path.exists():
@@ -245,7 +246,8 @@ class Sizer:
         layers = []
         for layer in info.layers:
             if layer in template.layers:
-                layers.append((layer, self.part(template.layers[layer], f"{layer}'s ContentUri", arch).total))
+                method = build_method((template.data["Resources"].get(layer) or {}).get("Metadata"))
+                layers.append((layer, self.part(template.layers[layer], f"{layer}'s ContentUri", arch, method).total))
             else:
                 unknown.append(f"layer {layer}")
         return FunctionSize(info.logical_id, code, deps, tuple(layers), tuple(unknown))

@@ -258,13 +258,14 @@ def test_a_uv_workspace_member_is_pinned_by_the_workspaces_uv_lock(tmp_path):
 
 LOCAL_FILES = {
     "pyproject.toml": '[project]\nname = "all"\nversion = "1"\n\n[tool.uv.workspace]\nmembers = ["lambda/*", "libs/*"]\n\n'
-                      '[tool.uv.sources]\nshared = { workspace = true }\n',
+                      '[tool.uv.sources]\nshared = { workspace = true }\nother = { workspace = true }\n',  # other: not the function's
     "uv.lock": UV_LOCK,
     "lambda/api/app.py": "import helpers\nimport shared.db\n" + HANDLER,
     "lambda/api/pyproject.toml": '[project]\nname = "api"\nversion = "1"\ndependencies = ["shared", "Helpers", "six"]\n\n'
                                  '[tool.uv.sources]\nhelpers = { path = "../../vendor/helpers" }\n',
     "libs/shared/pyproject.toml": '[project]\nname = "shared"\nversion = "1"\ndependencies = ["idna"]\n',
     "libs/shared/src/shared/__init__.py": "", "libs/shared/src/shared/db.py": "",
+    "libs/other/pyproject.toml": '[project]\nname = "other"\nversion = "1"\ndependencies = ["pandas"]\n',
     "vendor/helpers/pyproject.toml": '[project]\nname = "helpers"\nversion = "1"\ndependencies = []\n',
     "vendor/helpers/helpers.py": "", "vendor/helpers/README.md": "not shipped\n",
 }  # fmt: skip
@@ -296,3 +297,16 @@ def test_local_packages_of_a_uv_project_are_code_of_the_image_and_their_dependen
     graph = ImportGraph(config.load(root), DistIndex({}), Target(), ParseCache(), fn)
     assert graph.tree.lookup("shared.db") == "libs/shared/src/shared/db.py" and graph.tree.lookup("helpers") == "vendor/helpers/helpers.py"
     assert not any(path.startswith("vendor/") for path, _ in graph.tree.data_files())
+
+
+def test_plan_weighs_a_makefile_layers_requirements_as_its_makefile_installs_them(tmp_path):
+    root = project(tmp_path / "app", WORKSPACE, WORKSPACE_FILES)
+    template = sam.parse_template((root / "template.yaml").read_text(), str(root / "template.yaml"))
+    index = DistIndex({name: Dist(name, "1", size, (), (), ()) for name, size in (("six", 1), ("jmespath", 10), ("idna", 100))})
+    size = sam_sizes.Sizer(root, index=lambda architecture: index).function(template, template.function("WeatherFn"))
+    layers = dict(size.layers)
+    files = {folder: sum(len(text) for rel, text in WORKSPACE_FILES.items() if rel.startswith(folder)) for folder in
+             ("layers/common/", "layers/pinned/")}  # fmt: skip
+    assert size.dependencies == 1  # six
+    assert layers["CommonLayer"] == files["layers/common/"] + 10 and layers["PinnedLayer"] == files["layers/pinned/"] + 100
+    assert layers["OpaqueLayer"] == len(WORKSPACE_FILES["layers/opaque/Makefile"])  # its folder, as before
