@@ -246,7 +246,11 @@ class _Python:
 
 _OUT = "/out"  # the lock's work folder, inside the base image's container
 _HOST_CA = "/etc/ssl/certs/builder-host-ca.crt"  # this machine's trust, for pip inside it
-_PIP_SETTINGS = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT")
+# pip's settings (pip.conf keys) that say where and how it fetches, as the environment names them
+_PIP_SETTINGS = {"index-url": "PIP_INDEX_URL", "extra-index-url": "PIP_EXTRA_INDEX_URL", "trusted-host": "PIP_TRUSTED_HOST",
+                 "timeout": "PIP_DEFAULT_TIMEOUT", "default-timeout": "PIP_DEFAULT_TIMEOUT", "proxy": "PIP_PROXY",
+                 "cert": "PIP_CERT"}  # fmt: skip
+_PIP_CONFIG = re.compile(r"^([^\s.]+)\.([\w-]+)='(.*)'$")
 
 
 def _compile_args(files: Sequence[str], out: str) -> list[str]:
@@ -327,14 +331,33 @@ def _in_image(image: str, args: Sequence[str], root: Path, work: Path, version: 
     ``version``, by this machine's pip), and pip trusting and asking what it does here."""
     mounts = {str(root): ("/src", False), str(work): (_OUT, True), str(_tools_for(version)): ("/tools", False)}
     env = {"PYTHONPATH": "/tools", "HOME": "/tmp", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    env |= {name: os.environ[name] for name in _PIP_SETTINGS if os.environ.get(name)}
-    cert = next((c for c in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"),
+    settings = pip_settings()
+    env |= {name: value for name, value in settings.items() if name != "PIP_CERT"}
+    cert = next((c for c in (settings.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"),
                              ssl.get_default_verify_paths().cafile) if c and os.path.isfile(c)), None)  # fmt: skip
     if cert:
         mounts[os.path.realpath(cert)] = (_HOST_CA, False)
         env["PIP_CERT"] = _HOST_CA
     _engine().run_tool(image, ["python3", *args], mounts=mounts, environment=env, working_dir="/src",
                             timeout=timeout)  # fmt: skip
+
+
+def pip_settings() -> dict[str, str]:
+    """Where and how this machine's pip fetches (its configuration files, then the ``PIP_*``
+    environment, as pip reads them), as environment variables for a pip in a container; an index
+    given as a ``file:`` URL names this machine's folders, which the container has not, so it is left out."""
+    result = proc.run([sys.executable, "-m", "pip", "config", "list"], check=False, cwd="/")
+    found: dict[str, str] = {}
+    for line in result.output.splitlines() if result.returncode == 0 else ():
+        match = _PIP_CONFIG.match(line.strip())
+        if match and match[1] != ":env:" and match[2] in _PIP_SETTINGS:
+            found[_PIP_SETTINGS[match[2]]] = match[3]
+    found |= {name: os.environ[name] for name in set(_PIP_SETTINGS.values()) if os.environ.get(name)}
+    for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
+        urls = [url for url in found.pop(name, "").split() if not url.startswith("file:")]
+        if urls:
+            found[name] = " ".join(urls)
+    return found
 
 
 def _tools_for(version: str) -> Path:

@@ -272,3 +272,19 @@ def test_wheels_are_those_lambdas_os_runs_for_the_runtime(tmp_path, runtime, new
     assert cfg.platforms_for("arm64")[-1] == newest.replace("x86_64", "aarch64")
     (root / "builder.toml").write_text('platforms = ["manylinux2014_x86_64"]\n')  # what the project says wins
     assert config.load(root).platforms == ("manylinux2014_x86_64",)
+
+
+def test_a_lock_in_the_base_image_asks_the_index_this_machines_pip_conf_names(tmp_path, monkeypatch):
+    # pip in the container reads no pip.conf of this machine: its index settings go as PIP_* variables.
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nindex-url = https://pypi.example.internal/simple\ntrusted-host = pypi.example.internal\n"
+                    "extra-index-url = file:///srv/wheels https://mirror.example.internal/simple\n")  # fmt: skip
+    for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    settings = locking.pip_settings()
+    assert settings["PIP_INDEX_URL"] == "https://pypi.example.internal/simple"
+    assert settings["PIP_TRUSTED_HOST"] == "pypi.example.internal"
+    assert settings["PIP_EXTRA_INDEX_URL"] == "https://mirror.example.internal/simple"  # not this machine's folder
+    monkeypatch.setenv("PIP_INDEX_URL", "https://env.example.internal/simple")  # the environment wins, as in pip
+    assert locking.pip_settings()["PIP_INDEX_URL"] == "https://env.example.internal/simple"
