@@ -32,10 +32,16 @@ def requirement_files(folder: Path, build_method: str, root: Path) -> tuple[str,
         return (REQUIREMENTS,)
     if build_method not in ("python-uv", "makefile") or not (folder / PYPROJECT).is_file():
         return ()
+    if build_method == "makefile" and not _static_dependencies(folder / PYPROJECT):
+        return ()  # a Makefile may read a pyproject.toml of another tool (Poetry's): builder cannot
     here, root = folder.resolve(), root.resolve()
     projects, queue = [here], [here]
     while queue:
-        for local in local_sources(queue.pop(0) / PYPROJECT, root).values():
+        try:
+            locals_ = local_sources(queue.pop(0) / PYPROJECT, root).values()
+        except TemplateError:
+            continue  # a pyproject.toml builder cannot read: said when it is locked, for its function alone
+        for local in locals_:
             if local not in projects:
                 projects.append(local)
                 queue.append(local)
@@ -53,16 +59,15 @@ def local_sources(pyproject: Path, root: Path | None) -> dict[str, Path]:
     wanted = {_name(text) for _, text in _project_dependencies(pyproject)}  # a workspace's table names them all
     found: dict[str, Path] = {}
     for declared in ([workspace / PYPROJECT] if workspace else []) + [pyproject]:
-        table = _toml(declared).get("tool", {}).get("uv", {}).get("sources", {})
-        for name, source in (table.items() if isinstance(table, dict) else ()):
+        for name, source in _table(_toml(declared), "tool", "uv", "sources").items():
             key = canonicalize_name(name)
+            if key not in wanted:
+                continue
             local = None
             if isinstance(source, dict) and isinstance(source.get("path"), str):
                 local = (declared.parent / source["path"]).resolve()
             elif isinstance(source, dict) and source.get("workspace") is True and workspace:
                 local = _member(workspace, key)
-            if key not in wanted:
-                continue
             if local is not None and (local / PYPROJECT).is_file() and (root is None or local.is_relative_to(root.resolve())):
                 found[key] = local
             else:
@@ -93,8 +98,7 @@ def _member(workspace: Path, name: str) -> Path | None:
     for pattern in _workspace_globs(workspace / PYPROJECT, None):
         for folder in sorted(workspace.glob(pattern)):
             if (folder / PYPROJECT).is_file() and _workspace_globs(workspace / PYPROJECT, folder.relative_to(workspace).as_posix()):
-                project = _toml(folder / PYPROJECT).get("project")
-                if isinstance(project, dict) and canonicalize_name(str(project.get("name", ""))) == name:
+                if canonicalize_name(str(_table(_toml(folder / PYPROJECT), "project").get("name", ""))) == name:
                     return folder.resolve()
     return None
 
@@ -103,12 +107,10 @@ def _workspace_globs(pyproject: Path, member: str | None) -> list[str]:
     """A uv workspace's member globs (``[tool.uv.workspace] members``; [] when ``pyproject`` is not a
     workspace's); with ``member`` (a relative path), [] unless it is one of them and not excluded."""
     try:
-        workspace = _toml(pyproject).get("tool", {}).get("uv", {}).get("workspace") if pyproject.is_file() else None
+        workspace = _table(_toml(pyproject), "tool", "uv", "workspace") if pyproject.is_file() else {}
     except TemplateError:
         return []
-    if not isinstance(workspace, dict):
-        return []
-    globs = {key: [g.rstrip("/") for g in workspace.get(key, []) if isinstance(g, str)] for key in ("members", "exclude")}
+    globs = {key: [g.rstrip("/") for g in workspace.get(key) or () if isinstance(g, str)] for key in ("members", "exclude")}
     if member is None:
         return globs["members"]
     inside = any(fnmatch.fnmatch(member, g) for g in globs["members"])
@@ -176,6 +178,23 @@ def _toml(path: Path) -> dict:
         raise TemplateError(f"{path} is not valid TOML ({exc}). Fix it, then run builder again.") from exc
 
 
+def _table(data: dict, *keys: str) -> dict:
+    """``data[k1][k2]...``, or {} where a level is missing or not a table."""
+    found: object = data
+    for key in keys:
+        found = found.get(key) if isinstance(found, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _static_dependencies(path: Path) -> bool:
+    """Whether the pyproject.toml ``path`` lists its dependencies in [project] (PEP 621), statically."""
+    try:
+        project = _table(_toml(path), "project")
+    except TemplateError:
+        return False
+    return bool(project) and "dependencies" not in (project.get("dynamic") or [])
+
+
 def _project_dependencies(path: Path) -> Iterator[tuple[str, str]]:
     """(``file:line``, requirement) of a pyproject.toml's static ``[project] dependencies``."""
     project = _toml(path).get("project")
@@ -211,7 +230,8 @@ def uv_lock_pins(path: Path, target: Target) -> tuple[str, ...]:
     """
     env = target.marker_environment()
     versions: dict[str, set[str]] = {}
-    for package in _toml(path).get("package", []):
+    packages = _toml(path).get("package")
+    for package in packages if isinstance(packages, list) else ():
         source = package.get("source") if isinstance(package, dict) else None
         if not isinstance(source, dict) or "registry" not in source or "version" not in package:
             continue

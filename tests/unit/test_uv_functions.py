@@ -151,6 +151,7 @@ def test_a_pyproject_builder_cannot_read_is_one_paragraph_saying_what_to_do(tmp_
     root = project(tmp_path / "app", TEMPLATE.split("  BothFunction:")[0], files)
     with pytest.raises(TemplateError, match=words):
         list(requirement_lines(root / "src/uv/pyproject.toml"))
+    assert config.load(root).function("uv").requirements == ("src/uv/pyproject.toml",)  # the template still reads
     result = run_cli("--project", str(root), "lock")
     assert result.returncode == 6 and "Traceback" not in result.stderr, result.stderr
     assert "src/uv/pyproject.toml" in result.stderr and not (root / "builder-locks").exists()
@@ -310,3 +311,12 @@ def test_plan_weighs_a_makefile_layers_requirements_as_its_makefile_installs_the
     assert size.dependencies == 1  # six
     assert layers["CommonLayer"] == files["layers/common/"] + 10 and layers["PinnedLayer"] == files["layers/pinned/"] + 100
     assert layers["OpaqueLayer"] == len(WORKSPACE_FILES["layers/opaque/Makefile"])  # its folder, as before
+
+
+def test_a_makefile_function_whose_pyproject_is_poetrys_is_built_from_its_folder_alone(tmp_path):
+    # Its Makefile runs `poetry export`, say: a pyproject.toml without [project] dependencies is not builder's to read.
+    files = {**FILES, "src/make/pyproject.toml": '[tool.poetry.dependencies]\npython = "^3.11"\nsix = "*"\n'}
+    cfg = config.load(project(tmp_path / "app", TEMPLATE, files))
+    assert cfg.function("make").requirements == ()
+    assert "MakeFunction: BuildMethod makefile, which builder does not run: its image has the CodeUri folder and " \
+        "no dependencies (no requirements file), as `sam build` builds a Python function." in cfg.notices
