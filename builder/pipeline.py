@@ -250,15 +250,20 @@ def render(config: Config, analysis: Analysis) -> str:
 def with_base(config: Config, engine: Engine) -> Config:
     """``config`` with the base image a build uses: the one configured, else AWS's Lambda base for
     the runtime when the engine has it, else builder's local stand-in (``base --bootstrap``)."""
+    from .image import base
+
     found = next((image for image in config.base_candidates() if engine.image_exists(image)), None)
     if found is not None:
+        if base.stale(found, engine.image_info(found).labels):
+            log.warning("note: the base image %s was made by another version of builder (its Dockerfile.base, "
+                        "entrypoint or Lambda emulator differ from this one's), so local runs may not behave as "
+                        "this builder's do. Make it again with %s.", found,
+                        base.make_command(config.python_version))  # fmt: skip
         return replace(config, base_image=found)
-    from .image.base import make_command
-
     where = "" if config.base_image_set else f" (AWS's Lambda base for python{config.python_version})"
     raise ConfigError(
         f"The base image {config.base_image}{where} is not available locally. Pull it (`docker pull "
-        f"{config.base_image}`), or make a local stand-in with {make_command(config.python_version)}, "
+        f"{config.base_image}`), or make a local stand-in with {base.make_command(config.python_version)}, "
         "which builds then use."
     )
 

@@ -7,10 +7,13 @@ debootstrap, imported into the engine, then ``Dockerfile.base`` on top.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -57,6 +60,36 @@ def suite_for(python_version: str) -> str:
         ) from None
 # What Dockerfile.base COPYs: files, and the emulator package folder (copied without __pycache__).
 _RESOURCES = ("Dockerfile.base", "lambda-entrypoint.sh", "emulator")
+BASE_LABEL = "builder.base"  # on a base builder made: the digest of what it was made from (resources_digest)
+
+
+@functools.cache
+def resources_digest() -> str:
+    """A digest of what this builder makes a base from: Dockerfile.base, the entrypoint, the emulator
+    and the runtime interface client's pins. A base labelled with another was made by another builder."""
+    digest = hashlib.sha256()
+
+    def add(node: Traversable, name: str) -> None:
+        if node.is_dir():
+            for child in sorted(node.iterdir(), key=lambda c: c.name):
+                if child.name != "__pycache__":
+                    add(child, f"{name}/{child.name}")
+        else:
+            digest.update(name.encode() + b"\0" + node.read_bytes() + b"\0")
+
+    package = resources.files("builder") / "resources"
+    for name in (*_RESOURCES, "base-requirements.txt"):
+        add(package / name, name)
+    return digest.hexdigest()[:16]
+
+
+def stale(image: str, labels: Mapping[str, str]) -> bool:
+    """Whether ``image`` (with its ``labels``) is a base another builder made: labelled with another
+    digest, or builder's stand-in tag without the label (made before builders labelled their bases)."""
+    made = labels.get(BASE_LABEL)
+    if made is None:
+        return image.split(":", 1)[0] == DEFAULT_TAG.split(":", 1)[0]
+    return made != resources_digest()
 _DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
@@ -223,7 +256,7 @@ def build_base(
             (ctx / "Dockerfile.base").read_text(),
             target=None,
             tag=tag,
-            build_args={"BASE_IMAGE": from_image, "PYTHON_VERSION": python_version},
+            build_args={"BASE_IMAGE": from_image, "PYTHON_VERSION": python_version, "BUILDER_BASE": resources_digest()},
             platform=None if architecture == DEFAULT_ARCHITECTURE else platform,
         )
     return engine.image_info(tag).id

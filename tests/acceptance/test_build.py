@@ -79,3 +79,36 @@ def test_building_one_target_after_another_does_not_send_the_wheels_again(built_
         size, unit = transfers[-1]  # the last one is the context (the first is .dockerignore)
         sent[function] = float(size) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[unit]
     assert sent["analytics-report"] < 100_000, f"analytics-report after health sent {sent['analytics-report']:.0f} bytes"
+
+
+STALE_TEMPLATE = """\
+Resources:
+  HelloFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.lambda_handler
+      Runtime: python3.11
+"""
+
+
+def test_a_base_another_builder_made_is_named_with_the_command_that_makes_it_again(tmp_path, base_image, docker_engine):
+    # Its entrypoint and Lambda emulator are that builder's: local runs would not be this one's.
+    from tests.unit.sam_projects import HANDLER, project
+
+    (tmp_path / "ctx").mkdir()
+    docker_engine.build(tmp_path / "ctx", f"FROM {base_image}\nLABEL builder.base=0123456789abcdef\n", target=None,
+                        tag="stale-base:test")  # fmt: skip
+    root = project(tmp_path / "stale", STALE_TEMPLATE, {"src/app.py": HANDLER})
+    (root / "builder.toml").write_text('base-image = "stale-base:test"\n')
+    try:
+        built = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)
+        assert built.returncode == 0, built.stderr
+        assert "note: the base image stale-base:test was made by another version of builder" in built.stderr
+        assert "Make it again with `python -m builder base --bootstrap`" in built.stderr
+        (root / "builder.toml").unlink()  # the base this builder made: nothing to say
+        again = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)
+        assert again.returncode == 0 and "another version of builder" not in again.stderr, again.stderr
+    finally:
+        for image in (f"stale-hello:{TEST_TAG}", "stale-base:test"):
+            docker_engine.remove_image(image)

@@ -28,3 +28,13 @@ def test_the_command_that_makes_a_missing_base_is_one_that_can():
     assert base.make_command("3.11", "arm64").startswith("`python -m builder base --bootstrap --architecture arm64`")
     assert base.make_command("3.12", "arm64").startswith(
         "`python -m builder base --from IMAGE --python-version 3.12 --architecture arm64`")  # no Debian has 3.12
+
+
+def test_a_base_is_stale_when_another_builder_made_it():
+    mine = {base.BASE_LABEL: base.resources_digest()}
+    assert len(mine[base.BASE_LABEL]) == 16
+    assert not base.stale("builder-lambda-python:3.11", mine)
+    assert base.stale("builder-lambda-python:3.11", {base.BASE_LABEL: "0123456789abcdef"})
+    assert base.stale("builder-lambda-python:3.13-arm64", {})  # the stand-in, made before bases were labelled
+    assert not base.stale("public.ecr.aws/lambda/python:3.11", {})  # AWS's: not builder's to judge
+    assert base.stale("my-base:1", {base.BASE_LABEL: "0123456789abcdef"})
