@@ -236,9 +236,9 @@ class ImportGraph:
                     f"that provides it to {self.lock_in}, re-lock (pip-compile) and download the wheels again. "
                     + optional)  # fmt: skip
         code = self.tree.roots[0]
-        own = posixpath.join(code.path, REQUIREMENTS).removeprefix("./")
         pyproject = next((rel for rel in self.requirements if posixpath.basename(rel) == PYPROJECT), None)
-        own = f"the [project] dependencies of {pyproject}" if pyproject else own
+        own = (f"the [project] dependencies of {pyproject}" if pyproject
+               else posixpath.join(code.path, REQUIREMENTS).removeprefix("./"))  # fmt: skip
         listed = (f"no distribution of its requirements ({', '.join(self.requirements)}) provides it"
                   if self.requirements else "it has no requirements file")  # fmt: skip
         arns = ""

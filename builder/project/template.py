@@ -283,11 +283,20 @@ class _Reader:
     def _requirements(self, fid: str, code: Path, code_rel: str) -> list[str]:
         """The function's requirements files (relative to the root), as `sam build` picks them."""
         method = sam.build_method(self.resources[fid].get("Metadata"))
-        files = [posixpath.normpath(f"{code_rel}/{name}") for name in requirement_files(code, method, self.root)]
+        files = self._files(code, code_rel, method)
         if method == "makefile":
             self._note(fid, f"BuildMethod makefile, which builder does not run: its image has the CodeUri folder and "
                             f"{_installs(files)}, as `sam build` builds a Python function.")  # fmt: skip
         return files
+
+    def _files(self, folder: Path, rel: str, method: str) -> list[str]:
+        """The requirements files of the folder ``folder`` (``rel`` from the root) built by ``method``,
+        relative to the root (:func:`requirement_files`)."""
+        return [posixpath.normpath(f"{rel}/{name}") for name in requirement_files(folder, method, self.root)]
+
+    def _src(self, rel: str) -> str | None:
+        """The ``src/`` of the uv project at ``rel`` (from the root), where its packages are, if it has one."""
+        return posixpath.join(rel, "src") if (self.root / rel / "src").is_dir() else None
 
     def _packages(self, files: list[str], dest: str, needed_by: str) -> list[CodeRoot]:
         """The code roots of the local packages (a folder with a pyproject.toml, among ``files``) that
@@ -298,10 +307,8 @@ class _Reader:
                 continue
             folder = posixpath.dirname(rel) or "."
             owner = f"package {folder} (a uv source of {needed_by})"
-            if (self.root / folder / "src").is_dir():
-                roots.append(CodeRoot(posixpath.join(folder, "src"), dest, owner=owner))
-            else:
-                roots.append(CodeRoot(folder, dest, data=False, owner=owner))
+            src = self._src(folder)
+            roots.append(CodeRoot(src, dest, owner=owner) if src else CodeRoot(folder, dest, data=False, owner=owner))
         return roots
 
     def _architecture(self, fid: str, value: Any) -> str:
@@ -366,19 +373,18 @@ class _Reader:
         rel = _relative(self.root, folder, f"Layer {ref}'s ContentUri")
         method = sam.build_method(resource.get("Metadata"))
         owner = f"layer {ref} ({content})"
-        made = requirement_files(folder, method, self.root) if method == "makefile" else ()
+        made = self._files(folder, rel, method) if method == "makefile" else []
         if _PYTHON.match(method):  # SAM copies the folder into python/ and installs its requirements there
             roots.append(CodeRoot(rel, "/opt/python", owner=owner))
             if (folder / REQUIREMENTS).is_file():
                 requirements.append(f"{rel}/{REQUIREMENTS}".removeprefix("./"))
         elif made:  # a Makefile that installs a requirements file or a uv project into python/, as uv's guide has it
-            files = [posixpath.normpath(f"{rel}/{name}") for name in made]
-            code = posixpath.join(rel, "src") if made[0] == PYPROJECT and (folder / "src").is_dir() else rel
+            code = (self._src(rel) if posixpath.basename(made[0]) == PYPROJECT else None) or rel
             roots.append(CodeRoot(code, "/opt/python", owner=owner))
-            roots += self._packages(files[1:], "/opt/python", f"layer {ref}'s pyproject.toml")
-            requirements.extend(files)
+            roots += self._packages(made[1:], "/opt/python", f"layer {ref}'s pyproject.toml")
+            requirements.extend(made)
             self._note(fid, f"layer {ref} is built with BuildMethod makefile, which builder does not run: its image has "
-                            f"the modules of {code} it imports and {_installs(files)}, under /opt/python, as a "
+                            f"the modules of {code} it imports and {_installs(made)}, under /opt/python, as a "
                             "BuildMethod python3.x layer would.", True)  # fmt: skip
         elif method:
             self._note(fid, f"layer {ref} is built with BuildMethod {method}, which builder does not run; it is not "

@@ -20,9 +20,9 @@ Python builder of aws-lambda-builders), not guessed:
   ``ContentUri`` is measured as above. A layer built by a Makefile
   (``BuildMethod: makefile``) counts its whole ``ContentUri``, an upper bound:
   builder does not run Makefiles; with what its requirements.txt or
-  pyproject.toml asks for, which such a Makefile installs. A layer given by ARN or by a condition
-  cannot be measured here; it is listed in ``unknown`` and the size is a lower
-  bound.
+  pyproject.toml asks for, which such a Makefile installs. A layer given by
+  ARN or by a condition cannot be measured here; it is listed in ``unknown``
+  and the size is a lower bound.
 
 The same folder is measured once however many functions use it. Reading the
 backend's files is the only I/O; the lock's index is loaded only when some

@@ -6,6 +6,7 @@ member's package the function depends on ships with what it requires."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -34,18 +35,28 @@ FILES = {
 }
 
 
+def _event(tmp_path) -> Path:
+    event = tmp_path / "event.json"
+    event.write_text("{}")
+    return event
+
+
+def _invoke(root: Path, event: Path) -> dict:
+    """The uv function's answer to ``event``, as `builder invoke` prints it."""
+    answer = run_cli("--project", str(root), "invoke", "--function", "uv", "--tag", TEST_TAG,
+                     "--port", str(free_port()), "--event", str(event))  # fmt: skip
+    assert answer.returncode == 0, answer.stderr
+    return json.loads(answer.stdout)
+
+
 def test_a_uv_function_builds_with_its_uv_lock_versions_and_migrates(tmp_path, base_image, docker_engine):
     root = project(tmp_path / "uvapp", TEMPLATE, FILES)
     before = (root / "template.yaml").read_bytes()
     built = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)
     try:
         assert built.returncode == 0, built.stderr
-        event = tmp_path / "event.json"
-        event.write_text("{}")
-        answer = run_cli("--project", str(root), "invoke", "--function", "uv", "--tag", TEST_TAG,
-                         "--port", str(free_port()), "--event", str(event))  # fmt: skip
-        assert answer.returncode == 0, answer.stderr
-        assert json.loads(answer.stdout) == {"six": "1.16.0"}  # uv.lock's version, not PyPI's newest
+        event = _event(tmp_path)
+        assert _invoke(root, event) == {"six": "1.16.0"}  # uv.lock's version, not PyPI's newest
 
         migrated = run_cli("--project", str(root), "migrate", "--function", "UvFunction")
         assert migrated.returncode == 0, migrated.stderr
@@ -83,12 +94,7 @@ def test_a_uv_workspace_members_package_ships_with_what_it_requires(tmp_path, ba
     built = run_cli("--project", str(root), "build", "--all", "--tag", TEST_TAG)
     try:
         assert built.returncode == 0, built.stderr
-        event = tmp_path / "event.json"
-        event.write_text("{}")
-        answer = run_cli("--project", str(root), "invoke", "--function", "uv", "--tag", TEST_TAG,
-                         "--port", str(free_port()), "--event", str(event))  # fmt: skip
-        assert answer.returncode == 0, answer.stderr
-        assert json.loads(answer.stdout) == {"shared": True, "six": "1.16.0"}  # the workspace's uv.lock
+        assert _invoke(root, _event(tmp_path)) == {"shared": True, "six": "1.16.0"}  # the workspace's uv.lock
         lock = (root / "builder-locks/shared.txt").read_text()
         assert "# input libs/shared/pyproject.toml sha256=" in lock and "# input uv.lock sha256=" in lock, lock
     finally:
