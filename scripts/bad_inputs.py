@@ -184,6 +184,13 @@ CASES: list[tuple[str, str, Edit, tuple[str, ...]]] = [
     ("a python-uv function's pyproject.toml with dynamic dependencies", "sam-app",
      uv('[project]\nname = "get-order"\ndynamic = ["dependencies"]\n'), ("closure", "--function", "get-order")),
     ("a python-uv function's pyproject.toml that is not TOML", "sam-app", uv("[project\n"), ("closure", "--function", "get-order")),
+    ("a requirements.txt naming a local project that is not there", "sam-app",
+     write("src/search-orders/requirements.txt", "jmespath==1.0.1\n../libs/search-lib/\n"), ("lock",)),
+    ("a requirements.txt naming a folder that is not a project", "sam-app",
+     write("src/search-orders/requirements.txt", "jmespath==1.0.1\n./src/get-order/data/\n"), ("lock",)),
+    ("a python-uv dependency uv takes from git", "sam-app",
+     uv('[project]\nname = "get-order"\ndependencies = ["orders-lib"]\n\n[tool.uv.sources]\n'
+        'orders-lib = { git = "https://github.com/example/orders-lib", tag = "v2" }\n'), ("lock",)),
     ("samconfig.toml with a TOML error", "sam-app", write("samconfig.toml", "version = = 0.1\n"), FUNCTIONS),
     ("a --template that does not exist", "sam-app", nothing, ("--template", "missing.yaml", "functions")),
     ("a function that is not in the template", "sam-app", nothing, ("closure", "--function", "nope")),

@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BuilderError as exc:
         cause = exc if isinstance(exc, CommandFailed) else exc.__cause__
         if isinstance(cause, CommandFailed) and not args.verbose:
-            sys.stderr.write(cause.output.rstrip() + "\n\n")
+            sys.stderr.write(without_tracebacks(cause.output).rstrip() + "\n\n")
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
@@ -110,6 +110,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+
+
+def without_tracebacks(output: str) -> str:
+    """A failed tool's output as the CLI replays it: each Python traceback (pip's own, say) cut to
+    the exception it ends with, the last of a chain (``--verbose`` streams the whole output)."""
+    lines, out, i = output.splitlines(), [], 0
+    while i < len(lines):
+        if not lines[i].lstrip().startswith("Traceback (most recent call last):"):
+            out.append(lines[i])
+            i += 1
+            continue
+        i += 1
+        while i < len(lines) and lines[i][:1] in (" ", "\t"):  # its frames
+            i += 1
+        after = i + 1
+        while after < len(lines) and not lines[after].strip():
+            after += 1
+        if after < len(lines) and lines[after].startswith(_CHAINED):  # another traceback follows: keep its end
+            i = after + 1
+            while i < len(lines) and not lines[i].strip():
+                i += 1
+        elif i < len(lines):
+            out.append(lines[i])
+            i += 1
+    return "\n".join(out) + ("\n" if output.endswith("\n") else "")
 
 
 def _interrupted(signum: int, frame: object) -> None:

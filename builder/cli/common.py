@@ -70,22 +70,28 @@ def progress_lines(bar: tqdm) -> Iterator[None]:
     """Show the latest line that commands print (the ``builder.output`` log) beside the bar, while
     the block runs; ``--verbose`` logs every line besides."""
 
+    root = logging.getLogger()
+
     class Latest(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             line = record.getMessage().strip()
             if line:
                 bar.set_postfix_str(line[:60], refresh=False)
+            if record.levelno >= root.getEffectiveLevel():  # the lines the log shows, as without the bar
+                root.handle(record)
 
     handler = Latest()
     output = logging.getLogger("builder.output")
-    previous = output.level
+    previous = output.level, output.propagate
     output.addHandler(handler)
     output.setLevel(logging.DEBUG)
+    output.propagate = False  # else every line would reach the log's handler, --verbose or not
     try:
         yield
     finally:
         output.removeHandler(handler)
-        output.setLevel(previous)
+        output.setLevel(previous[0])
+        output.propagate = previous[1]
 
 
 

@@ -19,7 +19,8 @@ def _describe(cfg: Config) -> list[dict]:
     for fn in cfg.functions:
         out.append({
             "name": fn.name, "logical_id": fn.logical_id, "handler": fn.handler, "template": fn.template,
-            "code": fn.code_root.path, "layers": [r.path for r in fn.roots[1:]], "arn_layers": list(fn.arn_layers),
+            "code": fn.code_root.path, "layers": [r.path for r in fn.roots[1:] if r.owner.startswith("layer ")],
+            "packages": [r.path for r in fn.roots[1:] if not r.owner.startswith("layer ")], "arn_layers": list(fn.arn_layers),
             "requirements": list(fn.requirements), "lock": fn.lock_file, "event": fn.event,
         })  # fmt: skip
     return out
@@ -33,9 +34,11 @@ def cmd_functions(args: argparse.Namespace) -> int:
         print(json.dumps({"functions": rows, "left_alone": skipped, "notices": list(cfg.notices)}, indent=2, sort_keys=True))
         return 0
     own = {r["name"] for r in rows if r["lock"] != cfg.lock_file}
+    packages = any(r["packages"] for r in rows)  # local projects its requirements name: a column when there are some
     print(table(
-        ("function", "logical ID", "handler", "code", "layers", "lock"),
+        ("function", "logical ID", "handler", "code", "layers", *(("local packages",) if packages else ()), "lock"),
         [(r["name"], r["logical_id"] or "-", r["handler"], r["code"], ", ".join(r["layers"]) or "-",
+          *((", ".join(r["packages"]) or "-",) if packages else ()),
           r["lock"] + (" (diverges)" if r["name"] in own else "")) for r in rows],
     ))  # fmt: skip
     notices(cfg)

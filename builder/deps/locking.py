@@ -23,6 +23,7 @@ import re
 import shutil
 import sys
 import tempfile
+import urllib.parse
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from ..project.model import (
     describe_platforms,
     emulated,
 )
-from .requirements import requirement_lines, uv_lock_pins
+from .requirements import PROJECT_FILES, local_projects, requirement_lines, uv_lock_pins, with_absolute_paths
 from .target import Target
 
 if TYPE_CHECKING:
@@ -104,10 +105,44 @@ def staleness(config: Config) -> str:
         if not set(mine) <= set(functions):
             new = sorted(set(mine) - set(functions))
             return f"{', '.join(new)} {'is' if len(new) == 1 else 'are'} not in {lock}"
-        for rel in sorted({r for name in mine for r in wanted[name]}):
+        for rel in _with_projects(config, sorted({r for name in mine for r in wanted[name]})):
             if digests.get(rel) != _digest(config.root, rel):
                 return f"{rel} changed" if rel in digests else f"{rel} is new"
     return ""
+
+
+_LOCAL_PIN = re.compile(r"^(?:# WARNING: pip install will require the following package to be hashed\.\n"
+                        r"# Consider using a hashable URL[^\n]*\n)?(?:-e (?:file://)?|(\S+) @ file://|file://)(/\S+)$", re.M)
+
+
+def local_pins(text: str, seen_as: str) -> str:
+    """pip-compile's output with each local project it pinned (``name @ file:///...``, ``-e /...``, its folder as
+    pip-compile saw the root: ``seen_as``) made a comment naming its folder from the root: the
+    project is code of the image, built from its folder, and what it requires stays pinned."""
+
+    def comment(match: re.Match) -> str:
+        folder = posixpath.relpath(urllib.parse.unquote(match[2]), seen_as)
+        return f"# {match[1] or folder}: the local project {folder}, whose modules are code of the image"
+
+    return _LOCAL_PIN.sub(comment, text)
+
+
+def _template_folders(config: Config) -> dict[str, Path]:
+    """Requirements file -> the folder of the template that names it, which pip resolves the paths
+    of local projects from (where `sam build` runs)."""
+    return {rel: config.root / posixpath.dirname(fn.template) for fn in config.functions for rel in fn.requirements}
+
+
+def _with_projects(config: Config, files: Sequence[str]) -> list[str]:
+    """``files`` and the files that say what the local projects they name require (setup.py, ...),
+    relative to the root: when one changes, the lock is made again."""
+    found, folders, root = list(files), _template_folders(config), config.root
+    for rel in files:
+        if posixpath.basename(rel) not in (PYPROJECT, UV_LOCK):
+            for folder in local_projects(root / rel, folders.get(rel, root), root):
+                found += [(folder / name).relative_to(root.resolve()).as_posix() for name in PROJECT_FILES
+                          if (folder / name).is_file()]  # fmt: skip
+    return sorted(set(found))
 
 
 def _header(config: Config, functions: Sequence[str], files: Sequence[str]) -> str:
@@ -118,7 +153,7 @@ def _header(config: Config, functions: Sequence[str], files: Sequence[str]) -> s
         "# `python -m builder lock --upgrade` takes the newest versions they allow.",
         f"# functions: {' '.join(sorted(functions))}",
     ]
-    lines += [f"# input {rel} sha256={_digest(config.root, rel)}" for rel in sorted(files)]
+    lines += [f"# input {rel} sha256={_digest(config.root, rel)}" for rel in _with_projects(config, files)]
     return "\n".join(lines) + "\n"
 
 
@@ -165,7 +200,8 @@ class _Compiler:
         if seed:
             out.write_text(seed)  # pip-compile prefers the versions its output file already pins
         python = self.python
-        sources, names = self._sources(files, _OUT if python.image else str(self.tmp))
+        seen_root = _SRC if python.image else str(self.config.root)
+        sources, names = self._sources(files, _OUT if python.image else str(self.tmp), seen_root)
         try:
             if python.image:
                 args = _compile_args(sources, f"{_OUT}/{out.name}")
@@ -193,15 +229,17 @@ class _Compiler:
         text = out.read_text(encoding="utf-8")
         for seen, rel in names.items():  # the notes ("via -r ...") name the project's own files
             text = text.replace(seen, rel)
-        return text
+        return local_pins(text, seen_root)
 
-    def _sources(self, files: Sequence[str], shown: str) -> tuple[list[str], dict[str, str]]:
+    def _sources(self, files: Sequence[str], shown: str, seen_root: str) -> tuple[list[str], dict[str, str]]:
         """pip-compile's arguments for ``files``, and the names its notes give what was written for them.
 
-        A requirements file is given as it is. A pyproject.toml's dependencies and a uv.lock's pins
-        for the target (as constraints: uv's versions where the requirements allow them) are written
-        as requirements files into the work folder, whose path pip-compile sees as ``shown``.
+        A requirements file is given as it is, unless it names local projects: then with their paths
+        made absolute (pip-compile sees the root as ``seen_root``). A pyproject.toml's dependencies and
+        a uv.lock's pins for the target (as constraints: uv's versions where the requirements allow
+        them) are written as requirements files into the work folder, which pip-compile sees as ``shown``.
         """
+        folders = _template_folders(self.config)
         sources: list[str] = []
         names: dict[str, str] = {}
         for rel in files:
@@ -213,8 +251,11 @@ class _Compiler:
                 lines = list(uv_lock_pins(self.config.root / rel, Target.from_config(self.config)))
                 option, suffix = "--constraint", ".txt"
             else:
-                sources.append(rel)
-                continue
+                text = with_absolute_paths(self.config.root / rel, folders.get(rel, self.config.root), self.config.root, seen_root)
+                if text is None:
+                    sources.append(rel)
+                    continue
+                lines, option, suffix = text.splitlines(), "", ".in"
             written = self.tmp / "inputs" / f"{rel}{suffix}"
             written.parent.mkdir(parents=True, exist_ok=True)
             written.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
@@ -244,6 +285,7 @@ class _Python:
 
 
 _OUT = "/out"  # the lock's work folder, inside the base image's container
+_SRC = "/src"  # the root, there
 _HOST_CA = "/etc/ssl/certs/builder-host-ca.crt"  # this machine's trust, for pip inside it
 # pip's settings (pip.conf keys) that say where and how it fetches, as the environment names them
 _PIP_SETTINGS = {"index-url": "PIP_INDEX_URL", "extra-index-url": "PIP_EXTRA_INDEX_URL", "trusted-host": "PIP_TRUSTED_HOST",
@@ -330,7 +372,7 @@ def _in_image(image: str, args: Sequence[str], root: Path, work: Path, version: 
     ``version``, by this machine's pip), and pip trusting and asking what it does here."""
     import ssl  # for this alone: 8 ms of every command's start
 
-    mounts = {str(root): ("/src", False), str(work): (_OUT, True), str(_tools_for(version)): ("/tools", False)}
+    mounts = {str(root): (_SRC, False), str(work): (_OUT, True), str(_tools_for(version)): ("/tools", False)}
     env = {"PYTHONPATH": "/tools", "HOME": "/tmp", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     settings = pip_settings()
     env |= {name: value for name, value in settings.items() if name != "PIP_CERT"}
@@ -339,7 +381,7 @@ def _in_image(image: str, args: Sequence[str], root: Path, work: Path, version: 
     if cert:
         mounts[os.path.realpath(cert)] = (_HOST_CA, False)
         env["PIP_CERT"] = _HOST_CA
-    _engine().run_tool(image, ["python3", *args], mounts=mounts, environment=env, working_dir="/src",
+    _engine().run_tool(image, ["python3", *args], mounts=mounts, environment=env, working_dir=_SRC,
                             timeout=timeout)  # fmt: skip
 
 

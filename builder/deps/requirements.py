@@ -3,14 +3,20 @@
 A function's requirements can also be a ``pyproject.toml`` (SAM's ``BuildMethod: python-uv``):
 its static ``[project] dependencies``, which is what ``uv export --no-dev`` installs, and a
 ``uv.lock`` beside it, which asks for nothing but pins versions (:func:`uv_lock_pins`).
+
+A requirements file may name a local project, a folder of the backend with its setup.py or
+pyproject.toml (``../shared/lib/``, ``-e ./pkg``): pip builds and installs it, as `sam build`
+does; builder ships its modules as code and locks what it requires (:func:`local_project`).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import posixpath
+import re
 import tomllib
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from packaging.markers import InvalidMarker, Marker
@@ -54,25 +60,46 @@ def local_sources(pyproject: Path, root: Path | None) -> dict[str, Path]:
     """Canonical name -> folder of each dependency of the uv project ``pyproject`` that uv takes from
     a folder of the backend (``[tool.uv.sources]``: ``path = ...`` or ``workspace = true``; the
     project's own table over its workspace's, up to ``root``), not from an index."""
+    return {name: source for name, source in _uv_sources(pyproject, root).items() if isinstance(source, Path)}
+
+
+def _uv_sources(pyproject: Path, root: Path | None) -> dict[str, Path | str]:
+    """Canonical name -> where uv takes each dependency of ``pyproject`` from when not from an index:
+    a folder of the backend (a Path, see :func:`local_sources`), or what builder cannot install
+    (a str saying what: a git repository, a URL, a file, a folder outside the backend)."""
     folder = pyproject.parent.resolve()
     workspace = _workspace_root(folder, root.resolve()) if root else None
     wanted = {_name(text) for _, text in _project_dependencies(pyproject)}  # a workspace's table names them all
-    found: dict[str, Path] = {}
+    found: dict[str, Path | str | None] = {}  # None: an index, over the workspace's source
     for declared in ([workspace / PYPROJECT] if workspace else []) + [pyproject]:
         for name, source in _table(_toml(declared), "tool", "uv", "sources").items():
             key = canonicalize_name(name)
-            if key not in wanted:
-                continue
-            local = None
-            if isinstance(source, dict) and isinstance(source.get("path"), str):
-                local = (declared.parent / source["path"]).resolve()
-            elif isinstance(source, dict) and source.get("workspace") is True and workspace:
-                local = _member(workspace, key)
-            if local is not None and (local / PYPROJECT).is_file() and (root is None or local.is_relative_to(root.resolve())):
-                found[key] = local
-            else:
-                found.pop(key, None)  # an index, git or URL source here, over the workspace's
-    return found
+            if key in wanted:
+                found[key] = _source(source, declared, workspace, key, root)
+    return {name: source for name, source in found.items() if source is not None}
+
+
+def _source(source: object, declared: Path, workspace: Path | None, name: str, root: Path | None) -> Path | str | None:
+    """One entry of ``[tool.uv.sources]`` in ``declared`` (see :func:`_uv_sources`); None: an index."""
+    entries = source if isinstance(source, list) else [source]
+    for entry in (e for e in entries if isinstance(e, dict)):
+        for kind in ("git", "url"):
+            if isinstance(entry.get(kind), str):
+                return f"{'the git repository' if kind == 'git' else 'the URL'} {entry[kind]}"
+    if len(entries) != 1 or not isinstance(source, dict):
+        return None  # indexes chosen by markers: from an index all the same
+    local = None
+    if isinstance(source.get("path"), str):
+        local = (declared.parent / source["path"]).resolve()
+    elif source.get("workspace") is True and workspace:
+        local = _member(workspace, name)
+    if local is None:
+        return None
+    if not (local / PYPROJECT).is_file():
+        return f"the path {source.get('path') or local}, which is not a folder with a pyproject.toml"
+    if root is not None and not local.is_relative_to(root.resolve()):
+        return f"the folder {local}, outside the backend"
+    return local
 
 
 def _workspace_root(folder: Path, root: Path) -> Path | None:
@@ -122,8 +149,18 @@ def requirement_lines(path: Path, seen: frozenset[Path] = frozenset(), *,
     """(``file:line``, requirement text) of a requirements file, following ``-r``; of a pyproject.toml,
     its dependencies from an index (its local packages', up to ``root``, are files of their own)."""
     if path.name == PYPROJECT:
-        local = local_sources(path, root)
-        yield from ((where, text) for where, text in _project_dependencies(path) if _name(text) not in local)
+        sources = _uv_sources(path, root)
+        for where, text in _project_dependencies(path):
+            source = sources.get(_name(text))
+            if isinstance(source, str):
+                raise TemplateError(
+                    f"{where}: uv takes {text!r} from {source} ([tool.uv.sources]), which builder cannot install: "
+                    "it installs dependencies from a package index, or from folders of the backend that have a "
+                    "pyproject.toml. Publish the package to your index (and drop its source), or make the source "
+                    "a path to such a folder inside the backend, then run builder again."
+                )
+            if source is None:
+                yield where, text
         return
     if path.name == UV_LOCK:
         return  # it pins what the pyproject.toml beside it asks for
@@ -142,10 +179,104 @@ def requirement_lines(path: Path, seen: frozenset[Path] = frozenset(), *,
                 included = (path.parent / value.strip()).resolve()
                 if included not in seen:
                     yield from requirement_lines(included, seen | {path.resolve()})
+            elif option in ("-e", "--editable") and is_local(value.strip()):
+                yield f"{path}:{number}", value.strip()  # installed into the image all the same
             elif option in ("-e", "--editable"):
-                raise TemplateError(f"{path}:{number}: builder cannot size the editable requirement {value.strip()!r}.")
+                raise TemplateError(f"{path}:{number}: builder cannot install the editable requirement {value.strip()!r}: "
+                                    "only a local folder can be. Name the distribution instead.")  # fmt: skip
             continue  # index and install options do not change what is installed
         yield f"{path}:{number}", line.split(" --hash", 1)[0].strip()
+
+
+PROJECT_FILES = (PYPROJECT, "setup.py", "setup.cfg")  # what makes a folder a project pip can build
+_EXTRAS = re.compile(r"\[[^\]]*\]$")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a scheme: https:, git+ssh:, file:
+
+
+def is_local(text: str) -> bool:
+    """Whether the requirement line ``text`` names a local folder or file rather than a distribution
+    of an index: pip's rule (a path: it has a ``/`` or starts with ``.``), or a ``file:`` URL."""
+    spec = text.split(";", 1)[0].strip()
+    if "@" in spec and not spec.startswith((".", "/", "file:")):
+        return spec.partition("@")[2].strip().startswith("file:")
+    if _URL.match(spec):
+        return spec.startswith("file:")
+    return spec.startswith((".", "/")) or "/" in spec
+
+
+def local_project(text: str, where: str, base: Path, root: Path) -> Path | None:
+    """The folder of the local project the requirement line ``text`` (at ``where``) names, resolved
+    as pip resolves it where `sam build` runs it, the template's folder ``base``; None when the line
+    names a distribution of an index. Raises TemplateError for a path builder cannot build: missing,
+    outside the backend's folder ``root``, or not a project."""
+    if not is_local(text):
+        return None
+    spec = text.split(";", 1)[0].strip()
+    spec = spec.partition("@")[2].strip() if "@" in spec and not spec.startswith((".", "/", "file:")) else spec
+    if spec.startswith("file:"):
+        spec = urllib.parse.unquote(urllib.parse.urlparse(spec).path)
+    folder = (base / _EXTRAS.sub("", spec)).resolve()
+    fix = ("Fix the path (pip resolves it from the folder it runs in: the template's, as `sam build` runs it), "
+           "or publish the package to your index and name it instead.")  # fmt: skip
+    if not folder.exists():
+        raise TemplateError(f"{where}: {text!r} names {folder}, which does not exist. {fix}")
+    if not folder.is_relative_to(root.resolve()):
+        raise TemplateError(f"{where}: {text!r} names {folder}, outside the backend ({root}), which is what "
+                            "builder builds images from. Run builder from a folder that holds both (--project DIR "
+                            "--template PATH), or publish the package to your index and name it instead.")  # fmt: skip
+    if not folder.is_dir() or not any((folder / name).is_file() for name in PROJECT_FILES):
+        raise TemplateError(f"{where}: {text!r} names {folder}, which is not a folder with a pyproject.toml, "
+                            f"setup.py or setup.cfg: builder installs local projects, not archives. {fix}")  # fmt: skip
+    return folder
+
+
+def local_projects(path: Path, base: Path, root: Path) -> dict[Path, str]:
+    """Folder -> ``file:line`` of each local project the requirements file ``path`` names (``-r``
+    followed), from the template's folder ``base`` (:func:`local_project`)."""
+    found: dict[Path, str] = {}
+    for where, text in requirement_lines(path, root=root):
+        folder = local_project(text, where, base, root)
+        if folder is not None:
+            found.setdefault(folder, where)
+    return found
+
+
+def with_absolute_paths(path: Path, base: Path, root: Path, seen_as: str) -> str | None:
+    """The requirements file ``path`` as pip-compile is to read it from a work folder, its local
+    projects' paths and its includes made absolute as pip-compile sees the root (``seen_as``), so
+    that it resolves them as `sam build` does from the template's folder ``base``; None when it
+    names no local project (it is given as it is)."""
+    if not local_projects(path, base, root):
+        return None
+
+    def seen(folder: Path) -> str:
+        folder = folder.resolve()
+        inside = folder.is_relative_to(root.resolve())
+        return posixpath.join(seen_as, folder.relative_to(root.resolve()).as_posix()) if inside else str(folder)
+
+    out = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").replace("\\\n", " ").splitlines(), 1):
+        line = raw.split(" #", 1)[0].strip()
+        option, _, value = line.replace("=", " ", 1).partition(" ")
+        if option in ("-r", "--requirement", "-c", "--constraint"):
+            raw = f"{option} {seen(path.parent / value.strip())}"
+        elif option in ("-e", "--editable") and is_local(value.strip()):
+            raw = f"-e {_absolute(value.strip(), f'{path}:{number}', base, root, seen)}"
+        elif line and not line.startswith("-") and is_local(line):
+            raw = _absolute(line, f"{path}:{number}", base, root, seen)
+        out.append(raw)
+    return "\n".join(out) + "\n"
+
+
+def _absolute(line: str, where: str, base: Path, root: Path, seen: Callable[[Path], str]) -> str:
+    """The local project's requirement ``line`` with its folder as ``seen`` gives it, extras and markers kept."""
+    folder = local_project(line, where, base, root)
+    assert folder is not None  # is_local(line)
+    spec, semicolon, marker = line.partition(";")
+    named = spec.partition("@")[0].strip() if "@" in spec and not spec.startswith((".", "/", "file:")) else ""
+    extras = _EXTRAS.search(spec.strip())
+    text = f"{named} @ file://{seen(folder)}" if named else seen(folder) + (extras[0] if extras else "")
+    return text + (f" ;{marker}" if semicolon else "")  # a space before it: a URL may hold a ';'
 
 
 def _name(text: str) -> str:
@@ -160,10 +291,12 @@ def requirement_names(path: Path, target: Target, root: Path | None = None) -> t
     env = target.marker_environment()
     names = set()
     for _, text in requirement_lines(path, root=root):
+        if is_local(text):
+            continue  # a local project: code of the image, not a distribution
         try:
             req = Requirement(text)
         except InvalidRequirement:
-            continue  # a URL or path requirement: pip-compile reports what it cannot lock
+            continue  # a URL requirement: pip-compile reports what it cannot lock
         if req.marker is None or req.marker.evaluate(env):
             names.add(canonicalize_name(req.name))
     return tuple(sorted(names))

@@ -35,6 +35,9 @@ DEFAULT_PYTHON = "3.11"
 # forky is Debian's testing release, whose python3 is 3.14 (Dockerfile.base checks the version it gets).
 # (bullseye's 3.9 has no wheel of the runtime client pinned in base-requirements.txt.)
 SUITES = {"3.11": "bookworm", "3.13": "trixie", "3.14": "forky"}
+# What Debian splits out of python3 that Lambda's CPython has in its standard library: distutils (until
+# 3.12 removed it), which packages of that age still import (aws-lambda-powertools 1.x: distutils.util).
+STDLIB_PACKAGES = {"bookworm": ("python3-distutils",)}
 SCRIPTS = Path("/usr/share/debootstrap/scripts")  # debootstrap's script per suite; sid's serves every newer one
 
 
@@ -152,7 +155,8 @@ def bootstrap_debian(
         proc.run(
             # python3 goes in with the root filesystem: installed later by apt in Dockerfile.base,
             # it would rewrite dpkg's and debconf's files in a new layer (bytes wasted in every image).
-            ["debootstrap", f"--arch={DEBIAN_ARCH[architecture]}", "--variant=minbase", "--include=python3", suite,
+            ["debootstrap", f"--arch={DEBIAN_ARCH[architecture]}", "--variant=minbase",
+             f"--include={','.join(('python3', *STDLIB_PACKAGES.get(suite, ())))}", suite,
              str(rootfs), mirror or debian_mirror(), *_script(suite)],
             hint="Check that the Debian mirror is reachable (--mirror URL to choose another).",
         )

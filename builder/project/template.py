@@ -23,7 +23,7 @@ from typing import Any
 
 from ..core.errors import ConfigError, TemplateError
 from ..core.limits import PYTHON_RUNTIMES, TASK_ROOT
-from ..deps.requirements import requirement_files
+from ..deps.requirements import local_projects, requirement_files
 from ..sam import template as sam
 from .model import (
     _WORD,
@@ -249,6 +249,7 @@ class _Reader:
         roots = [CodeRoot(code_rel, TASK_ROOT, owner=f"CodeUri {code_uri} of {fid}")]
         requirements = self._requirements(fid, code, code_rel)
         roots += self._packages(requirements[1:], TASK_ROOT, f"{fid}'s pyproject.toml")
+        roots += self._local_projects(requirements, TASK_ROOT)
         arns: list[str] = []
         uv = any(posixpath.basename(rel) == PYPROJECT for rel in requirements)  # its own files, before its layers'
         own = f"the [project] dependencies of its {PYPROJECT}" if uv else f"its {REQUIREMENTS}"
@@ -309,6 +310,25 @@ class _Reader:
             owner = f"package {folder} (a uv source of {needed_by})"
             src = self._src(folder)
             roots.append(CodeRoot(src, dest, owner=owner) if src else CodeRoot(folder, dest, data=False, owner=owner))
+        return roots
+
+    def _local_projects(self, files: list[str], dest: str) -> list[CodeRoot]:
+        """The code roots of the local projects that the requirements files among ``files`` name
+        (``../shared/lib/``), which pip installs at ``dest``: their ``src/``, else their folder's modules
+        alone. A path builder cannot build is left to the lock, which says what is wrong with it."""
+        roots = []
+        for rel in files:
+            if posixpath.basename(rel) in (PYPROJECT, UV_LOCK):
+                continue
+            try:
+                found = local_projects(self.root / rel, self.folder, self.root)
+            except TemplateError:
+                continue
+            for folder, where in found.items():
+                package = _relative(self.root, folder, "A local project")
+                owner = f"package {package} (named by {posixpath.relpath(where, self.root)})"
+                src = self._src(package)
+                roots.append(CodeRoot(src, dest, owner=owner) if src else CodeRoot(package, dest, data=False, owner=owner))
         return roots
 
     def _architecture(self, fid: str, value: Any) -> str:
@@ -378,10 +398,12 @@ class _Reader:
             roots.append(CodeRoot(rel, "/opt/python", owner=owner))
             if (folder / REQUIREMENTS).is_file():
                 requirements.append(f"{rel}/{REQUIREMENTS}".removeprefix("./"))
+                roots += self._local_projects(requirements[-1:], "/opt/python")
         elif made:  # a Makefile that installs a requirements file or a uv project into python/, as uv's guide has it
             code = (self._src(rel) if posixpath.basename(made[0]) == PYPROJECT else None) or rel
             roots.append(CodeRoot(code, "/opt/python", owner=owner))
             roots += self._packages(made[1:], "/opt/python", f"layer {ref}'s pyproject.toml")
+            roots += self._local_projects(made, "/opt/python")
             requirements.extend(made)
             self._note(fid, f"layer {ref} is built with BuildMethod makefile, which builder does not run: its image has "
                             f"the modules of {code} it imports and {_installs(made)}, under /opt/python, as a "

@@ -44,7 +44,7 @@ from packaging.utils import canonicalize_name
 from ..core.errors import ConfigError, TemplateError
 from ..core.files import sam_excluded
 from ..deps.dists import DistIndex
-from ..deps.requirements import requirement_files, requirement_lines
+from ..deps.requirements import is_local, requirement_files, requirement_lines
 from ..deps.target import Target
 from ..project.model import DEFAULT_ARCHITECTURE
 from .template import FunctionInfo, Template, build_method
@@ -117,6 +117,8 @@ def requirements_closure(
     env = target.marker_environment()
     wanted: list[tuple[str, frozenset[str], str]] = []
     for where, text in requirement_lines(path, root=root):
+        if is_local(text):
+            continue  # a local project: the files of its folder, which builder does not weigh here
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:
@@ -163,7 +165,7 @@ def requirements_closure(
 
 
 class Sizer:
-    """Measures a template's folders (relative to ``base``), each once per architecture.
+    """Measures a template's folders (relative to ``base``), each once per architecture and build method.
 
     ``index(architecture)`` is called, once per architecture, the first time a folder of a function
     of that architecture has a requirements.txt: an arm64 function's dependencies are its aarch64
@@ -187,7 +189,7 @@ class Sizer:
         self.target = target or Target()
         self.lock = lock
         self.architectures = architectures or {}
-        self._parts: dict[tuple[Path, str], Part] = {}
+        self._parts: dict[tuple[Path, str, str], Part] = {}
 
     def index(self, needed_by: Path, architecture: str = DEFAULT_ARCHITECTURE) -> DistIndex:
         if architecture not in self._index:
@@ -207,7 +209,8 @@ class Sizer:
         """The files and installed requirements, for ``architecture``, of the local folder ``uri``
         (``owner`` names it in errors; ``build_method``, its resource's, picks the requirements file)."""
         path = (self.base / uri).resolve()
-        if (path, architecture) not in self._parts:
+        key = (path, architecture, build_method)  # two resources may build one folder differently
+        if key not in self._parts:
             if not path.exists():
                 raise TemplateError(
                     f"{owner} is {uri}, and {path} does not exist. Fix the path in the template (it is "
@@ -225,8 +228,8 @@ class Sizer:
                 deps = sum(index.dist(name).size for name in dists)
             else:
                 deps = 0
-            self._parts[(path, architecture)] = Part(folder_size(path), deps, dists)
-        return self._parts[(path, architecture)]
+            self._parts[key] = Part(folder_size(path), deps, dists)
+        return self._parts[key]
 
     def function(self, template: Template, info: FunctionInfo) -> FunctionSize:
         """The unzipped size of ZIP function ``info`` (an image function weighs 0: no limit applies)."""

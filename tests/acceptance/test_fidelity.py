@@ -187,6 +187,7 @@ def test_the_environment_is_lambdas(lambdalike, docker_engine):
         "AWS_LAMBDA_LOG_FORMAT": None,
     }, body
     assert body["locale"] == "en_US.UTF-8" and body["encoding"] == "utf-8", body  # the locale exists
+    assert body["distutils"] is True, body  # Python 3.11's whole standard library, as Lambda's
     with plain_container(docker_engine, lambdalike) as (port, _):  # the plain `docker run` too
         status, _, answer = do(port, "environ")
     assert status == 200 and json.loads(answer) == body

@@ -9,6 +9,7 @@ from builder.deps.dists import DistIndex
 from builder.project import config
 
 HEADER = 'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\n'
+GLOBALS = "Globals:\n  Function:\n    Runtime: python3.11\n    Handler: app.lambda_handler\n"  # a template's start
 
 
 def project(root: Path, template: str, files: dict[str, str]) -> Path:

@@ -17,13 +17,9 @@ from builder.project import config
 from builder.sam import sizes as sam_sizes
 from builder.sam import template as sam
 from tests.helpers import run_cli
-from tests.unit.sam_projects import HANDLER, project
+from tests.unit.sam_projects import GLOBALS, HANDLER, project
 
-TEMPLATE = """\
-Globals:
-  Function:
-    Runtime: python3.11
-    Handler: app.lambda_handler
+TEMPLATE = GLOBALS + """\
 Resources:
   UvFunction:
     Type: AWS::Serverless::Function
@@ -157,6 +153,29 @@ def test_a_pyproject_builder_cannot_read_is_one_paragraph_saying_what_to_do(tmp_
     assert "src/uv/pyproject.toml" in result.stderr and not (root / "builder-locks").exists()
 
 
+@pytest.mark.parametrize("source, words", [
+    ('{ git = "https://github.com/org/repo", tag = "v1" }', "the git repository https://github.com/org/repo"),
+    ('{ url = "https://example.com/six-1.16.0-py2.py3-none-any.whl" }', "the URL https://example.com/six"),
+    ('{ path = "../../six-1.16.0-py2.py3-none-any.whl" }', "the path ../../six-1.16.0-py2.py3-none-any.whl, which is not"),
+    ('{ path = "../../../outside/six" }', "the folder .*/outside/six, outside the backend"),
+])  # fmt: skip
+def test_a_dependency_uv_takes_from_git_a_url_or_outside_the_backend_is_an_error_not_the_indexs_namesake(
+        tmp_path, source, words):  # fmt: skip
+    pyproject = PYPROJECT + f"\n[tool.uv.sources]\nsix = {source}\n"
+    files = {"src/uv/app.py": "import six\n" + HANDLER, "src/uv/pyproject.toml": pyproject}
+    root = project(tmp_path / "app", TEMPLATE.split("  BothFunction:")[0], files)
+    (tmp_path / "outside/six").mkdir(parents=True)
+    (tmp_path / "outside/six/pyproject.toml").write_text('[project]\nname = "six"\nversion = "1"\n')
+    with pytest.raises(TemplateError, match=f"src/uv/pyproject.toml:6: uv takes 'six>=1.16' from {words}"):
+        list(requirement_lines(root / "src/uv/pyproject.toml", root=root))
+    result = run_cli("--project", str(root), "lock")
+    assert result.returncode == 6 and "Traceback" not in result.stderr, result.stderr
+    assert "Publish the package to your index" in result.stderr and not (root / "builder-locks").exists()
+    index = PYPROJECT + '\n[tool.uv.sources]\nsix = { index = "internal" }\n'  # a named index: still an index
+    (root / "src/uv/pyproject.toml").write_text(index)
+    assert [t for _, t in requirement_lines(root / "src/uv/pyproject.toml", root=root)] == ["six>=1.16", 'tomli; python_version < "3.11"']
+
+
 def test_an_import_nothing_provides_says_to_add_it_to_the_pyprojects_dependencies(tmp_path):
     files = {"src/uv/app.py": "import yaml\n" + HANDLER, "src/uv/pyproject.toml": PYPROJECT.replace("    \"six>=1.16\",\n", "")}
     root = project(tmp_path / "app", TEMPLATE.split("  BothFunction:")[0], files)
@@ -235,6 +254,10 @@ def test_plan_weighs_a_uv_functions_pyproject_dependencies_as_sam_build_installs
     sizer = sam_sizes.Sizer(root, index=lambda architecture: index)
     assert sizer.function(template, template.function("UvFunction")).dependencies == 1000  # six, from pyproject.toml
     assert sizer.function(template, template.function("PipFunction")).dependencies == 0  # SAM's pip reads no pyproject
+    one_folder = TEMPLATE.replace("src/pip/", "src/uv/")  # the same folder, built by uv and by pip
+    template = sam.parse_template(one_folder, str(root / "template.yaml"))
+    sizer = sam_sizes.Sizer(root, index=lambda architecture: index)
+    assert [sizer.function(template, template.function(f)).dependencies for f in ("UvFunction", "PipFunction")] == [1000, 0]
 
 
 def test_a_uv_workspace_member_is_pinned_by_the_workspaces_uv_lock(tmp_path):
