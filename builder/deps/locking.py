@@ -116,9 +116,10 @@ _LOCAL_PIN = re.compile(r"^(?:# WARNING: pip install will require the following 
 
 
 def local_pins(text: str, seen_as: str) -> str:
-    """pip-compile's output with each local project it pinned (``name @ file:///...``, ``-e /...``, its folder as
-    pip-compile saw the root: ``seen_as``) made a comment naming its folder from the root: the
-    project is code of the image, built from its folder, and what it requires stays pinned."""
+    """pip-compile's output with each local project it pinned (``name @ file:///...``, ``-e /...``: its
+    copy, whose path from ``seen_as`` is the project's from the root) made a comment naming its folder
+    from the root: the project is code of the image, built from its folder, and what it requires
+    stays pinned."""
 
     def comment(match: re.Match) -> str:
         folder = posixpath.relpath(urllib.parse.unquote(match[2]), seen_as)
@@ -200,8 +201,8 @@ class _Compiler:
         if seed:
             out.write_text(seed)  # pip-compile prefers the versions its output file already pins
         python = self.python
-        seen_root = _SRC if python.image else str(self.config.root)
-        sources, names = self._sources(files, _OUT if python.image else str(self.tmp), seen_root)
+        shown = _OUT if python.image else str(self.tmp)
+        sources, names = self._sources(files, shown, _SRC if python.image else str(self.config.root))
         try:
             if python.image:
                 args = _compile_args(sources, f"{_OUT}/{out.name}")
@@ -229,17 +230,19 @@ class _Compiler:
         text = out.read_text(encoding="utf-8")
         for seen, rel in names.items():  # the notes ("via -r ...") name the project's own files
             text = text.replace(seen, rel)
-        return local_pins(text, seen_root)
+        return local_pins(text, f"{shown}/{_PROJECTS}")
 
     def _sources(self, files: Sequence[str], shown: str, seen_root: str) -> tuple[list[str], dict[str, str]]:
         """pip-compile's arguments for ``files``, and the names its notes give what was written for them.
 
-        A requirements file is given as it is, unless it names local projects: then with their paths
-        made absolute (pip-compile sees the root as ``seen_root``). A pyproject.toml's dependencies and
-        a uv.lock's pins for the target (as constraints: uv's versions where the requirements allow
-        them) are written as requirements files into the work folder, which pip-compile sees as ``shown``.
+        A requirements file is given as it is, unless it names local projects: then written with its
+        paths made absolute (pip-compile sees the root as ``seen_root``), those of the projects to
+        copies in the work folder, which pip builds in place (setuptools writes its egg-info and
+        .eggs there: not into the backend). A pyproject.toml's dependencies and a uv.lock's pins for
+        the target (as constraints: uv's versions where the requirements allow them) are written as
+        requirements files into the work folder, which pip-compile sees as ``shown``.
         """
-        folders = _template_folders(self.config)
+        folders, root = _template_folders(self.config), self.config.root
         sources: list[str] = []
         names: dict[str, str] = {}
         for rel in files:
@@ -251,10 +254,15 @@ class _Compiler:
                 lines = list(uv_lock_pins(self.config.root / rel, Target.from_config(self.config)))
                 option, suffix = "--constraint", ".txt"
             else:
-                text = with_absolute_paths(self.config.root / rel, folders.get(rel, self.config.root), self.config.root, seen_root)
+                base = folders.get(rel, root)
+                text = with_absolute_paths(root / rel, base, root, seen_root, f"{shown}/{_PROJECTS}")
                 if text is None:
                     sources.append(rel)
                     continue
+                for folder in local_projects(root / rel, base, root):
+                    copy = self.tmp / _PROJECTS / folder.relative_to(root.resolve())
+                    if not copy.exists():
+                        shutil.copytree(folder, copy, symlinks=True, ignore=_NOT_COPIED)
                 lines, option, suffix = text.splitlines(), "", ".in"
             written = self.tmp / "inputs" / f"{rel}{suffix}"
             written.parent.mkdir(parents=True, exist_ok=True)
@@ -286,6 +294,8 @@ class _Python:
 
 _OUT = "/out"  # the lock's work folder, inside the base image's container
 _SRC = "/src"  # the root, there
+_PROJECTS = "projects"  # in the work folder: copies of the local projects, which pip builds in place
+_NOT_COPIED = shutil.ignore_patterns(".git", ".builder", ".aws-sam", "__pycache__", "node_modules", ".venv")
 _HOST_CA = "/etc/ssl/certs/builder-host-ca.crt"  # this machine's trust, for pip inside it
 # pip's settings (pip.conf keys) that say where and how it fetches, as the environment names them
 _PIP_SETTINGS = {"index-url": "PIP_INDEX_URL", "extra-index-url": "PIP_EXTRA_INDEX_URL", "trusted-host": "PIP_TRUSTED_HOST",

@@ -241,29 +241,33 @@ def local_projects(path: Path, base: Path, root: Path) -> dict[Path, str]:
     return found
 
 
-def with_absolute_paths(path: Path, base: Path, root: Path, seen_as: str) -> str | None:
-    """The requirements file ``path`` as pip-compile is to read it from a work folder, its local
-    projects' paths and its includes made absolute as pip-compile sees the root (``seen_as``), so
-    that it resolves them as `sam build` does from the template's folder ``base``; None when it
-    names no local project (it is given as it is)."""
+def with_absolute_paths(path: Path, base: Path, root: Path, seen_as: str, projects_as: str | None = None) -> str | None:
+    """The requirements file ``path`` as pip-compile is to read it from a work folder, so that it
+    resolves its paths as `sam build` does from the template's folder ``base``: its includes made
+    absolute as pip-compile sees the root (``seen_as``), and its local projects' paths too, or their
+    copies' where ``projects_as`` holds them (their paths from the root below it). None when it names
+    no local project (it is given as it is)."""
     if not local_projects(path, base, root):
         return None
 
-    def seen(folder: Path) -> str:
-        folder = folder.resolve()
-        inside = folder.is_relative_to(root.resolve())
-        return posixpath.join(seen_as, folder.relative_to(root.resolve()).as_posix()) if inside else str(folder)
+    def under(top: str) -> Callable[[Path], str]:
+        def seen(folder: Path) -> str:
+            folder = folder.resolve()
+            inside = folder.is_relative_to(root.resolve())
+            return posixpath.join(top, folder.relative_to(root.resolve()).as_posix()) if inside else str(folder)
+
+        return seen
 
     out = []
     for number, raw in enumerate(path.read_text(encoding="utf-8").replace("\\\n", " ").splitlines(), 1):
         line = raw.split(" #", 1)[0].strip()
         option, _, value = line.replace("=", " ", 1).partition(" ")
         if option in ("-r", "--requirement", "-c", "--constraint"):
-            raw = f"{option} {seen(path.parent / value.strip())}"
+            raw = f"{option} {under(seen_as)(path.parent / value.strip())}"
         elif option in ("-e", "--editable") and is_local(value.strip()):
-            raw = f"-e {_absolute(value.strip(), f'{path}:{number}', base, root, seen)}"
+            raw = f"-e {_absolute(value.strip(), f'{path}:{number}', base, root, under(projects_as or seen_as))}"
         elif line and not line.startswith("-") and is_local(line):
-            raw = _absolute(line, f"{path}:{number}", base, root, seen)
+            raw = _absolute(line, f"{path}:{number}", base, root, under(projects_as or seen_as))
         out.append(raw)
     return "\n".join(out) + "\n"
 

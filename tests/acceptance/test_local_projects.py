@@ -28,7 +28,8 @@ FILES = {
                                "    return {**orders_lib.describe(), 'util': util.NAME}\n",
     "functions/orders/requirements.txt": "./libs/orders-lib/\n-e ./libs/util-lib\n",
     "libs/orders-lib/setup.py": "from setuptools import find_packages, setup\n\n"
-                                "setup(name='orders-lib', version='0.1.0', packages=find_packages(), install_requires=['six==1.16.0'])\n",
+                                "setup(name='orders-lib', version='0.1.0', packages=find_packages(), install_requires=['six==1.16.0'],\n"
+                                "      setup_requires=['wheel'])\n",
     "libs/orders-lib/orders_lib/__init__.py": "import six\n\n\ndef describe():\n    return {'orders_lib': True, 'six': six.__version__}\n",
     "libs/orders-lib/tests/test_orders.py": "def test_nothing():\n    pass\n",
     "libs/util-lib/pyproject.toml": '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n'
@@ -47,6 +48,8 @@ def test_local_projects_a_requirements_file_names_ship_with_what_they_require(tm
         lock = (root / "builder-locks/shared.txt").read_text()
         assert "six==1.16.0" in lock and "file:" not in lock, lock  # no machine's path in a committed file
         assert "# input libs/orders-lib/setup.py sha256=" in lock and "# input libs/util-lib/pyproject.toml" in lock
+        left = sorted(p.relative_to(root).as_posix() for p in (root / "libs").rglob("*") if p.is_file())
+        assert left == sorted(rel for rel in FILES if rel.startswith("libs/")), left  # no egg-info, .eggs or build/
         answer = run_cli("--project", str(root), "invoke", "--function", "orders", "--tag", TEST_TAG,
                          "--port", str(free_port()), "--event", str(event))  # fmt: skip
         assert answer.returncode == 0, answer.stderr

@@ -92,6 +92,8 @@ def test_a_requirements_file_is_rewritten_for_pip_compile_with_its_extras_marker
     requirements.write_text(FILES["src/orders/requirements.txt"] + "-r base.txt\n")
     assert with_absolute_paths(requirements, root, root, "/src") == (
         "requests\n/src/libs/orders-lib\n-e /src/libs/util-lib[fast]\n-r /src/src/orders/base.txt\n")
+    assert with_absolute_paths(requirements, root, root, "/src", "/out/projects") == (  # the projects' copies
+        "requests\n/out/projects/libs/orders-lib\n-e /out/projects/libs/util-lib[fast]\n-r /src/src/orders/base.txt\n")
     assert with_absolute_paths(root / "layers/common/requirements.txt", root, root, "/h") == (
         "/h/libs/layer-lib ; python_version >= '3.9'\n")
     assert with_absolute_paths(root / "src/orders/base.txt", root, root, "/src") is None  # given as it is
