@@ -19,8 +19,8 @@ def _describe(cfg: Config) -> list[dict]:
     for fn in cfg.functions:
         out.append({
             "name": fn.name, "logical_id": fn.logical_id, "handler": fn.handler, "template": fn.template,
-            "code": fn.code_root.path, "layers": [r.path for r in fn.roots[1:] if r.owner.startswith("layer ")],
-            "packages": [r.path for r in fn.roots[1:] if not r.owner.startswith("layer ")], "arn_layers": list(fn.arn_layers),
+            "code": fn.code_root.path, "layers": [r.path for r in fn.roots[1:] if not r.package],
+            "packages": [r.path for r in fn.roots[1:] if r.package], "arn_layers": list(fn.arn_layers),
             "requirements": list(fn.requirements), "lock": fn.lock_file, "event": fn.event,
         })  # fmt: skip
     return out

@@ -134,15 +134,21 @@ def _template_folders(config: Config) -> dict[str, Path]:
     return {rel: config.root / posixpath.dirname(fn.template) for fn in config.functions for rel in fn.requirements}
 
 
+def _named_projects(config: Config, rel: str, folders: dict[str, Path]) -> dict[Path, str]:
+    """The local projects the requirements file ``rel`` names, resolved from the folder of its
+    template (``folders``: :func:`_template_folders`); a uv project's files name none."""
+    if posixpath.basename(rel) in (PYPROJECT, UV_LOCK):
+        return {}
+    return local_projects(config.root / rel, folders.get(rel, config.root), config.root)
+
+
 def _with_projects(config: Config, files: Sequence[str]) -> list[str]:
     """``files`` and the files that say what the local projects they name require (setup.py, ...),
     relative to the root: when one changes, the lock is made again."""
-    found, folders, root = list(files), _template_folders(config), config.root
+    found, folders, root = list(files), _template_folders(config), config.root.resolve()
     for rel in files:
-        if posixpath.basename(rel) not in (PYPROJECT, UV_LOCK):
-            for folder in local_projects(root / rel, folders.get(rel, root), root):
-                found += [(folder / name).relative_to(root.resolve()).as_posix() for name in PROJECT_FILES
-                          if (folder / name).is_file()]  # fmt: skip
+        for folder in _named_projects(config, rel, folders):
+            found += [(folder / name).relative_to(root).as_posix() for name in PROJECT_FILES if (folder / name).is_file()]
     return sorted(set(found))
 
 
@@ -259,7 +265,7 @@ class _Compiler:
                 if text is None:
                     sources.append(rel)
                     continue
-                for folder in local_projects(root / rel, base, root):
+                for folder in _named_projects(self.config, rel, folders):
                     copy = self.tmp / _PROJECTS / folder.relative_to(root.resolve())
                     if not copy.exists():
                         shutil.copytree(folder, copy, symlinks=True, ignore=_NOT_COPIED)

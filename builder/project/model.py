@@ -85,6 +85,7 @@ class CodeRoot:
     data: bool = True
     owner: str = ""  # "CodeUri of HelloFunction", "layer SharedLayer": for messages
     as_is: bool = False  # a prebuilt layer: copied as it is (else what `sam build` leaves out stays out)
+    package: bool = False  # a local package pip or uv installs (not a layer's ContentUri)
 
     def image_path(self, rel: str) -> str:
         """Where the file ``rel`` (relative to the project root) is in the image."""

@@ -307,10 +307,14 @@ class _Reader:
             if posixpath.basename(rel) != PYPROJECT:
                 continue
             folder = posixpath.dirname(rel) or "."
-            owner = f"package {folder} (a uv source of {needed_by})"
-            src = self._src(folder)
-            roots.append(CodeRoot(src, dest, owner=owner) if src else CodeRoot(folder, dest, data=False, owner=owner))
+            roots.append(self._package(folder, dest, f"package {folder} (a uv source of {needed_by})"))
         return roots
+
+    def _package(self, folder: str, dest: str, owner: str) -> CodeRoot:
+        """The code root of the local package at ``folder`` (from the root), installed at ``dest``:
+        its ``src/`` where it has one, else its folder's modules alone (not its setup files or tests)."""
+        src = self._src(folder)
+        return CodeRoot(src or folder, dest, data=bool(src), owner=owner, package=True)
 
     def _local_projects(self, files: list[str], dest: str) -> list[CodeRoot]:
         """The code roots of the local projects that the requirements files among ``files`` name
@@ -326,9 +330,7 @@ class _Reader:
                 continue
             for folder, where in found.items():
                 package = _relative(self.root, folder, "A local project")
-                owner = f"package {package} (named by {posixpath.relpath(where, self.root)})"
-                src = self._src(package)
-                roots.append(CodeRoot(src, dest, owner=owner) if src else CodeRoot(package, dest, data=False, owner=owner))
+                roots.append(self._package(package, dest, f"package {package} (named by {posixpath.relpath(where, self.root)})"))
         return roots
 
     def _architecture(self, fid: str, value: Any) -> str:
